@@ -1,0 +1,24 @@
+use trent_model::{kms_error, KmsError};
+
+/// What can go wrong in cryptography. Deliberately coarse: a failed decryption says nothing about
+/// which check failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CryptoError {
+    /// Authentication failed or the blob is malformed.
+    Decrypt,
+    /// The key material has the wrong length or form for its algorithm.
+    InvalidKey,
+    /// The system random number generator failed.
+    Random,
+}
+
+impl From<CryptoError> for KmsError {
+    fn from(error: CryptoError) -> KmsError {
+        match error {
+            CryptoError::Decrypt => kms_error!(InvalidCiphertextException),
+            CryptoError::InvalidKey | CryptoError::Random => {
+                kms_error!(KMSInternalException, "The request could not be completed due to an internal error.")
+            }
+        }
+    }
+}
