@@ -1,1 +1,85 @@
-fn main() {}
+use std::path::PathBuf;
+use trent::{Settings, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
+
+const USAGE: &str = "\
+Usage: trent serve [--listen ADDR] [--data-dir DIR] [--root-key-file FILE]
+
+  --listen ADDR          address to listen on (env TRENT_LISTEN, default 127.0.0.1:4599)
+  --data-dir DIR         where the database and root key live (env TRENT_DATA_DIR, default ./trent-data)
+  --root-key-file FILE   32-byte root key file (env TRENT_ROOT_KEY_FILE, default DIR/root.key, created on first start)
+
+Log level: RUST_LOG (default info).";
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let settings = match parse_args(std::env::args().skip(1).collect()) {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("{message}\n\n{USAGE}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("trent: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(trent::run(settings, shutdown_signal())) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("trent: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_args(args: Vec<String>) -> Result<Settings, String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut listen = env("TRENT_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let mut data_dir = env("TRENT_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned());
+    let mut root_key_file = env("TRENT_ROOT_KEY_FILE");
+    let mut args = args.into_iter();
+    match args.next().as_deref() {
+        Some("serve") => {}
+        Some("--help" | "-h" | "help") => return Err("Trent, a key management service that speaks the AWS KMS API.".into()),
+        Some(other) => return Err(format!("unknown command '{other}'")),
+        None => return Err("missing command".into()),
+    }
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--listen" => listen = value()?,
+            "--data-dir" => data_dir = value()?,
+            "--root-key-file" => root_key_file = Some(value()?),
+            other => return Err(format!("unknown option '{other}'")),
+        }
+    }
+    Ok(Settings {
+        listen: listen.parse().map_err(|e| format!("invalid listen address '{listen}': {e}"))?,
+        data_dir: PathBuf::from(data_dir),
+        root_key_file: root_key_file.map(PathBuf::from),
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

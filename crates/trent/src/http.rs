@@ -1,0 +1,174 @@
+//! The HTTP layer: connections, body limits, and turning a KMS request into a JSON response or an
+//! AWS error. `serve` is generic over the handler so the benchmark can measure the same stack with a
+//! trivial handler.
+
+use crate::ops::{self, Caller, Ctx};
+use crate::store::Scope;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use hyper::http::request::Parts;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use trent_model::{kms_error, KmsError, Operation};
+
+/// Largest request body accepted. The largest legal KMS request is a 131,072-character key policy,
+/// which JSON escaping can grow to about 786 KiB.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// A client that sends headers or a body slower than this is dropped, so it cannot hold a
+/// connection forever.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long in-flight requests may take to finish after shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Accepts connections until `shutdown` completes, then lets in-flight requests finish.
+pub async fn serve<H, Fut>(listener: TcpListener, handler: H, shutdown: impl Future<Output = ()>)
+where
+    H: Fn(Parts, Bytes) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        stream.set_nodelay(true).ok();
+        let handler = handler.clone();
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(read_and_handle(request, handler).await) }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("shutdown: in-flight requests did not finish within {SHUTDOWN_GRACE:?}");
+    }
+}
+
+async fn read_and_handle<H, Fut>(request: Request<Incoming>, handler: H) -> Response<Full<Bytes>>
+where
+    H: Fn(Parts, Bytes) -> Fut,
+    Fut: Future<Output = Response<Full<Bytes>>>,
+{
+    let (parts, body) = request.into_parts();
+    let collected = tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await;
+    match collected {
+        Ok(Ok(body)) => handler(parts, body.to_bytes()).await,
+        Ok(Err(_)) => error_response(
+            &kms_error!(SerializationException, "Request body is larger than {MAX_BODY_BYTES} bytes or was cut short"),
+            &new_request_id(),
+        ),
+        Err(_) => error_response(&kms_error!(SerializationException, "Request body was not received in time"), &new_request_id()),
+    }
+}
+
+/// The KMS endpoint: `POST /` with `X-Amz-Target: TrentService.<Operation>`; `GET /health` too.
+pub async fn handle(ctx: Arc<Ctx>, account: Arc<str>, parts: Parts, body: Bytes) -> Response<Full<Bytes>> {
+    let request_id = new_request_id();
+    if parts.method == Method::GET && parts.uri.path() == "/health" {
+        return json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#), &request_id);
+    }
+    let started = Instant::now();
+    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let operation = target.strip_prefix("TrentService.").unwrap_or(target);
+    let caller = Caller { scope: Scope { account: account.to_string(), region: region_of(&parts.headers) } };
+    let result = match (parts.method == Method::POST, Operation::parse(operation, &body)) {
+        (false, _) => Err(kms_error!(UnknownOperationException, "Only POST requests are served")),
+        (true, Err(e)) => Err(e),
+        (true, Ok(parsed)) => ops::dispatch(&ctx, &caller, parsed).await,
+    };
+    let latency_us = started.elapsed().as_micros();
+    match result {
+        Ok(body) => {
+            tracing::debug!(%request_id, operation, region = %caller.scope.region, latency_us, "ok");
+            json_response(StatusCode::OK, Bytes::from(body), &request_id)
+        }
+        Err(error) => {
+            tracing::info!(%request_id, operation, region = %caller.scope.region, latency_us, code = error.code().as_str(), "{}", error.message());
+            error_response(&error, &request_id)
+        }
+    }
+}
+
+/// The region of the request's SigV4 credential scope (`Credential=AKID/date/region/kms/aws4_request`),
+/// or the default region for unsigned requests.
+fn region_of(headers: &HeaderMap) -> String {
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let region = authorization
+        .split("Credential=")
+        .nth(1)
+        .and_then(|credential| credential.split([',', ' ']).next())
+        .and_then(|scope| scope.split('/').nth(2))
+        .filter(|r| !r.is_empty() && r.len() <= 32 && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+    region.unwrap_or(DEFAULT_REGION).to_owned()
+}
+
+pub fn error_response(error: &KmsError, request_id: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "__type": error.code().as_str(), "message": error.message() });
+    let status = StatusCode::from_u16(error.code().status()).unwrap_or(StatusCode::BAD_REQUEST);
+    json_response(status, Bytes::from(body.to_string()), request_id)
+}
+
+fn json_response(status: StatusCode, body: Bytes, request_id: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+fn new_request_id() -> String {
+    let mut bytes = [0u8; 16];
+    if let Ok(random) = trent_crypto::random_bytes(16) {
+        bytes.copy_from_slice(random.as_bytes());
+    }
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_comes_from_the_credential_scope() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(region_of(&headers), "us-east-1");
+        headers.insert(
+            "authorization",
+            HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=test/20250101/eu-west-1/kms/aws4_request, SignedHeaders=host, Signature=abc"),
+        );
+        assert_eq!(region_of(&headers), "eu-west-1");
+        headers.insert("authorization", HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=test/20250101/EU WEST/kms/aws4_request"));
+        assert_eq!(region_of(&headers), "us-east-1");
+    }
+}

@@ -1,0 +1,218 @@
+//! Key management: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, UpdateKeyDescription,
+//! ScheduleKeyDeletion, CancelKeyDeletion.
+
+use super::tags::check_new_tags;
+use super::{find_key, modify_key, page_limit, require_not_pending, wrap_material, Caller, Ctx, KeyIdForms, Page};
+use crate::store::{Deletion, KeyRecord, Material, StoredTag};
+use trent_model::*;
+
+/// AWS's service quota for a key policy document.
+const MAX_POLICY_BYTES: usize = 32 * 1024;
+
+pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> Result<CreateKeyResponse, KmsError> {
+    let key_spec = match (input.key_spec, input.customer_master_key_spec) {
+        (Some(_), Some(_)) => {
+            return Err(kms_error!(ValidationException, "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec only."))
+        }
+        (Some(spec), None) => spec,
+        (None, Some(legacy)) => KeySpec::parse(legacy.as_str()).ok_or_else(|| kms_error!(ValidationException, "Unknown key spec {legacy}"))?,
+        (None, None) => KeySpec::SymmetricDefault,
+    };
+    let key_usage = input.key_usage.unwrap_or(KeyUsageType::EncryptDecrypt);
+    if key_spec != KeySpec::SymmetricDefault {
+        return Err(kms_error!(UnsupportedOperationException, "KeySpec {key_spec} is not supported by Trent yet."));
+    }
+    if key_usage != KeyUsageType::EncryptDecrypt {
+        return Err(kms_error!(ValidationException, "KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"));
+    }
+    if input.custom_key_store_id.is_some() {
+        return Err(kms_error!(CustomKeyStoreNotFoundException, "Custom key store does not exist"));
+    }
+    let origin = input.origin.unwrap_or(OriginType::AwsKms);
+    if origin != OriginType::AwsKms || input.xks_key_id.is_some() {
+        return Err(kms_error!(UnsupportedOperationException, "Origin {origin} is not supported by Trent yet."));
+    }
+    if input.multi_region == Some(true) {
+        return Err(kms_error!(UnsupportedOperationException, "Multi-Region keys are not supported by Trent yet."));
+    }
+    let policy = match input.policy {
+        Some(policy) => check_policy(policy)?,
+        None => default_policy(&caller.scope.account),
+    };
+    let tags: Vec<StoredTag> = input.tags.unwrap_or_default().into_iter().map(StoredTag::from).collect();
+    check_new_tags(&[], &tags)?;
+
+    let key_id = new_key_id()?;
+    let material_id = hex(trent_crypto::random_bytes(32)?.as_bytes());
+    let material = trent_crypto::random_bytes(trent_crypto::symmetric::KEY_LEN)?;
+    let wrapped = wrap_material(ctx, caller, &key_id, &material_id, &material)?;
+    let key = KeyRecord {
+        key_id,
+        revision: 0,
+        created_ms: Timestamp::now().0,
+        description: input.description.unwrap_or_default(),
+        key_spec,
+        key_usage,
+        origin,
+        state: KeyState::Enabled,
+        deletion: None,
+        policy,
+        tags,
+        materials: vec![Material { id: material_id, wrapped }],
+    };
+    ctx.store.insert_key(&caller.scope, &key).await?;
+    Ok(CreateKeyResponse { key_metadata: Some(key_metadata(caller, &key)) })
+}
+
+pub async fn describe_key(ctx: &Ctx, caller: &Caller, input: DescribeKeyRequest) -> Result<DescribeKeyResponse, KmsError> {
+    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm).await?;
+    Ok(DescribeKeyResponse { key_metadata: Some(key_metadata(caller, &key)) })
+}
+
+pub async fn list_keys(ctx: &Ctx, caller: &Caller, input: ListKeysRequest) -> Result<ListKeysResponse, KmsError> {
+    let limit = page_limit(input.limit, 100, 1000);
+    let fetched = ctx.store.list_keys(&caller.scope, input.marker.as_deref(), limit + 1).await?;
+    let page = Page::from_fetched(fetched, limit, |k| k.key_id.clone());
+    Ok(ListKeysResponse {
+        truncated: Some(page.truncated()),
+        keys: Some(page.items.iter().map(|k| KeyListEntry { key_arn: Some(caller.key_arn(&k.key_id)), key_id: Some(k.key_id.clone()) }).collect()),
+        next_marker: page.next_marker,
+    })
+}
+
+pub async fn enable_key(ctx: &Ctx, caller: &Caller, input: EnableKeyRequest) -> Result<(), KmsError> {
+    set_enabled(ctx, caller, &input.key_id, KeyState::Enabled).await
+}
+
+pub async fn disable_key(ctx: &Ctx, caller: &Caller, input: DisableKeyRequest) -> Result<(), KmsError> {
+    set_enabled(ctx, caller, &input.key_id, KeyState::Disabled).await
+}
+
+async fn set_enabled(ctx: &Ctx, caller: &Caller, key_id: &str, state: KeyState) -> Result<(), KmsError> {
+    let key = find_key(ctx, caller, key_id, KeyIdForms::KeyOnly).await?;
+    modify_key(ctx, caller, key, |key| {
+        require_not_pending(caller, key)?;
+        key.state = state;
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+pub async fn update_key_description(ctx: &Ctx, caller: &Caller, input: UpdateKeyDescriptionRequest) -> Result<(), KmsError> {
+    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly).await?;
+    modify_key(ctx, caller, key, |key| {
+        require_not_pending(caller, key)?;
+        key.description.clone_from(&input.description);
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+pub async fn schedule_key_deletion(ctx: &Ctx, caller: &Caller, input: ScheduleKeyDeletionRequest) -> Result<ScheduleKeyDeletionResponse, KmsError> {
+    // The model allows 1–365; AWS documents and enforces 7–30.
+    let window_days = input.pending_window_in_days.unwrap_or(30);
+    if !(7..=30).contains(&window_days) {
+        let bound = if window_days < 7 { "greater than or equal to 7" } else { "less than or equal to 30" };
+        return Err(validation_error(&[format!(
+            "Value '{window_days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value {bound}"
+        )]));
+    }
+    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly).await?;
+    let (key, deletion) = modify_key(ctx, caller, key, |key| {
+        require_not_pending(caller, key)?;
+        let deletion = Deletion { date_ms: Timestamp::now().plus_days(i64::from(window_days)).0, window_days };
+        key.state = KeyState::PendingDeletion;
+        key.deletion = Some(deletion);
+        Ok(deletion)
+    })
+    .await?;
+    Ok(ScheduleKeyDeletionResponse {
+        key_id: Some(caller.key_arn(&key.key_id)),
+        deletion_date: Some(Timestamp(deletion.date_ms)),
+        key_state: Some(key.state),
+        pending_window_in_days: Some(deletion.window_days),
+    })
+}
+
+pub async fn cancel_key_deletion(ctx: &Ctx, caller: &Caller, input: CancelKeyDeletionRequest) -> Result<CancelKeyDeletionResponse, KmsError> {
+    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly).await?;
+    let (key, ()) = modify_key(ctx, caller, key, |key| {
+        if key.state != KeyState::PendingDeletion {
+            return Err(kms_error!(KMSInvalidStateException, "{} is not pending deletion.", caller.key_arn(&key.key_id)));
+        }
+        // As AWS: a key whose deletion is cancelled comes back disabled.
+        key.state = KeyState::Disabled;
+        key.deletion = None;
+        Ok(())
+    })
+    .await?;
+    Ok(CancelKeyDeletionResponse { key_id: Some(caller.key_arn(&key.key_id)) })
+}
+
+/// Everything AWS returns about a key.
+pub fn key_metadata(caller: &Caller, key: &KeyRecord) -> KeyMetadata {
+    let encryption = key.key_usage == KeyUsageType::EncryptDecrypt;
+    KeyMetadata {
+        aws_account_id: Some(caller.scope.account.clone()),
+        key_id: key.key_id.clone(),
+        arn: Some(caller.key_arn(&key.key_id)),
+        creation_date: Some(Timestamp(key.created_ms)),
+        enabled: Some(key.state == KeyState::Enabled),
+        description: Some(key.description.clone()),
+        key_usage: Some(key.key_usage),
+        key_state: Some(key.state),
+        deletion_date: key.deletion.map(|d| Timestamp(d.date_ms)),
+        pending_deletion_window_in_days: key.deletion.map(|d| d.window_days),
+        origin: Some(key.origin),
+        key_manager: Some(KeyManagerType::Customer),
+        customer_master_key_spec: CustomerMasterKeySpec::parse(key.key_spec.as_str()),
+        key_spec: Some(key.key_spec),
+        encryption_algorithms: encryption.then(|| vec![EncryptionAlgorithmSpec::SymmetricDefault]),
+        multi_region: Some(false),
+        current_key_material_id: key.current_material().map(|(_, m)| m.id.clone()),
+        ..KeyMetadata::default()
+    }
+}
+
+/// The key policy AWS gives a key created without one: the account's root may do everything, so
+/// the account's IAM policies decide.
+fn default_policy(account: &str) -> String {
+    format!(
+        r#"{{
+  "Version" : "2012-10-17",
+  "Id" : "key-default-1",
+  "Statement" : [ {{
+    "Sid" : "Enable IAM User Permissions",
+    "Effect" : "Allow",
+    "Principal" : {{
+      "AWS" : "arn:aws:iam::{account}:root"
+    }},
+    "Action" : "kms:*",
+    "Resource" : "*"
+  }} ]
+}}"#
+    )
+}
+
+fn check_policy(policy: String) -> Result<String, KmsError> {
+    if policy.len() > MAX_POLICY_BYTES {
+        return Err(kms_error!(LimitExceededException, "Key policy exceeds the maximum size of 32 KB."));
+    }
+    match serde_json::from_str::<serde_json::Value>(&policy) {
+        Ok(serde_json::Value::Object(_)) => Ok(policy),
+        _ => Err(kms_error!(MalformedPolicyDocumentException, "The policy document is not a valid JSON object.")),
+    }
+}
+
+fn new_key_id() -> Result<String, KmsError> {
+    let random = trent_crypto::random_bytes(16)?;
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(random.as_bytes());
+    Ok(uuid::Builder::from_random_bytes(bytes).into_uuid().to_string())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

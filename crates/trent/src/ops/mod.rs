@@ -1,0 +1,302 @@
+//! Operations: the dispatch `match` (the index of what Trent implements) and what operations share:
+//! the context, the caller, key lookup by any identifier form, and key-state rules.
+
+mod aliases;
+mod encryption;
+mod keys;
+mod tags;
+
+use crate::store::{KeyRecord, Scope, Store, StoreError};
+use serde::Serialize;
+use std::sync::Arc;
+use trent_crypto::{root::RootKey, KeyMaterial};
+use trent_model::{kms_error, KeyState, KmsError, Operation};
+
+/// Everything an operation may use; built once at start and shared.
+pub struct Ctx {
+    pub store: Arc<dyn Store>,
+    pub root: Arc<dyn RootKey>,
+}
+
+/// Who is calling, and where: the account and the region of the request's credential scope.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub scope: Scope,
+}
+
+impl Caller {
+    pub fn key_arn(&self, key_id: &str) -> String {
+        format!("arn:aws:kms:{}:{}:key/{key_id}", self.scope.region, self.scope.account)
+    }
+
+    pub fn alias_arn(&self, alias_name: &str) -> String {
+        format!("arn:aws:kms:{}:{}:{alias_name}", self.scope.region, self.scope.account)
+    }
+}
+
+pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Result<Vec<u8>, KmsError> {
+    use Operation as Op;
+    match operation {
+        Op::CreateKey(input) => reply(keys::create_key(ctx, caller, input).await),
+        Op::DescribeKey(input) => reply(keys::describe_key(ctx, caller, input).await),
+        Op::ListKeys(input) => reply(keys::list_keys(ctx, caller, input).await),
+        Op::EnableKey(input) => reply(keys::enable_key(ctx, caller, input).await),
+        Op::DisableKey(input) => reply(keys::disable_key(ctx, caller, input).await),
+        Op::UpdateKeyDescription(input) => reply(keys::update_key_description(ctx, caller, input).await),
+        Op::ScheduleKeyDeletion(input) => reply(keys::schedule_key_deletion(ctx, caller, input).await),
+        Op::CancelKeyDeletion(input) => reply(keys::cancel_key_deletion(ctx, caller, input).await),
+        Op::CreateAlias(input) => reply(aliases::create_alias(ctx, caller, input).await),
+        Op::UpdateAlias(input) => reply(aliases::update_alias(ctx, caller, input).await),
+        Op::DeleteAlias(input) => reply(aliases::delete_alias(ctx, caller, input).await),
+        Op::ListAliases(input) => reply(aliases::list_aliases(ctx, caller, input).await),
+        Op::TagResource(input) => reply(tags::tag_resource(ctx, caller, input).await),
+        Op::UntagResource(input) => reply(tags::untag_resource(ctx, caller, input).await),
+        Op::ListResourceTags(input) => reply(tags::list_resource_tags(ctx, caller, input).await),
+        Op::Encrypt(input) => reply(encryption::encrypt(ctx, caller, input).await),
+        Op::Decrypt(input) => reply(encryption::decrypt(ctx, caller, input).await),
+        Op::ReEncrypt(input) => reply(encryption::re_encrypt(ctx, caller, input).await),
+        Op::GenerateDataKey(input) => reply(encryption::generate_data_key(ctx, caller, input).await),
+        Op::GenerateDataKeyWithoutPlaintext(input) => {
+            reply(encryption::generate_data_key_without_plaintext(ctx, caller, input).await)
+        }
+        Op::GenerateRandom(input) => reply(encryption::generate_random(input)),
+        // Not implemented yet: each is answered by name, never by a wildcard.
+        Op::ConnectCustomKeyStore(_)
+        | Op::CreateCustomKeyStore(_)
+        | Op::CreateGrant(_)
+        | Op::DeleteCustomKeyStore(_)
+        | Op::DeleteImportedKeyMaterial(_)
+        | Op::DeriveSharedSecret(_)
+        | Op::DescribeCustomKeyStores(_)
+        | Op::DisableKeyRotation(_)
+        | Op::DisconnectCustomKeyStore(_)
+        | Op::EnableKeyRotation(_)
+        | Op::GenerateDataKeyPair(_)
+        | Op::GenerateDataKeyPairWithoutPlaintext(_)
+        | Op::GenerateMac(_)
+        | Op::GetKeyLastUsage(_)
+        | Op::GetKeyPolicy(_)
+        | Op::GetKeyRotationStatus(_)
+        | Op::GetParametersForImport(_)
+        | Op::GetPublicKey(_)
+        | Op::ImportKeyMaterial(_)
+        | Op::ListGrants(_)
+        | Op::ListKeyPolicies(_)
+        | Op::ListKeyRotations(_)
+        | Op::ListRetirableGrants(_)
+        | Op::PutKeyPolicy(_)
+        | Op::ReplicateKey(_)
+        | Op::RetireGrant(_)
+        | Op::RevokeGrant(_)
+        | Op::RotateKeyOnDemand(_)
+        | Op::Sign(_)
+        | Op::UpdateCustomKeyStore(_)
+        | Op::UpdatePrimaryRegion(_)
+        | Op::Verify(_)
+        | Op::VerifyMac(_) => Err(not_implemented(operation.name())),
+    }
+}
+
+fn not_implemented(name: &str) -> KmsError {
+    kms_error!(UnsupportedOperationException, "Trent does not implement {name} yet.")
+}
+
+fn reply<T: Serialize>(output: Result<T, KmsError>) -> Result<Vec<u8>, KmsError> {
+    let output = output?;
+    serde_json::to_vec(&output).map_err(|e| {
+        tracing::error!("serialize response: {e}");
+        kms_error!(KMSInternalException, "The request could not be completed due to an internal error.")
+    })
+}
+
+/// Which identifier forms an operation's `KeyId` accepts, as its AWS documentation says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum KeyIdForms {
+    /// Key ID, key ARN, alias name or alias ARN (cryptographic operations, DescribeKey).
+    AnyForm,
+    /// Key ID or key ARN only (management operations).
+    KeyOnly,
+}
+
+/// Finds the key that `key_id` names in the caller's account and region.
+pub async fn find_key(ctx: &Ctx, caller: &Caller, key_id: &str, forms: KeyIdForms) -> Result<KeyRecord, KmsError> {
+    let id = match parse_key_id(caller, key_id, forms)? {
+        KeyName::Id(id) => id.to_owned(),
+        KeyName::Alias(name) => {
+            let alias = ctx.store.get_alias(&caller.scope, name).await?;
+            let alias = alias.ok_or_else(|| kms_error!(NotFoundException, "Alias {} is not found.", caller.alias_arn(name)))?;
+            alias.key_id
+        }
+    };
+    let key = ctx.store.get_key(&caller.scope, &id).await?;
+    key.ok_or_else(|| kms_error!(NotFoundException, "Key '{}' does not exist", caller.key_arn(&id)))
+}
+
+enum KeyName<'a> {
+    Id(&'a str),
+    Alias(&'a str),
+}
+
+fn parse_key_id<'a>(caller: &Caller, input: &'a str, forms: KeyIdForms) -> Result<KeyName<'a>, KmsError> {
+    let resource = match input.strip_prefix("arn:") {
+        Some(_) => {
+            let parts: Vec<&str> = input.splitn(6, ':').collect();
+            let [_, partition, service, region, account, resource] = parts[..] else {
+                return Err(kms_error!(InvalidArnException, "Invalid arn {input}"));
+            };
+            if !partition.starts_with("aws") || service != "kms" || !(resource.starts_with("key/") || resource.starts_with("alias/")) {
+                return Err(kms_error!(InvalidArnException, "Invalid arn {input}"));
+            }
+            if region != caller.scope.region {
+                return Err(kms_error!(NotFoundException, "Invalid arn {region}"));
+            }
+            if account != caller.scope.account {
+                return Err(kms_error!(NotFoundException, "Key '{input}' does not exist"));
+            }
+            if resource.starts_with("alias/") && forms == KeyIdForms::KeyOnly {
+                return Err(kms_error!(InvalidArnException, "Invalid arn {input}: an alias ARN is not valid for this operation"));
+            }
+            resource.strip_prefix("key/").unwrap_or(resource)
+        }
+        None => input,
+    };
+    if resource.starts_with("alias/") {
+        return match forms {
+            KeyIdForms::AnyForm => Ok(KeyName::Alias(resource)),
+            KeyIdForms::KeyOnly => Err(kms_error!(NotFoundException, "Invalid keyId '{input}'")),
+        };
+    }
+    if !is_key_id(resource) {
+        return Err(kms_error!(NotFoundException, "Invalid keyId '{input}'"));
+    }
+    Ok(KeyName::Id(resource))
+}
+
+/// A UUID, or a multi-Region key ID (`mrk-` and 32 hex digits).
+fn is_key_id(id: &str) -> bool {
+    let hex = |s: &str| s.chars().all(|c| c.is_ascii_hexdigit());
+    if let Some(rest) = id.strip_prefix("mrk-") {
+        return rest.len() == 32 && hex(rest);
+    }
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]) && groups.iter().all(|g| hex(g))
+}
+
+/// AWS's answer to using a key in a state that does not allow `what`; `Ok` when enabled.
+pub fn require_enabled(caller: &Caller, key: &KeyRecord) -> Result<(), KmsError> {
+    let arn = caller.key_arn(&key.key_id);
+    match key.state {
+        KeyState::Enabled => Ok(()),
+        KeyState::Disabled => Err(kms_error!(DisabledException, "{arn} is disabled.")),
+        other => Err(invalid_state(&arn, other)),
+    }
+}
+
+/// For management operations, which work on enabled and disabled keys but not on keys pending
+/// deletion (or in another transitional state).
+pub fn require_not_pending(caller: &Caller, key: &KeyRecord) -> Result<(), KmsError> {
+    match key.state {
+        KeyState::Enabled | KeyState::Disabled => Ok(()),
+        other => Err(invalid_state(&caller.key_arn(&key.key_id), other)),
+    }
+}
+
+fn invalid_state(arn: &str, state: KeyState) -> KmsError {
+    let what = match state {
+        KeyState::PendingDeletion => "pending deletion",
+        KeyState::PendingImport => "pending import",
+        KeyState::PendingReplicaDeletion => "pending replica deletion",
+        KeyState::Creating => "being created",
+        KeyState::Updating => "being updated",
+        KeyState::Unavailable => "unavailable",
+        KeyState::Enabled => "enabled",
+        KeyState::Disabled => "disabled",
+    };
+    kms_error!(KMSInvalidStateException, "{arn} is {what}.")
+}
+
+/// Applies `change` to `key` and stores it; if another request changed the key meanwhile, reads it
+/// again and re-applies `change`, so concurrent updates (even from other nodes) are never lost.
+pub async fn modify_key<T>(
+    ctx: &Ctx,
+    caller: &Caller,
+    mut key: KeyRecord,
+    change: impl Fn(&mut KeyRecord) -> Result<T, KmsError>,
+) -> Result<(KeyRecord, T), KmsError> {
+    const ATTEMPTS: usize = 8;
+    for _ in 0..ATTEMPTS {
+        let result = change(&mut key)?;
+        match ctx.store.update_key(&caller.scope, &key).await {
+            Ok(()) => {
+                key.revision += 1;
+                return Ok((key, result));
+            }
+            Err(StoreError::Conflict) => {
+                let fresh = ctx.store.get_key(&caller.scope, &key.key_id).await?;
+                key = fresh.ok_or_else(|| kms_error!(NotFoundException, "Key '{}' does not exist", caller.key_arn(&key.key_id)))?;
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
+
+/// The associated data binding wrapped material to its key and version.
+fn material_context(caller: &Caller, key_id: &str, material_id: &str) -> Vec<u8> {
+    format!("trent/material/v1/{}/{}/{key_id}/{material_id}", caller.scope.account, caller.scope.region).into_bytes()
+}
+
+/// Unwraps version `version` of the key's material.
+pub fn unwrap_material(ctx: &Ctx, caller: &Caller, key: &KeyRecord, version: u32) -> Result<KeyMaterial, KmsError> {
+    let material = key.materials.get(version as usize).ok_or_else(|| kms_error!(InvalidCiphertextException))?;
+    ctx.root.unwrap(&material.wrapped, &material_context(caller, &key.key_id, &material.id)).map_err(|e| {
+        tracing::error!(key_id = %key.key_id, version, "stored key material does not unwrap under the root key");
+        KmsError::from(e)
+    })
+}
+
+pub fn wrap_material(ctx: &Ctx, caller: &Caller, key_id: &str, material_id: &str, material: &KeyMaterial) -> Result<Vec<u8>, KmsError> {
+    Ok(ctx.root.wrap(material, &material_context(caller, key_id, material_id))?)
+}
+
+/// A page of a list: the items, and the marker of the next page if there is one.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_marker: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// `fetched` holds up to `limit + 1` items; the extra one only says that more follow.
+    pub fn from_fetched(mut fetched: Vec<T>, limit: usize, marker_of: impl Fn(&T) -> String) -> Page<T> {
+        let truncated = fetched.len() > limit;
+        fetched.truncate(limit);
+        let next_marker = truncated.then(|| fetched.last().map(&marker_of)).flatten();
+        Page { items: fetched, next_marker }
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.next_marker.is_some()
+    }
+}
+
+/// The page size: the request's `Limit`, or AWS's default, capped at the operation's maximum.
+pub fn page_limit(limit: Option<i32>, default: usize, max: usize) -> usize {
+    limit.map_or(default, |l| usize::try_from(l).unwrap_or(default)).clamp(1, max)
+}
+
+/// AWS answers `DryRun: true` with an error once every other check has passed.
+pub fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
+    if flag == Some(true) {
+        return Err(kms_error!(DryRunOperationException, "The request would have succeeded, but the DryRun option is set."));
+    }
+    Ok(())
+}
+
+/// Destroys, for good, every key whose deletion date has passed, with its material and aliases.
+pub async fn delete_due_keys(ctx: &Ctx) -> Result<(), KmsError> {
+    for (scope, key_id) in ctx.store.keys_due_for_deletion(trent_model::Timestamp::now().0).await? {
+        ctx.store.delete_key(&scope, &key_id).await?;
+        tracing::info!(account = %scope.account, region = %scope.region, %key_id, "key deleted after its waiting period");
+    }
+    Ok(())
+}

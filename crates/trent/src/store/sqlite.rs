@@ -1,0 +1,252 @@
+//! The embedded store: SQLite in WAL mode with `synchronous=FULL`, so a write is on disk before the
+//! response. One connection writes; one reads, so reads are not queued behind an fsync.
+
+use super::{AliasRecord, KeyRecord, Scope, Store, StoreError};
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS keys (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    deletion_ms INTEGER,
+    record TEXT NOT NULL,
+    PRIMARY KEY (account, region, key_id)
+);
+CREATE INDEX IF NOT EXISTS keys_deletion ON keys (deletion_ms) WHERE deletion_ms IS NOT NULL;
+CREATE TABLE IF NOT EXISTS aliases (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    name TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (account, region, name)
+);
+CREATE INDEX IF NOT EXISTS aliases_key ON aliases (account, region, key_id);
+";
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let writer = connect(path)?;
+        writer.execute_batch(SCHEMA).map_err(backend)?;
+        let reader = connect(path)?;
+        Ok(SqliteStore { writer: Arc::new(Mutex::new(writer)), reader: Arc::new(Mutex::new(reader)) })
+    }
+
+    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
+        run(self.reader.clone(), |conn| f(conn)).await
+    }
+
+    async fn write<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
+        run(self.writer.clone(), f).await
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;")
+        .map_err(backend)?;
+    Ok(conn)
+}
+
+async fn run<T: Send + 'static, F>(conn: Arc<Mutex<Connection>>, f: F) -> Result<T, StoreError>
+where
+    F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        let mut guard = conn.lock().map_err(|_| StoreError::Backend("connection lock poisoned".into()))?;
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+}
+
+fn backend(error: rusqlite::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+fn encode(key: &KeyRecord) -> Result<String, StoreError> {
+    serde_json::to_string(key).map_err(|e| StoreError::Backend(format!("encode key record: {e}")))
+}
+
+fn decode(text: &str) -> Result<KeyRecord, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("decode key record: {e}")))
+}
+
+fn alias_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasRecord> {
+    Ok(AliasRecord { name: row.get(0)?, key_id: row.get(1)?, created_ms: row.get(2)?, updated_ms: row.get(3)? })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let (scope, key_id) = (scope.clone(), key_id.to_owned());
+        self.read(move |conn| {
+            let row: Option<(String, i64)> = conn
+                .prepare_cached("SELECT record, revision FROM keys WHERE account = ?1 AND region = ?2 AND key_id = ?3")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![scope.account, scope.region, key_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()
+                })
+                .map_err(backend)?;
+            row.map(|(text, revision)| {
+                let mut key = decode(&text)?;
+                key.revision = revision as u64;
+                Ok(key)
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn insert_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
+        let (scope, record, key_id, deletion) = (scope.clone(), encode(key)?, key.key_id.clone(), key.deletion.map(|d| d.date_ms));
+        self.write(move |conn| {
+            let inserted = conn
+                .execute(
+                    "INSERT INTO keys (account, region, key_id, revision, deletion_ms, record) VALUES (?1, ?2, ?3, 0, ?4, ?5)
+                     ON CONFLICT DO NOTHING",
+                    params![scope.account, scope.region, key_id, deletion, record],
+                )
+                .map_err(backend)?;
+            if inserted == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn update_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
+        let (scope, record, key_id, deletion) = (scope.clone(), encode(key)?, key.key_id.clone(), key.deletion.map(|d| d.date_ms));
+        let revision = key.revision as i64;
+        self.write(move |conn| {
+            let updated = conn
+                .execute(
+                    "UPDATE keys SET record = ?1, deletion_ms = ?2, revision = revision + 1
+                     WHERE account = ?3 AND region = ?4 AND key_id = ?5 AND revision = ?6",
+                    params![record, deletion, scope.account, scope.region, key_id, revision],
+                )
+                .map_err(backend)?;
+            if updated == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn list_keys(&self, scope: &Scope, after: Option<&str>, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
+        let (scope, after) = (scope.clone(), after.unwrap_or("").to_owned());
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT record, revision FROM keys WHERE account = ?1 AND region = ?2 AND key_id > ?3 ORDER BY key_id LIMIT ?4",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![scope.account, scope.region, after, limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(backend)?;
+            rows.map(|row| {
+                let (text, revision) = row.map_err(backend)?;
+                let mut key = decode(&text)?;
+                key.revision = revision as u64;
+                Ok(key)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<(), StoreError> {
+        let (scope, key_id) = (scope.clone(), key_id.to_owned());
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute("DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND key_id = ?3", params![scope.account, scope.region, key_id])
+                .map_err(backend)?;
+            tx.execute("DELETE FROM keys WHERE account = ?1 AND region = ?2 AND key_id = ?3", params![scope.account, scope.region, key_id])
+                .map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT account, region, key_id FROM keys WHERE deletion_ms IS NOT NULL AND deletion_ms <= ?1")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![now_ms], |r| Ok((Scope { account: r.get(0)?, region: r.get(1)? }, r.get(2)?)))
+                .map_err(backend)?;
+            rows.map(|r| r.map_err(backend)).collect()
+        })
+        .await
+    }
+
+    async fn get_alias(&self, scope: &Scope, name: &str) -> Result<Option<AliasRecord>, StoreError> {
+        let (scope, name) = (scope.clone(), name.to_owned());
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT name, key_id, created_ms, updated_ms FROM aliases WHERE account = ?1 AND region = ?2 AND name = ?3")
+                .and_then(|mut stmt| stmt.query_row(params![scope.account, scope.region, name], alias_row).optional())
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn insert_alias(&self, scope: &Scope, alias: &AliasRecord) -> Result<(), StoreError> {
+        let (scope, alias) = (scope.clone(), alias.clone());
+        self.write(move |conn| {
+            let inserted = conn
+                .execute(
+                    "INSERT INTO aliases (account, region, name, key_id, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT DO NOTHING",
+                    params![scope.account, scope.region, alias.name, alias.key_id, alias.created_ms, alias.updated_ms],
+                )
+                .map_err(backend)?;
+            if inserted == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn retarget_alias(&self, scope: &Scope, name: &str, key_id: &str, updated_ms: i64) -> Result<bool, StoreError> {
+        let (scope, name, key_id) = (scope.clone(), name.to_owned(), key_id.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE aliases SET key_id = ?1, updated_ms = ?2 WHERE account = ?3 AND region = ?4 AND name = ?5",
+                params![key_id, updated_ms, scope.account, scope.region, name],
+            )
+            .map(|n| n > 0)
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn delete_alias(&self, scope: &Scope, name: &str) -> Result<bool, StoreError> {
+        let (scope, name) = (scope.clone(), name.to_owned());
+        self.write(move |conn| {
+            conn.execute("DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND name = ?3", params![scope.account, scope.region, name])
+                .map(|n| n > 0)
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_aliases(&self, scope: &Scope, key_id: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<AliasRecord>, StoreError> {
+        let (scope, key_id, after) = (scope.clone(), key_id.map(str::to_owned), after.unwrap_or("").to_owned());
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT name, key_id, created_ms, updated_ms FROM aliases
+                     WHERE account = ?1 AND region = ?2 AND (?3 IS NULL OR key_id = ?3) AND name > ?4 ORDER BY name LIMIT ?5",
+                )
+                .map_err(backend)?;
+            let rows = stmt.query_map(params![scope.account, scope.region, key_id, after, limit as i64], alias_row).map_err(backend)?;
+            rows.map(|r| r.map_err(backend)).collect()
+        })
+        .await
+    }
+}
