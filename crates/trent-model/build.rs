@@ -153,6 +153,11 @@ fn emit_enum(out: &mut String, name: &str, shape: &Value) {
     .unwrap();
     writeln!(
         out,
+        "impl<'de> serde::Deserialize<'de> for {name} {{\n    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {{\n        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;\n        Self::parse(&text).ok_or_else(|| serde::de::Error::custom(format!(\"unknown {name} value {{text}}\")))\n    }}\n}}\n"
+    )
+    .unwrap();
+    writeln!(
+        out,
         "impl FromJson for {name} {{\n    fn from_json(value: &Value, path: &str, cx: &mut Cx) -> Result<Option<Self>, KmsError> {{\n        let text = cx.string(value, path)?;\n        Ok(Self::parse(text).or_else(|| {{ cx.enum_violation(path, text, Self::VALUES); None }}))\n    }}\n}}\n"
     )
     .unwrap();
