@@ -1,0 +1,660 @@
+//! The server under test, SDK clients for it, raw HTTP, and assertion helpers shared by all modules.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_kms::config::retry::RetryConfig;
+use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::primitives::{Blob, DateTime};
+use aws_sdk_kms::types::{AliasListEntry, KeyMetadata, Tag};
+use aws_sdk_kms::Client;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const ACCOUNT: &str = "111122223333";
+/// The region most tests use; `us-east-1` is the other one (and the one of unsigned requests).
+pub const REGION: &str = "eu-west-1";
+/// A well-formed key ID that no test ever creates.
+pub const MISSING_KEY: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
+const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `trent serve` with its own temporary directory: `data/` (the data dir) and
+/// `server.log` (its stderr). Dropping it kills the process; the directory is removed unless the
+/// test panicked, in which case the log is printed and the directory kept for inspection.
+pub struct Server {
+    root: PathBuf,
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let root = unique_temp_dir();
+        std::fs::create_dir_all(root.join("data")).expect("create the data dir");
+        match spawn(&root) {
+            Ok((child, url)) => Server { root, child, url },
+            Err(failure) => {
+                let _ = std::fs::remove_dir_all(&root);
+                panic!("{failure}");
+            }
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.root.join("server.log")
+    }
+
+    /// A client for `region` with fixed test credentials and no retries, so that every assertion
+    /// sees the server's first answer.
+    pub fn client(&self, region: &str) -> Client {
+        let config = aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .endpoint_url(&self.url)
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .retry_config(RetryConfig::disabled())
+            .build();
+        Client::from_conf(config)
+    }
+
+    /// Stops the server with SIGTERM, expects a clean exit, and starts it again on the same data
+    /// dir (on a new port: make new clients afterwards).
+    pub fn restart(&mut self) {
+        signal(&self.child, "-TERM");
+        let status = wait_for_exit(&mut self.child);
+        assert!(
+            status.success(),
+            "graceful shutdown on SIGTERM should exit 0, got {status}\n{}",
+            self.log()
+        );
+        self.respawn();
+    }
+
+    /// Kills the server with SIGKILL (no chance to flush anything) and starts it again.
+    pub fn crash_and_restart(&mut self) {
+        self.child.kill().expect("SIGKILL trent");
+        wait_for_exit(&mut self.child);
+        self.respawn();
+    }
+
+    fn respawn(&mut self) {
+        // On failure the panic leaves `self` to Drop, which keeps the directory for inspection.
+        let (child, url) = spawn(&self.root).unwrap_or_else(|failure| panic!("restart: {failure}"));
+        self.child = child;
+        self.url = url;
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_file()).unwrap_or_default()
+    }
+
+    /// One HTTP/1.1 exchange on a fresh connection.
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        let addr = self
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let request = [head.as_bytes(), body].concat();
+        tokio::time::timeout(HTTP_TIMEOUT, exchange(&addr, request))
+            .await
+            .unwrap_or_else(|_| {
+                panic!("no HTTP response to {method} {path} within {HTTP_TIMEOUT:?}")
+            })
+    }
+
+    /// An unsigned KMS API call (`POST /`): no Authorization header, so region `us-east-1`.
+    /// Every API response must carry `x-amzn-RequestId`; that is checked here, for all of them.
+    pub async fn raw(&self, target: Option<&str>, content_type: &str, body: &[u8]) -> Reply {
+        let mut headers = vec![("Content-Type", content_type)];
+        if let Some(target) = target {
+            headers.push(("X-Amz-Target", target));
+        }
+        let reply = self.http("POST", "/", &headers, body).await;
+        assert!(
+            reply
+                .header("x-amzn-RequestId")
+                .is_some_and(|id| !id.is_empty()),
+            "response to {target:?} has no x-amzn-RequestId: {reply:?}"
+        );
+        reply
+    }
+
+    /// `raw` for `TrentService.<op>` with the JSON 1.1 content type.
+    pub async fn call(&self, op: &str, body: &serde_json::Value) -> Reply {
+        let body = serde_json::to_vec(body).expect("serialize request");
+        self.raw(Some(&format!("TrentService.{op}")), JSON_1_1, &body)
+            .await
+    }
+}
+
+pub const JSON_1_1: &str = "application/x-amz-json-1.1";
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            eprintln!(
+                "--- trent log, last lines ({}) ---\n{}",
+                self.root.display(),
+                tail.join("\n")
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+fn unique_temp_dir() -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("trent-test-{}-{n}-{nanos}", std::process::id()))
+}
+
+/// Starts the binary and waits for its `listening on http://…` line on stdout.
+fn spawn(root: &Path) -> Result<(Child, String), String> {
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join("server.log"))
+        .expect("open server.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn the trent binary");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    // Reads stdout to its end so that the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some((_, rest)) = line.split_once("listening on ") {
+                if let Some(tx) = tx.take() {
+                    let url = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send(url);
+                }
+            }
+        }
+    });
+    match rx.recv_timeout(STARTUP_TIMEOUT) {
+        Ok(url) => Ok((child, url)),
+        Err(_) => {
+            let _ = child.kill();
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            let log = std::fs::read_to_string(root.join("server.log")).unwrap_or_default();
+            Err(format!(
+                "trent printed no `listening on` line (process: {status}); log:\n{log}"
+            ))
+        }
+    }
+}
+
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {signal} {} failed", child.id());
+}
+
+fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for trent") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "trent did not exit within {SHUTDOWN_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw HTTP
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// Asserts a 200 and returns the JSON body.
+    #[track_caller]
+    pub fn ok(&self) -> serde_json::Value {
+        assert_eq!(self.status, 200, "{}", String::from_utf8_lossy(&self.body));
+        self.json()
+    }
+
+    /// Asserts an AWS JSON error: HTTP 400, `__type` one of `codes`, a string `message`.
+    /// Returns the message.
+    #[track_caller]
+    pub fn error(&self, codes: &[&str]) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        assert_eq!(self.status, 400, "expected one of {codes:?}: {text}");
+        let body = self.json();
+        let code = body["__type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no __type: {text}"));
+        assert!(
+            codes.contains(&code),
+            "expected one of {codes:?}, got {code}: {text}"
+        );
+        body["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string `message`: {text}"))
+            .to_owned()
+    }
+}
+
+async fn exchange(addr: &str, request: Vec<u8>) -> Reply {
+    let stream = TcpStream::connect(addr).await.expect("connect to trent");
+    let (mut reader, mut writer) = stream.into_split();
+    // Written while reading: the server may answer (e.g. "too large") before it read the body.
+    // The task returns the write half so that the connection is not half-closed too early.
+    let write = tokio::spawn(async move {
+        let _ = writer.write_all(&request).await;
+        writer
+    });
+    let mut buf = Vec::new();
+    let mut chunk = vec![0; 64 * 1024];
+    let reply = loop {
+        if let Some(reply) = parse_reply(&buf, false) {
+            break reply;
+        }
+        match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => {
+                break parse_reply(&buf, true).unwrap_or_else(|| {
+                    panic!(
+                        "incomplete HTTP response: {:?}",
+                        String::from_utf8_lossy(&buf)
+                    )
+                })
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    write.abort();
+    reply
+}
+
+fn parse_reply(buf: &[u8], eof: bool) -> Option<Reply> {
+    let end = find(buf, b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buf[..end]);
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let rest = &buf[end + 4..];
+    let body = if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        dechunk(rest)?
+    } else if let Some(length) = header("content-length") {
+        let length: usize = length.parse().ok()?;
+        rest.get(..length)?.to_vec()
+    } else if eof {
+        rest.to_vec()
+    } else {
+        return None;
+    };
+    Some(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = find(data, b"\r\n")?;
+        let size = std::str::from_utf8(&data[..line_end])
+            .ok()?
+            .split(';')
+            .next()?
+            .trim();
+        let size = usize::from_str_radix(size, 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assertions on SDK results
+
+/// Asserts that the call failed with the service error `code`; returns the error message.
+#[track_caller]
+pub fn assert_code<T: Debug, E: ProvideErrorMetadata + Debug>(
+    result: Result<T, SdkError<E>>,
+    code: &str,
+) -> String {
+    assert_code_in(result, &[code])
+}
+
+/// Like `assert_code`, where the facts allow more than one code.
+#[track_caller]
+pub fn assert_code_in<T: Debug, E: ProvideErrorMetadata + Debug>(
+    result: Result<T, SdkError<E>>,
+    codes: &[&str],
+) -> String {
+    match result {
+        Ok(output) => panic!("expected one of {codes:?}, but the call succeeded: {output:?}"),
+        Err(err) => {
+            let code = err.code();
+            assert!(
+                code.is_some_and(|c| codes.contains(&c)),
+                "expected one of {codes:?}, got {code:?}: {err:?}"
+            );
+            err.message().unwrap_or_default().to_owned()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values and small SDK helpers
+
+pub fn key_arn(region: &str, key_id: &str) -> String {
+    format!("arn:aws:kms:{region}:{ACCOUNT}:key/{key_id}")
+}
+
+pub fn alias_arn(region: &str, alias: &str) -> String {
+    format!("arn:aws:kms:{region}:{ACCOUNT}:{alias}")
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+        .try_into()
+        .expect("epoch seconds fit i64")
+}
+
+/// Asserts that `date` lies in `[from - slack, now + slack]` (server and test share a clock).
+#[track_caller]
+pub fn assert_recent(date: Option<&DateTime>, from: i64) {
+    let secs = date.expect("a timestamp").secs();
+    assert!(
+        (from - 5..=now() + 5).contains(&secs),
+        "timestamp {secs} is not between {from} and now"
+    );
+}
+
+pub fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder()
+        .tag_key(key)
+        .tag_value(value)
+        .build()
+        .expect("tag has key and value")
+}
+
+pub fn context(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    )
+}
+
+pub async fn create_key(kms: &Client) -> KeyMetadata {
+    kms.create_key()
+        .send()
+        .await
+        .expect("CreateKey")
+        .key_metadata
+        .expect("CreateKey returns KeyMetadata")
+}
+
+pub async fn describe(kms: &Client, key_id: &str) -> KeyMetadata {
+    kms.describe_key()
+        .key_id(key_id)
+        .send()
+        .await
+        .expect("DescribeKey")
+        .key_metadata
+        .expect("DescribeKey returns KeyMetadata")
+}
+
+pub async fn create_alias(kms: &Client, alias: &str, key_id: &str) {
+    kms.create_alias()
+        .alias_name(alias)
+        .target_key_id(key_id)
+        .send()
+        .await
+        .expect("CreateAlias");
+}
+
+pub async fn encrypt(kms: &Client, key_id: &str, plaintext: &[u8]) -> Blob {
+    kms.encrypt()
+        .key_id(key_id)
+        .plaintext(Blob::new(plaintext))
+        .send()
+        .await
+        .expect("Encrypt")
+        .ciphertext_blob
+        .expect("Encrypt returns CiphertextBlob")
+}
+
+pub async fn decrypt(kms: &Client, blob: &Blob) -> Vec<u8> {
+    kms.decrypt()
+        .ciphertext_blob(blob.clone())
+        .send()
+        .await
+        .expect("Decrypt")
+        .plaintext
+        .expect("Decrypt returns Plaintext")
+        .into_inner()
+}
+
+/// Every key ID that ListKeys returns, following NextMarker with page size `limit`; asserts the
+/// paging contract on the way (page size, Truncated ⇔ NextMarker).
+pub async fn list_key_ids(kms: &Client, limit: Option<i32>) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = kms
+            .list_keys()
+            .set_limit(limit)
+            .set_marker(marker)
+            .send()
+            .await
+            .expect("ListKeys");
+        assert_page(
+            page.keys().len(),
+            limit,
+            page.truncated(),
+            page.next_marker(),
+        );
+        ids.extend(
+            page.keys()
+                .iter()
+                .map(|k| k.key_id().expect("KeyId").to_owned()),
+        );
+        marker = page.next_marker().map(str::to_owned);
+        if marker.is_none() {
+            return ids;
+        }
+    }
+}
+
+/// All tags of a key as sorted (key, value) pairs, following NextMarker.
+pub async fn tags_of(kms: &Client, key_id: &str) -> Vec<(String, String)> {
+    let mut tags = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = kms
+            .list_resource_tags()
+            .key_id(key_id)
+            .set_marker(marker)
+            .send()
+            .await
+            .expect("ListResourceTags");
+        assert_page(
+            page.tags().len(),
+            None,
+            page.truncated(),
+            page.next_marker(),
+        );
+        tags.extend(
+            page.tags()
+                .iter()
+                .map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned())),
+        );
+        marker = page.next_marker().map(str::to_owned);
+        if marker.is_none() {
+            tags.sort();
+            return tags;
+        }
+    }
+}
+
+#[track_caller]
+pub fn assert_page(len: usize, limit: Option<i32>, truncated: bool, next_marker: Option<&str>) {
+    if let Some(limit) = limit {
+        assert!(
+            len <= usize::try_from(limit).expect("positive limit"),
+            "page of {len} exceeds Limit {limit}"
+        );
+    }
+    assert_eq!(
+        truncated,
+        next_marker.is_some(),
+        "Truncated must be true exactly when NextMarker is present"
+    );
+    if truncated {
+        assert!(len > 0, "a truncated page should not be empty");
+    }
+}
+
+pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut pairs: Vec<_> = items
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+/// Every alias that ListAliases returns (optionally for one key), following NextMarker with page
+/// size `limit`. AWS may list predefined `alias/aws/…` aliases too: callers filter what they need.
+pub async fn list_aliases(
+    kms: &Client,
+    key_id: Option<&str>,
+    limit: Option<i32>,
+) -> Vec<AliasListEntry> {
+    let mut aliases = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = kms
+            .list_aliases()
+            .set_key_id(key_id.map(str::to_owned))
+            .set_limit(limit)
+            .set_marker(marker)
+            .send()
+            .await
+            .expect("ListAliases");
+        assert_page(
+            page.aliases().len(),
+            limit,
+            page.truncated(),
+            page.next_marker(),
+        );
+        aliases.extend(page.aliases().iter().cloned());
+        marker = page.next_marker().map(str::to_owned);
+        if marker.is_none() {
+            return aliases;
+        }
+    }
+}
+
+/// The names of the aliases that tests created (not the predefined `alias/aws/…` ones), sorted.
+pub fn custom_alias_names(aliases: &[AliasListEntry]) -> Vec<String> {
+    let mut names: Vec<String> = aliases
+        .iter()
+        .filter_map(|a| a.alias_name())
+        .filter(|name| !name.starts_with("alias/aws/"))
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names
+}

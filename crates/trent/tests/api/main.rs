@@ -1,0 +1,14 @@
+//! Integration tests: the real `trent` binary, started on 127.0.0.1:0 with a fresh data directory per
+//! test, driven through the real `aws-sdk-kms` client and, for protocol details, through raw HTTP.
+//!
+//! Expected behaviour comes from AWS KMS itself (the service model and the responses recorded
+//! against AWS that `shared/aws-kms-facts.md` collects), not from Trent's implementation.
+
+mod common;
+
+mod aliases;
+mod encryption;
+mod keys;
+mod persistence;
+mod protocol;
+mod tags;

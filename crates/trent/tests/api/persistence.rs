@@ -1,0 +1,219 @@
+//! Restart persistence, and what reaches the disk.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::DataKeySpec;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn a_graceful_restart_keeps_keys_aliases_tags_and_ciphertexts() {
+    let mut server = Server::start();
+    let (eu, us) = (server.client(REGION), server.client("us-east-1"));
+    let created = eu
+        .create_key()
+        .description("kept")
+        .tags(tag("team", "core"))
+        .send()
+        .await
+        .expect("CreateKey");
+    let tagged = created.key_metadata.expect("KeyMetadata").key_id;
+    create_alias(&eu, "alias/kept", &tagged).await;
+    let disabled = create_key(&eu).await.key_id;
+    eu.disable_key()
+        .key_id(&disabled)
+        .send()
+        .await
+        .expect("DisableKey");
+    let doomed = create_key(&eu).await.key_id;
+    eu.schedule_key_deletion()
+        .key_id(&doomed)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .expect("ScheduleKeyDeletion");
+    let american = create_key(&us).await.key_id;
+    let bound = [("purpose", "restart")];
+    let blob = eu
+        .encrypt()
+        .key_id("alias/kept")
+        .plaintext(Blob::new("survives"))
+        .set_encryption_context(context(&bound))
+        .send()
+        .await
+        .expect("Encrypt")
+        .ciphertext_blob
+        .expect("CiphertextBlob");
+
+    let eu_ids = [tagged.as_str(), disabled.as_str(), doomed.as_str()];
+    let mut before = Vec::new();
+    for id in eu_ids {
+        before.push(describe(&eu, id).await);
+    }
+    let aliases_before = list_aliases(&eu, None, None).await;
+
+    server.restart();
+    let (eu, us) = (server.client(REGION), server.client("us-east-1"));
+
+    for (id, metadata) in eu_ids.iter().zip(&before) {
+        assert_eq!(
+            &describe(&eu, id).await,
+            metadata,
+            "metadata of {id} after restart"
+        );
+    }
+    let mut listed = list_key_ids(&eu, None).await;
+    listed.sort();
+    let mut expected = eu_ids.map(str::to_owned).to_vec();
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert_eq!(list_key_ids(&us, None).await, [american]);
+    assert_eq!(list_aliases(&eu, None, None).await, aliases_before);
+    assert_eq!(tags_of(&eu, &tagged).await, pairs(&[("team", "core")]));
+
+    let decrypted = eu
+        .decrypt()
+        .ciphertext_blob(blob)
+        .set_encryption_context(context(&bound))
+        .send()
+        .await;
+    assert_eq!(
+        decrypted
+            .expect("Decrypt after restart")
+            .plaintext
+            .expect("Plaintext")
+            .as_ref(),
+        b"survives"
+    );
+}
+
+#[tokio::test]
+async fn a_hard_kill_loses_no_acknowledged_write() {
+    let mut server = Server::start();
+    let kms = server.client(REGION);
+    let id = create_key(&kms).await.key_id;
+    create_alias(&kms, "alias/durable", &id).await;
+    let blob = encrypt(&kms, "alias/durable", b"durable").await;
+
+    server.crash_and_restart();
+    let kms = server.client(REGION);
+    assert_eq!(describe(&kms, "alias/durable").await.key_id(), id);
+    assert_eq!(decrypt(&kms, &blob).await, b"durable");
+}
+
+#[tokio::test]
+async fn no_secret_is_written_outside_root_key() {
+    let mut server = Server::start();
+    let kms = server.client(REGION);
+    let mut secrets = Vec::new();
+    for _ in 0..3 {
+        let id = create_key(&kms).await.key_id;
+        for _ in 0..3 {
+            let data_key = kms
+                .generate_data_key()
+                .key_id(&id)
+                .key_spec(DataKeySpec::Aes256)
+                .send()
+                .await;
+            let plaintext = data_key
+                .expect("GenerateDataKey")
+                .plaintext
+                .expect("Plaintext")
+                .into_inner();
+            assert_eq!(plaintext.len(), 32);
+            secrets.push(plaintext);
+        }
+        let plaintext = format!("plaintext of {id}, never to be stored").into_bytes();
+        encrypt(&kms, &id, &plaintext).await;
+        secrets.push(plaintext);
+    }
+    // A restart checkpoints the database, so the scan also sees what moved out of the WAL.
+    server.restart();
+
+    let root_key_file = server.data_dir().join("root.key");
+    let root_key = std::fs::read(&root_key_file).expect("root.key in the data dir");
+    assert!(
+        root_key.len() >= 16,
+        "root.key holds {} bytes",
+        root_key.len()
+    );
+    let mode = std::fs::metadata(&root_key_file)
+        .expect("stat root.key")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "root.key mode is {:o}", mode & 0o777);
+    // If the root key is stored as text (hex, base64), its trimmed text is a secret too.
+    if let Ok(text) = std::str::from_utf8(&root_key) {
+        if text.trim().len() >= 16 {
+            secrets.push(text.trim().as_bytes().to_vec());
+        }
+    }
+    secrets.push(root_key);
+
+    let mut files = Vec::new();
+    collect_files(&server.data_dir(), &mut files);
+    assert!(
+        files.iter().any(|f| f.ends_with("trent.db")),
+        "no trent.db among {files:?}"
+    );
+    files.retain(|f| *f != root_key_file);
+    files.push(server.log_file());
+
+    for file in &files {
+        let content =
+            std::fs::read(file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+        for (n, secret) in secrets.iter().enumerate() {
+            for (encoding, needle) in [
+                ("raw", secret.clone()),
+                ("base64", base64(secret)),
+                ("hex", hex(secret)),
+            ] {
+                let found = find(&content, &needle);
+                assert!(
+                    found.is_none(),
+                    "{} holds secret #{n} ({encoding}) at offset {found:?}",
+                    file.display()
+                );
+            }
+        }
+    }
+}
+
+fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read the data dir") {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            collect_files(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .iter()
+        .flat_map(|b| format!("{b:02x}").into_bytes())
+        .collect()
+}
+
+fn base64(bytes: &[u8]) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]);
+            } else {
+                out.push(b'=');
+            }
+        }
+    }
+    out
+}

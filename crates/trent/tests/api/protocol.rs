@@ -1,0 +1,222 @@
+//! The AWS JSON 1.1 protocol as seen on the wire, through raw HTTP. Requests are unsigned, so
+//! they act in region us-east-1. `Server::raw` itself checks `x-amzn-RequestId` on every answer.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn health_answers_200() {
+    let server = Server::start();
+    assert_eq!(server.http("GET", "/health", &[], b"").await.status, 200);
+}
+
+#[tokio::test]
+async fn responses_carry_request_ids_and_aws_json() {
+    let server = Server::start();
+    let success = server.call("ListKeys", &json!({})).await;
+    assert_eq!(success.ok()["Keys"], json!([]));
+    let failure = server
+        .call("DescribeKey", &json!({"KeyId": MISSING_KEY}))
+        .await;
+    let message = failure.error(&["NotFoundException"]);
+    assert_eq!(
+        message,
+        format!("Key '{}' does not exist", key_arn("us-east-1", MISSING_KEY))
+    );
+
+    for reply in [&success, &failure] {
+        assert_eq!(reply.header("Content-Type"), Some(JSON_1_1));
+    }
+    assert_ne!(
+        success.header("x-amzn-RequestId"),
+        failure.header("x-amzn-RequestId"),
+        "request IDs are unique"
+    );
+}
+
+#[tokio::test]
+async fn unknown_operations_are_rejected() {
+    let server = Server::start();
+    for target in ["TrentService.Nope", "KMS.ListKeys"] {
+        let reply = server.raw(Some(target), JSON_1_1, b"{}").await;
+        reply.error(&["UnknownOperationException"]);
+    }
+    let reply = server.raw(None, JSON_1_1, b"{}").await;
+    assert_eq!(reply.status, 400, "no X-Amz-Target: {reply:?}");
+}
+
+#[tokio::test]
+async fn unimplemented_operations_name_themselves() {
+    let server = Server::start();
+    let key = server.call("CreateKey", &json!({})).await.ok()["KeyMetadata"]["KeyId"].clone();
+    let grant = json!({
+        "KeyId": key,
+        "GranteePrincipal": format!("arn:aws:iam::{ACCOUNT}:role/reader"),
+        "Operations": ["Decrypt"],
+    });
+    let message = server
+        .call("CreateGrant", &grant)
+        .await
+        .error(&["UnsupportedOperationException"]);
+    assert!(message.contains("CreateGrant"), "{message}");
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_client_errors() {
+    let server = Server::start();
+    let deep = format!(
+        "{{\"KeyId\": {}{}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let serialization: &[&str] = &["SerializationException"];
+    let number: &[&str] = &["SerializationException", "ValidationException"];
+    let cases: [(&str, &[u8], &[&str]); 10] = [
+        ("DescribeKey", b"not json", serialization),
+        ("DescribeKey", b"{\"KeyId\": ", serialization),
+        ("DescribeKey", b"{\"KeyId\": \"\xff\xfe\"}", serialization),
+        ("DescribeKey", deep.as_bytes(), serialization),
+        ("DescribeKey", b"{\"KeyId\": 5}", serialization),
+        ("DescribeKey", b"[]", serialization),
+        (
+            "GenerateRandom",
+            b"{\"NumberOfBytes\": \"32\"}",
+            serialization,
+        ),
+        ("GenerateRandom", b"{\"NumberOfBytes\": 1e400}", number),
+        (
+            "GenerateRandom",
+            b"{\"NumberOfBytes\": 99999999999999999999999}",
+            number,
+        ),
+        ("ListKeys", b"{\"Limit\": -99999999999999999999999}", number),
+    ];
+    for (op, body, codes) in cases {
+        let reply = server
+            .raw(Some(&format!("TrentService.{op}")), JSON_1_1, body)
+            .await;
+        assert!(
+            reply.status < 500,
+            "{op} {:?} → {reply:?}",
+            String::from_utf8_lossy(body)
+        );
+        reply.error(codes);
+    }
+    assert_eq!(
+        server.http("GET", "/health", &[], b"").await.status,
+        200,
+        "the server survived"
+    );
+}
+
+#[tokio::test]
+async fn unknown_members_are_ignored() {
+    let server = Server::start();
+    server
+        .call("ListKeys", &json!({"SomeFutureField": {"x": 1}}))
+        .await
+        .ok();
+}
+
+#[tokio::test]
+async fn an_invalid_enum_value_lists_the_model_values() {
+    let server = Server::start();
+    let message = server
+        .call("CreateKey", &json!({"KeySpec": "NOPE"}))
+        .await
+        .error(&["ValidationException"]);
+    let prefix =
+        "1 validation error detected: Value 'NOPE' at 'keySpec' failed to satisfy constraint: \
+                  Member must satisfy enum value set: [";
+    let values = message
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_suffix(']'))
+        .unwrap_or_else(|| panic!("unexpected message: {message}"));
+    let listed: BTreeSet<&str> = values.split(", ").collect();
+    // AWS orders the list its own way, so compare as sets against the vendored model.
+    let model: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../trent-model/model/service-2.json"
+        ))
+        .expect("read the vendored model"),
+    )
+    .expect("model is JSON");
+    let expected: BTreeSet<&str> = model["shapes"]["KeySpec"]["enum"]
+        .as_array()
+        .expect("KeySpec enum")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(listed, expected);
+    assert!(server.call("ListKeys", &json!({})).await.ok()["Keys"]
+        .as_array()
+        .is_some_and(Vec::is_empty));
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_without_harm() {
+    let server = Server::start();
+    let key = server.call("CreateKey", &json!({})).await.ok()["KeyMetadata"]["KeyId"].clone();
+    let huge = json!({"KeyId": key, "Plaintext": "A".repeat(2 * 1024 * 1024)});
+    let reply = server.call("Encrypt", &huge).await;
+    assert!(
+        (400..500).contains(&reply.status),
+        "2 MiB body → {}",
+        reply.status
+    );
+
+    assert_eq!(server.http("GET", "/health", &[], b"").await.status, 200);
+    let encrypted = server
+        .call("Encrypt", &json!({"KeyId": key, "Plaintext": "aGVsbG8="}))
+        .await;
+    assert!(encrypted.ok()["CiphertextBlob"].is_string());
+}
+
+#[tokio::test]
+async fn timestamps_are_epoch_seconds_and_unsigned_requests_use_us_east_1() {
+    let server = Server::start();
+    let start = now();
+    let created = server.call("CreateKey", &json!({})).await.ok();
+    let meta = &created["KeyMetadata"];
+    let id = meta["KeyId"].as_str().expect("KeyId");
+    assert_eq!(meta["Arn"], json!(key_arn("us-east-1", id)));
+    assert_epoch(&meta["CreationDate"], start, now());
+
+    server
+        .call(
+            "CreateAlias",
+            &json!({"AliasName": "alias/raw", "TargetKeyId": id}),
+        )
+        .await
+        .ok();
+    let aliases = server.call("ListAliases", &json!({"KeyId": id})).await.ok();
+    assert_epoch(&aliases["Aliases"][0]["CreationDate"], start, now());
+
+    let scheduled = server
+        .call(
+            "ScheduleKeyDeletion",
+            &json!({"KeyId": id, "PendingWindowInDays": 7}),
+        )
+        .await
+        .ok();
+    let (day, week) = (86_400, 7 * 86_400);
+    assert_epoch(&scheduled["DeletionDate"], start + week, now() + week + day);
+}
+
+/// A JSON number of epoch seconds within `[earliest, latest]` (with a few seconds of slack).
+#[track_caller]
+fn assert_epoch(value: &serde_json::Value, earliest: i64, latest: i64) {
+    let secs = value
+        .as_f64()
+        .unwrap_or_else(|| panic!("timestamp is not a JSON number: {value}"));
+    #[allow(clippy::cast_precision_loss)]
+    let (earliest, latest) = ((earliest - 5) as f64, (latest + 5) as f64);
+    assert!(
+        secs >= earliest && secs <= latest,
+        "timestamp {secs} not in [{earliest}, {latest}]"
+    );
+}
