@@ -1,1 +1,450 @@
-fn main() {}
+//! Load benchmark: requests/s and p50/p99 latency per KMS operation against a freshly started
+//! `trent serve`, at 1, 16 and 64 keep-alive HTTP/1.1 connections, next to a ceiling: the same
+//! HTTP stack (`trent::http::serve`) with a handler that answers `200 {}` to everything.
+//!
+//! `cargo run --release -p trent-bench -- [--seconds N] [--trent PATH]`
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::http::request::Parts;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+const USAGE: &str = "\
+Usage: trent-bench [--seconds N] [--trent PATH]
+
+  --seconds N     measured seconds per operation and concurrency (default 5), after a short warm-up
+  --trent PATH    the Trent binary (default target/release/trent of this workspace)";
+
+const CONNECTIONS: [usize; 3] = [1, 16, 64];
+const WARMUP: Duration = Duration::from_millis(500);
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+const JSON_1_1: &str = "application/x-amz-json-1.1";
+const CEILING: &str = "ceiling (200 {})";
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = if args.first().map(String::as_str) == Some("--ceiling-server") {
+        ceiling_server().await
+    } else {
+        match parse_args(args) {
+            Ok((seconds, trent)) => bench(seconds, trent).await,
+            Err(message) => {
+                eprintln!("{message}\n\n{USAGE}");
+                return std::process::ExitCode::from(2);
+            }
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trent-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_args(args: Vec<String>) -> Result<(u64, PathBuf), String> {
+    let mut seconds = 5;
+    let mut trent = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/trent");
+    let mut args = args.into_iter();
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--seconds" => {
+                let v = value()?;
+                seconds = v.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("invalid --seconds '{v}'"))?;
+            }
+            "--trent" => trent = PathBuf::from(value()?),
+            "-h" | "--help" => return Err("Trent load benchmark.".into()),
+            other => return Err(format!("unknown option '{other}'")),
+        }
+    }
+    Ok((seconds, trent))
+}
+
+/// The ceiling: Trent's HTTP stack with a handler that does nothing. Runs until stdin closes, so it
+/// never outlives the benchmark that started it.
+async fn ceiling_server() -> Result<(), BoxError> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    let stdin_closed = async {
+        let _ = tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink())).await;
+    };
+    let handler = |_: Parts, _: Bytes| async {
+        let mut response = Response::new(Full::new(Bytes::from_static(b"{}")));
+        response.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static(JSON_1_1));
+        response
+    };
+    trent::http::serve(listener, handler, stdin_closed).await;
+    Ok(())
+}
+
+async fn bench(seconds: u64, trent_bin: PathBuf) -> Result<(), BoxError> {
+    let mut trent = Server::start(Kind::Trent(trent_bin)).await?;
+    let mut ceiling = Server::start(Kind::Ceiling).await?;
+
+    let key_id = call(&trent.addr, "CreateKey", json!({"Description": "trent-bench"})).await?["KeyMetadata"]["KeyId"]
+        .as_str()
+        .ok_or("CreateKey returned no KeyId")?
+        .to_owned();
+    let plaintext = BASE64.encode((0..1024u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>());
+    let encrypt = json!({"KeyId": key_id, "Plaintext": plaintext});
+    let blob = call(&trent.addr, "Encrypt", encrypt.clone()).await?["CiphertextBlob"]
+        .as_str()
+        .ok_or("Encrypt returned no CiphertextBlob")?
+        .to_owned();
+
+    let targets = [
+        Target::fixed("Encrypt", &trent.addr, "Encrypt", &encrypt),
+        Target::fixed("Decrypt", &trent.addr, "Decrypt", &json!({"CiphertextBlob": blob})),
+        Target::fixed("GenerateDataKey", &trent.addr, "GenerateDataKey", &json!({"KeyId": key_id, "KeySpec": "AES_256"})),
+        Target { name: "TagResource", addr: trent.addr.clone(), op: "TagResource", body: Body::Tag { key_id } },
+        Target::fixed(CEILING, &ceiling.addr, "Encrypt", &encrypt),
+    ];
+    let mut rows = Vec::new();
+    for target in targets {
+        let target = Arc::new(target);
+        for connections in CONNECTIONS {
+            eprintln!("{} with {connections} connection(s) for {seconds}s ...", target.name);
+            let stats = load(&target, connections, Duration::from_secs(seconds)).await;
+            rows.push(Row { name: target.name, connections, stats });
+        }
+    }
+    trent.stop().await;
+    ceiling.stop().await;
+
+    print_report(&rows, seconds);
+    Ok(())
+}
+
+/// What one operation's requests carry.
+enum Body {
+    Fixed(Bytes),
+    /// TagResource with one tag whose value changes with every request.
+    Tag { key_id: String },
+}
+
+struct Target {
+    name: &'static str,
+    addr: String,
+    op: &'static str,
+    body: Body,
+}
+
+impl Target {
+    fn fixed(name: &'static str, addr: &str, op: &'static str, body: &Value) -> Target {
+        Target { name, addr: addr.to_owned(), op, body: Body::Fixed(Bytes::from(body.to_string())) }
+    }
+
+    fn body(&self, worker: usize, n: u64) -> Bytes {
+        match &self.body {
+            Body::Fixed(bytes) => bytes.clone(),
+            Body::Tag { key_id } => {
+                let tags = [json!({"TagKey": "bench", "TagValue": format!("w{worker}-{n}")})];
+                Bytes::from(json!({"KeyId": key_id, "Tags": tags}).to_string())
+            }
+        }
+    }
+}
+
+struct Stats {
+    /// Latency of every response that started in the measured window, sorted.
+    latencies_us: Vec<u32>,
+    /// Non-200 responses plus failed connections or exchanges.
+    errors: u64,
+    /// What the first error was, to show next to the table.
+    first_error: Option<String>,
+    window: Duration,
+}
+
+struct Row {
+    name: &'static str,
+    connections: usize,
+    stats: Stats,
+}
+
+/// `connections` workers, each with its own keep-alive connection, send requests back to back:
+/// for the warm-up (not recorded) and then for `duration`.
+async fn load(target: &Arc<Target>, connections: usize, duration: Duration) -> Stats {
+    let measure_from = Instant::now() + WARMUP;
+    let end = measure_from + duration;
+    let workers: Vec<_> = (0..connections)
+        .map(|worker| tokio::spawn(run_worker(Arc::clone(target), worker, measure_from, end)))
+        .collect();
+    let mut stats = Stats { latencies_us: Vec::new(), errors: 0, first_error: None, window: Duration::ZERO };
+    for worker in workers {
+        match worker.await {
+            Ok(worker) => {
+                stats.latencies_us.extend(worker.latencies_us);
+                stats.errors += worker.errors;
+                stats.first_error = stats.first_error.or(worker.first_error);
+            }
+            Err(e) => {
+                stats.errors += 1;
+                stats.first_error = stats.first_error.or(Some(format!("worker failed: {e}")));
+            }
+        }
+    }
+    stats.window = measure_from.elapsed();
+    stats.latencies_us.sort_unstable();
+    stats
+}
+
+async fn run_worker(target: Arc<Target>, worker: usize, measure_from: Instant, end: Instant) -> Stats {
+    let mut stats = Stats { latencies_us: Vec::new(), errors: 0, first_error: None, window: Duration::ZERO };
+    let mut connection: Option<SendRequest<Full<Bytes>>> = None;
+    for n in 0u64.. {
+        let started = Instant::now();
+        if started >= end {
+            break;
+        }
+        let measured = started >= measure_from;
+        let sender = match connection.as_mut() {
+            Some(sender) => sender,
+            None => match connect(&target.addr).await {
+                Ok(sender) => connection.insert(sender),
+                Err(e) => {
+                    stats.error(measured, || format!("cannot connect: {e}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let request = kms_request(&target.addr, target.op, target.body(worker, n));
+        match exchange(sender, request).await {
+            Ok((status, body)) => {
+                if measured {
+                    stats.latencies_us.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+                }
+                if status != StatusCode::OK {
+                    stats.error(measured, || format!("{status} {}", String::from_utf8_lossy(&body)));
+                }
+            }
+            Err(e) => {
+                stats.error(measured, || format!("exchange failed: {e}"));
+                connection = None;
+            }
+        }
+    }
+    stats
+}
+
+impl Stats {
+    /// Counts an error if it happened in the measured window, and keeps the first one's description.
+    fn error(&mut self, measured: bool, describe: impl FnOnce() -> String) {
+        self.errors += u64::from(measured);
+        if measured && self.first_error.is_none() {
+            self.first_error = Some(describe());
+        }
+    }
+}
+
+async fn connect(addr: &str) -> Result<SendRequest<Full<Bytes>>, BoxError> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+fn kms_request(addr: &str, op: &str, body: Bytes) -> Request<Full<Bytes>> {
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = hyper::Method::POST;
+    let headers = request.headers_mut();
+    if let Ok(host) = addr.parse() {
+        headers.insert(HOST, host);
+    }
+    headers.insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static(JSON_1_1));
+    if let Ok(target) = format!("TrentService.{op}").parse() {
+        headers.insert("x-amz-target", target);
+    }
+    request
+}
+
+/// One request on an open connection; the whole response body is read so the connection can be reused.
+async fn exchange(sender: &mut SendRequest<Full<Bytes>>, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), BoxError> {
+    sender.ready().await?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    Ok((status, response.into_body().collect().await?.to_bytes()))
+}
+
+/// A single setup call that must succeed; returns the response JSON.
+async fn call(addr: &str, op: &str, body: Value) -> Result<Value, BoxError> {
+    let mut sender = connect(addr).await?;
+    let (status, body) = exchange(&mut sender, kms_request(addr, op, Bytes::from(body.to_string()))).await?;
+    if status != StatusCode::OK {
+        return Err(format!("{op} answered {status}: {}", String::from_utf8_lossy(&body)).into());
+    }
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// Which server a [`Server`] runs.
+enum Kind {
+    /// `trent serve` from this binary path; stops on SIGTERM.
+    Trent(PathBuf),
+    /// This benchmark as `--ceiling-server`; stops when its stdin closes.
+    Ceiling,
+}
+
+/// A child process serving HTTP on loopback, found through its `listening on http://…` stdout line.
+/// Its stderr goes to `server.log` in its own temporary directory (Trent's data dir is `data/`
+/// there). Killed if dropped without `stop`.
+struct Server {
+    child: Child,
+    addr: String,
+    dir: PathBuf,
+    /// Stop with SIGTERM (Trent) rather than by closing stdin (the ceiling).
+    sigterm: bool,
+}
+
+impl Server {
+    async fn start(kind: Kind) -> Result<Server, BoxError> {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let label = if matches!(kind, Kind::Trent(_)) { "trent" } else { "ceiling" };
+        let dir = std::env::temp_dir().join(format!("trent-bench-{label}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let (program, mut command, hint) = match &kind {
+            Kind::Trent(binary) => {
+                let mut command = Command::new(binary);
+                command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir.join("data"));
+                command.stdin(Stdio::null());
+                (binary.clone(), command, " (build it first: cargo build --release -p trent)")
+            }
+            Kind::Ceiling => {
+                let binary = std::env::current_exe()?;
+                let mut command = Command::new(&binary);
+                command.arg("--ceiling-server").stdin(Stdio::piped());
+                (binary, command, "")
+            }
+        };
+        let log = std::fs::File::create(dir.join("server.log"))?;
+        let spawned = command.stdout(Stdio::piped()).stderr(log).kill_on_drop(true).spawn();
+        let mut child = spawned.map_err(|e| format!("cannot start {}: {e}{hint}", program.display()))?;
+        let stdout = child.stdout.take().ok_or("stdout is not piped")?;
+        let sigterm = matches!(kind, Kind::Trent(_));
+        let mut server = Server { child, addr: String::new(), dir, sigterm };
+        let mut lines = BufReader::new(stdout).lines();
+        let found = tokio::time::timeout(STARTUP_TIMEOUT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some((_, rest)) = line.split_once("listening on http://") {
+                    return Some(rest.split_whitespace().next().unwrap_or_default().trim_end_matches('/').to_owned());
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(addr)) => {
+                // Keep draining stdout so the child never blocks on a full pipe.
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                server.addr = addr;
+                Ok(server)
+            }
+            _ => {
+                let log = std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
+                Err(format!("{} printed no `listening on` line within {STARTUP_TIMEOUT:?}; log:\n{log}", program.display()).into())
+            }
+        }
+    }
+
+    /// Asks the child to stop (SIGTERM, or closing its stdin), waits, and kills it if it lingers.
+    async fn stop(&mut self) {
+        drop(self.child.stdin.take());
+        if let (true, Some(pid)) = (self.sigterm, self.child.id()) {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+        match tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await {
+            Ok(Ok(status)) if status.success() => {}
+            Ok(Ok(status)) => eprintln!("warning: server {} exited with {status}", self.addr),
+            _ => {
+                eprintln!("warning: server {} did not stop within {STOP_TIMEOUT:?}; killing it", self.addr);
+                let _ = self.child.kill().await;
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn print_report(rows: &[Row], seconds: u64) {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    println!(
+        "\nTrent load benchmark: {seconds}s per cell after {WARMUP:?} warm-up, one keep-alive HTTP/1.1 connection \
+         per worker, client and server on the same {cores}-core machine.\n"
+    );
+    println!("| operation | connections | req/s | p50 | p99 | errors |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let s = &row.stats;
+        println!(
+            "| {} | {} | {:.0} | {} | {} | {} |",
+            row.name,
+            row.connections,
+            rate(s),
+            latency(percentile(&s.latencies_us, 0.50)),
+            latency(percentile(&s.latencies_us, 0.99)),
+            s.errors
+        );
+    }
+    let rate_of = |name: &str| rows.iter().find(|r| r.name == name && r.connections == 64).map(|r| rate(&r.stats));
+    if let Some(ceiling) = rate_of(CEILING).filter(|&c| c > 0.0) {
+        println!();
+        for name in ["Encrypt", "Decrypt"] {
+            if let Some(rate) = rate_of(name) {
+                println!("{name} at 64 connections: {:.0}% of the ceiling ({rate:.0} of {ceiling:.0} req/s)", 100.0 * rate / ceiling);
+            }
+        }
+    }
+    let errors: u64 = rows.iter().map(|r| r.stats.errors).sum();
+    if errors > 0 {
+        println!("\nWARNING: {errors} requests failed (non-200 or connection errors); the first of each cell:");
+        for row in rows {
+            if let Some(error) = &row.stats.first_error {
+                println!("- {} at {}: {error}", row.name, row.connections);
+            }
+        }
+    }
+}
+
+fn rate(stats: &Stats) -> f64 {
+    stats.latencies_us.len() as f64 / stats.window.as_secs_f64().max(f64::EPSILON)
+}
+
+/// Nearest-rank percentile of sorted samples.
+fn percentile(sorted: &[u32], p: f64) -> Option<u32> {
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.saturating_sub(1)).copied()
+}
+
+fn latency(us: Option<u32>) -> String {
+    match us {
+        None => "-".to_owned(),
+        Some(us) if us < 1000 => format!("{us} µs"),
+        Some(us) => format!("{:.2} ms", f64::from(us) / 1000.0),
+    }
+}
