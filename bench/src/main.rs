@@ -27,9 +27,11 @@ use tokio::process::{Child, Command};
 type BoxError = Box<dyn Error + Send + Sync>;
 
 const USAGE: &str = "\
-Usage: trent-bench [--seconds N] [--trent PATH]
+Usage: trent-bench [--seconds N] [--rounds N] [--trent PATH]
 
   --seconds N     measured seconds per operation and concurrency (default 5), after a short warm-up
+  --rounds N      how many times the whole matrix is measured, interleaved (default 3); each cell
+                  reports its median round, so a noisy neighbour skews one round, not the result
   --trent PATH    the Trent binary (default target/release/trent of this workspace)";
 
 const CONNECTIONS: [usize; 3] = [1, 16, 64];
@@ -46,7 +48,7 @@ async fn main() -> std::process::ExitCode {
         ceiling_server().await
     } else {
         match parse_args(args) {
-            Ok((seconds, trent)) => bench(seconds, trent).await,
+            Ok(options) => bench(options).await,
             Err(message) => {
                 eprintln!("{message}\n\n{USAGE}");
                 return std::process::ExitCode::from(2);
@@ -62,8 +64,15 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-fn parse_args(args: Vec<String>) -> Result<(u64, PathBuf), String> {
+struct Options {
+    seconds: u64,
+    rounds: usize,
+    trent: PathBuf,
+}
+
+fn parse_args(args: Vec<String>) -> Result<Options, String> {
     let mut seconds = 5;
+    let mut rounds = 3;
     let mut trent = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/trent");
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
@@ -73,12 +82,16 @@ fn parse_args(args: Vec<String>) -> Result<(u64, PathBuf), String> {
                 let v = value()?;
                 seconds = v.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("invalid --seconds '{v}'"))?;
             }
+            "--rounds" => {
+                let v = value()?;
+                rounds = v.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("invalid --rounds '{v}'"))?;
+            }
             "--trent" => trent = PathBuf::from(value()?),
             "-h" | "--help" => return Err("Trent load benchmark.".into()),
             other => return Err(format!("unknown option '{other}'")),
         }
     }
-    Ok((seconds, trent))
+    Ok(Options { seconds, rounds, trent })
 }
 
 /// The ceiling: Trent's HTTP stack with a handler that does nothing. Runs until stdin closes, so it
@@ -98,7 +111,8 @@ async fn ceiling_server() -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn bench(seconds: u64, trent_bin: PathBuf) -> Result<(), BoxError> {
+async fn bench(options: Options) -> Result<(), BoxError> {
+    let Options { seconds, rounds, trent: trent_bin } = options;
     let mut trent = Server::start(Kind::Trent(trent_bin)).await?;
     let mut ceiling = Server::start(Kind::Ceiling).await?;
 
@@ -120,15 +134,20 @@ async fn bench(seconds: u64, trent_bin: PathBuf) -> Result<(), BoxError> {
         Target { name: "TagResource", addr: trent.addr.clone(), op: "TagResource", body: Body::Tag { key_id } },
         Target::fixed(CEILING, &ceiling.addr, "Encrypt", &encrypt),
     ];
-    let mut rows = Vec::new();
-    for target in targets {
-        let target = Arc::new(target);
-        for connections in CONNECTIONS {
-            eprintln!("{} with {connections} connection(s) for {seconds}s ...", target.name);
-            let stats = load(&target, connections, Duration::from_secs(seconds)).await;
-            rows.push(Row { name: target.name, connections, stats });
+    let targets: Vec<Arc<Target>> = targets.into_iter().map(Arc::new).collect();
+    let mut rounds_measured: Vec<Vec<Row>> = Vec::new();
+    for round in 1..=rounds {
+        let mut rows = Vec::new();
+        for target in &targets {
+            for connections in CONNECTIONS {
+                eprintln!("round {round}/{rounds}: {} with {connections} connection(s) for {seconds}s ...", target.name);
+                let stats = load(target, connections, Duration::from_secs(seconds)).await;
+                rows.push(Row { name: target.name, connections, stats });
+            }
         }
+        rounds_measured.push(rows);
     }
+    let rows = median_rows(rounds_measured);
     trent.stop().await;
     ceiling.stop().await;
 
@@ -391,10 +410,25 @@ impl Drop for Server {
     }
 }
 
+/// For each cell, the round whose throughput is the median of that cell's rounds.
+fn median_rows(mut rounds: Vec<Vec<Row>>) -> Vec<Row> {
+    let cells = rounds.first().map_or(0, Vec::len);
+    let mut rows = Vec::with_capacity(cells);
+    for cell in (0..cells).rev() {
+        let mut candidates: Vec<Row> = rounds.iter_mut().filter_map(|round| round.pop()).collect();
+        debug_assert_eq!(candidates.len(), rounds.len(), "every round measures cell {cell}");
+        candidates.sort_by(|a, b| rate(&a.stats).total_cmp(&rate(&b.stats)));
+        let middle = candidates.len() / 2;
+        rows.push(candidates.swap_remove(middle));
+    }
+    rows.reverse();
+    rows
+}
+
 fn print_report(rows: &[Row], seconds: u64) {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     println!(
-        "\nTrent load benchmark: {seconds}s per cell after {WARMUP:?} warm-up, one keep-alive HTTP/1.1 connection \
+        "\nTrent load benchmark: {seconds}s per cell after {WARMUP:?} warm-up (median of interleaved rounds), one keep-alive HTTP/1.1 connection \
          per worker, client and server on the same {cores}-core machine.\n"
     );
     println!("| operation | connections | req/s | p50 | p99 | errors |");

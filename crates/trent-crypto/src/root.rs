@@ -11,32 +11,37 @@ pub trait RootKey: Send + Sync {
     fn unwrap(&self, wrapped: &[u8], context: &[u8]) -> Result<KeyMaterial, CryptoError>;
 }
 
-/// A 256-bit AES-GCM root key held in memory.
-pub struct LocalRootKey(KeyMaterial);
+/// A 256-bit AES-GCM root key held in memory, with its key schedule prepared once: every
+/// request that uses a key unwraps its material.
+pub struct LocalRootKey {
+    bytes: KeyMaterial,
+    key: symmetric::AeadKey,
+}
 
 impl LocalRootKey {
     pub fn from_bytes(bytes: KeyMaterial) -> Result<LocalRootKey, CryptoError> {
         if bytes.as_bytes().len() != symmetric::KEY_LEN {
             return Err(CryptoError::InvalidKey);
         }
-        Ok(LocalRootKey(bytes))
+        let key = symmetric::AeadKey::new(&bytes)?;
+        Ok(LocalRootKey { bytes, key })
     }
 
     pub fn generate() -> Result<LocalRootKey, CryptoError> {
-        crate::random_bytes(symmetric::KEY_LEN).map(LocalRootKey)
+        LocalRootKey::from_bytes(crate::random_bytes(symmetric::KEY_LEN)?)
     }
 
     pub fn bytes(&self) -> &KeyMaterial {
-        &self.0
+        &self.bytes
     }
 }
 
 impl RootKey for LocalRootKey {
     fn wrap(&self, material: &KeyMaterial, context: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        symmetric::wrap(&self.0, material.as_bytes(), context)
+        self.key.wrap(material.as_bytes(), context)
     }
 
     fn unwrap(&self, wrapped: &[u8], context: &[u8]) -> Result<KeyMaterial, CryptoError> {
-        symmetric::unwrap(&self.0, wrapped, context)
+        self.key.unwrap(wrapped, context)
     }
 }

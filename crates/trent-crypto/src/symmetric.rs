@@ -66,35 +66,44 @@ pub fn seal(key: &KeyMaterial, header: &Header<'_>, plaintext: &[u8], context: &
 pub fn open(key: &KeyMaterial, blob: &[u8], context: &BTreeMap<String, String>) -> Result<KeyMaterial, CryptoError> {
     let (_, header_len) = split(blob)?;
     let (header, body) = blob.split_at(header_len);
-    open_with(key, &header[header_len - NONCE_LEN..], &aad(header, context), body)
+    open_with(&aead_key(key)?, &header[header_len - NONCE_LEN..], &aad(header, context), body)
 }
 
-/// Authenticated encryption with the nonce prepended, for wrapping key material under a root key.
-pub fn wrap(key: &KeyMaterial, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    let mut nonce = [0u8; NONCE_LEN];
-    aws_lc_rs::rand::fill(&mut nonce).map_err(|_| CryptoError::Random)?;
-    let mut body = plaintext.to_vec();
-    aead_key(key)?
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
-        .map_err(|_| CryptoError::Decrypt)?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&body);
-    Ok(out)
-}
+/// An AES-256-GCM key with its schedule prepared, for wrapping many values under one key.
+pub struct AeadKey(LessSafeKey);
 
-pub fn unwrap(key: &KeyMaterial, wrapped: &[u8], aad: &[u8]) -> Result<KeyMaterial, CryptoError> {
-    if wrapped.len() < NONCE_LEN + TAG_LEN {
-        return Err(CryptoError::Decrypt);
+impl AeadKey {
+    pub fn new(key: &KeyMaterial) -> Result<AeadKey, CryptoError> {
+        aead_key(key).map(AeadKey)
     }
-    let (nonce, body) = wrapped.split_at(NONCE_LEN);
-    open_with(key, nonce, aad, body)
+
+    /// Authenticated encryption with the nonce prepended.
+    pub fn wrap(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| CryptoError::Random)?;
+        let mut body = plaintext.to_vec();
+        self.0
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+            .map_err(|_| CryptoError::Decrypt)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    pub fn unwrap(&self, wrapped: &[u8], aad: &[u8]) -> Result<KeyMaterial, CryptoError> {
+        if wrapped.len() < NONCE_LEN + TAG_LEN {
+            return Err(CryptoError::Decrypt);
+        }
+        let (nonce, body) = wrapped.split_at(NONCE_LEN);
+        open_with(&self.0, nonce, aad, body)
+    }
 }
 
-fn open_with(key: &KeyMaterial, nonce: &[u8], aad: &[u8], body: &[u8]) -> Result<KeyMaterial, CryptoError> {
+fn open_with(key: &LessSafeKey, nonce: &[u8], aad: &[u8], body: &[u8]) -> Result<KeyMaterial, CryptoError> {
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Decrypt)?;
     // The buffer is secret from the start: on failure it may hold partly decrypted bytes.
     let mut buffer = KeyMaterial::new(body.to_vec());
-    let len = aead_key(key)?
+    let len = key
         .open_in_place(nonce, Aad::from(aad), buffer.bytes_mut())
         .map_err(|_| CryptoError::Decrypt)?
         .len();
@@ -166,8 +175,9 @@ mod tests {
     #[test]
     fn wrap_binds_aad() {
         let root = key();
-        let wrapped = wrap(&root, b"material", b"key-1").expect("wrap");
-        assert_eq!(unwrap(&root, &wrapped, b"key-1").expect("unwrap").as_bytes(), b"material");
-        assert!(unwrap(&root, &wrapped, b"key-2").is_err());
+        let root = AeadKey::new(&root).expect("key");
+        let wrapped = root.wrap(b"material", b"key-1").expect("wrap");
+        assert_eq!(root.unwrap(&wrapped, b"key-1").expect("unwrap").as_bytes(), b"material");
+        assert!(root.unwrap(&wrapped, b"key-2").is_err());
     }
 }

@@ -56,10 +56,8 @@ impl std::fmt::Debug for Blob {
 
 impl serde::Serialize for Blob {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut text = base64::engine::general_purpose::STANDARD.encode(&self.0);
-        let result = s.serialize_str(&text);
-        text.zeroize();
-        result
+        // Streamed into the output: no intermediate copy of the (possibly secret) text to erase.
+        s.collect_str(&base64::display::Base64Display::new(&self.0, &base64::engine::general_purpose::STANDARD))
     }
 }
 

@@ -147,12 +147,17 @@ fn json_response(status: StatusCode, body: Bytes, request_id: &str) -> Response<
     response
 }
 
+/// A UUID-shaped request ID: a random per-process prefix and a counter. Request IDs need to be
+/// unique, not unpredictable, so this costs no call into the CSPRNG per request.
 fn new_request_id() -> String {
-    let mut bytes = [0u8; 16];
-    if let Ok(random) = trent_crypto::random_bytes(16) {
-        bytes.copy_from_slice(random.as_bytes());
-    }
-    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+    static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| {
+        let random = trent_crypto::random_bytes(8).map(|r| r.as_bytes().to_vec()).unwrap_or_default();
+        random.iter().fold(u64::from(std::process::id()), |acc, b| acc.rotate_left(8) ^ u64::from(*b))
+    });
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    uuid::Uuid::from_u64_pair(prefix, n).to_string()
 }
 
 #[cfg(test)]

@@ -35,7 +35,8 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
     let root = root_key::load(&settings.data_dir, settings.root_key_file.as_deref())?;
     let db_path = settings.data_dir.join("trent.db");
     let store = store::SqliteStore::open(&db_path).map_err(|e| format!("cannot open database {}: {e:?}", db_path.display()))?;
-    let ctx = Arc::new(ops::Ctx { store: Arc::new(store), root: Arc::new(root) });
+    let store = Arc::new(store::CachedStore::new(Arc::new(store)));
+    let ctx = Arc::new(ops::Ctx::new(store, Arc::new(root)));
 
     let listener = tokio::net::TcpListener::bind(settings.listen).await.map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

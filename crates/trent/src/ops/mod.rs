@@ -16,6 +16,23 @@ use trent_model::{kms_error, KeyState, KmsError, Operation};
 pub struct Ctx {
     pub store: Arc<dyn Store>,
     pub root: Arc<dyn RootKey>,
+    /// Serialises read-modify-write of one key within this process (striped by key ID), so that
+    /// concurrent updates queue instead of exhausting compare-and-swap retries.
+    key_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+const KEY_LOCK_STRIPES: usize = 64;
+
+impl Ctx {
+    pub fn new(store: Arc<dyn Store>, root: Arc<dyn RootKey>) -> Ctx {
+        Ctx { store, root, key_locks: (0..KEY_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect() }
+    }
+
+    fn key_lock(&self, key_id: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key_id);
+        &self.key_locks[(hash % KEY_LOCK_STRIPES as u64) as usize]
+    }
 }
 
 /// Who is calling, and where: the account and the region of the request's credential scope.
@@ -215,26 +232,28 @@ fn invalid_state(arn: &str, state: KeyState) -> KmsError {
     kms_error!(KMSInvalidStateException, "{arn} is {what}.")
 }
 
-/// Applies `change` to `key` and stores it; if another request changed the key meanwhile, reads it
-/// again and re-applies `change`, so concurrent updates (even from other nodes) are never lost.
+/// Applies `change` to the stored record of `key` and stores it. Updates of one key queue behind
+/// each other in this process; if another node changed the key meanwhile, the record is read
+/// again and `change` re-applied, so concurrent updates are never lost.
 pub async fn modify_key<T>(
     ctx: &Ctx,
     caller: &Caller,
-    mut key: KeyRecord,
+    key: KeyRecord,
     change: impl Fn(&mut KeyRecord) -> Result<T, KmsError>,
 ) -> Result<(KeyRecord, T), KmsError> {
-    const ATTEMPTS: usize = 8;
-    for _ in 0..ATTEMPTS {
-        let result = change(&mut key)?;
-        match ctx.store.update_key(&caller.scope, &key).await {
+    const ATTEMPTS: u64 = 8;
+    let _serialised = ctx.key_lock(&key.key_id).lock().await;
+    let missing = || kms_error!(NotFoundException, "Key '{}' does not exist", caller.key_arn(&key.key_id));
+    for attempt in 1..=ATTEMPTS {
+        let mut fresh = ctx.store.get_key(&caller.scope, &key.key_id).await?.ok_or_else(missing)?;
+        let result = change(&mut fresh)?;
+        match ctx.store.update_key(&caller.scope, &fresh).await {
             Ok(()) => {
-                key.revision += 1;
-                return Ok((key, result));
+                fresh.revision += 1;
+                return Ok((fresh, result));
             }
-            Err(StoreError::Conflict) => {
-                let fresh = ctx.store.get_key(&caller.scope, &key.key_id).await?;
-                key = fresh.ok_or_else(|| kms_error!(NotFoundException, "Key '{}' does not exist", caller.key_arn(&key.key_id)))?;
-            }
+            // Another node won: back off a little more each time, then start over.
+            Err(StoreError::Conflict) => tokio::time::sleep(std::time::Duration::from_millis(attempt * attempt)).await,
             Err(other) => return Err(other.into()),
         }
     }

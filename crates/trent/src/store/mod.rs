@@ -4,10 +4,12 @@
 //! compare-and-swap on its revision so that several Trent nodes on one database cannot lose each
 //! other's updates. Aliases are separate rows because they are looked up by name.
 
+mod cache;
 mod sqlite;
 #[cfg(test)]
 mod tests;
 
+pub use cache::CachedStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;

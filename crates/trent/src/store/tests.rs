@@ -80,5 +80,8 @@ async fn sqlite_conformance() {
     let store = SqliteStore::open(&dir.join("trent.db")).expect("open");
     conformance(&store).await;
     drop(store);
+    // The same suite through the read cache, on a fresh database.
+    let store = SqliteStore::open(&dir.join("cached.db")).expect("open");
+    conformance(&CachedStore::new(std::sync::Arc::new(store))).await;
     std::fs::remove_dir_all(&dir).ok();
 }

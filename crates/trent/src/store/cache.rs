@@ -1,0 +1,106 @@
+//! A read cache of key records in front of any store, because every cryptographic request reads
+//! its key and the database round trip would dominate it.
+//!
+//! Writes made through this node update or drop the cached entry at once, so a single node is
+//! exact. Entries also expire after `TTL`, so changes made by other nodes sharing the database are
+//! seen within that time — the eventual consistency AWS KMS itself documents for key changes.
+
+use super::{AliasRecord, KeyRecord, Scope, Store, StoreError};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+const TTL: Duration = Duration::from_secs(1);
+/// Past this many entries the cache starts over, which bounds its memory.
+const MAX_ENTRIES: usize = 10_000;
+
+pub struct CachedStore {
+    inner: Arc<dyn Store>,
+    keys: RwLock<HashMap<(Scope, String), (Instant, KeyRecord)>>,
+}
+
+impl CachedStore {
+    pub fn new(inner: Arc<dyn Store>) -> CachedStore {
+        CachedStore { inner, keys: RwLock::new(HashMap::new()) }
+    }
+
+    fn remember(&self, scope: &Scope, key: KeyRecord) {
+        let Ok(mut keys) = self.keys.write() else { return };
+        if keys.len() >= MAX_ENTRIES {
+            keys.clear();
+        }
+        keys.insert((scope.clone(), key.key_id.clone()), (Instant::now(), key));
+    }
+
+    fn forget(&self, scope: &Scope, key_id: &str) {
+        if let Ok(mut keys) = self.keys.write() {
+            keys.remove(&(scope.clone(), key_id.to_owned()));
+        }
+    }
+}
+
+#[async_trait]
+impl Store for CachedStore {
+    async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        if let Ok(keys) = self.keys.read() {
+            if let Some((at, key)) = keys.get(&(scope.clone(), key_id.to_owned())) {
+                if at.elapsed() < TTL {
+                    return Ok(Some(key.clone()));
+                }
+            }
+        }
+        let key = self.inner.get_key(scope, key_id).await?;
+        if let Some(key) = &key {
+            self.remember(scope, key.clone());
+        }
+        Ok(key)
+    }
+
+    async fn insert_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
+        self.inner.insert_key(scope, key).await
+    }
+
+    async fn update_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
+        let result = self.inner.update_key(scope, key).await;
+        match &result {
+            Ok(()) => self.remember(scope, KeyRecord { revision: key.revision + 1, ..key.clone() }),
+            Err(_) => self.forget(scope, &key.key_id),
+        }
+        result
+    }
+
+    async fn list_keys(&self, scope: &Scope, after: Option<&str>, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
+        self.inner.list_keys(scope, after, limit).await
+    }
+
+    async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<(), StoreError> {
+        let result = self.inner.delete_key(scope, key_id).await;
+        self.forget(scope, key_id);
+        result
+    }
+
+    async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
+        self.inner.keys_due_for_deletion(now_ms).await
+    }
+
+    async fn get_alias(&self, scope: &Scope, name: &str) -> Result<Option<AliasRecord>, StoreError> {
+        self.inner.get_alias(scope, name).await
+    }
+
+    async fn insert_alias(&self, scope: &Scope, alias: &AliasRecord) -> Result<(), StoreError> {
+        self.inner.insert_alias(scope, alias).await
+    }
+
+    async fn retarget_alias(&self, scope: &Scope, name: &str, key_id: &str, updated_ms: i64) -> Result<bool, StoreError> {
+        self.inner.retarget_alias(scope, name, key_id, updated_ms).await
+    }
+
+    async fn delete_alias(&self, scope: &Scope, name: &str) -> Result<bool, StoreError> {
+        self.inner.delete_alias(scope, name).await
+    }
+
+    async fn list_aliases(&self, scope: &Scope, key_id: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<AliasRecord>, StoreError> {
+        self.inner.list_aliases(scope, key_id, after, limit).await
+    }
+}
