@@ -354,3 +354,20 @@ async fn assert_tag_rejected_in(
     );
     message
 }
+
+#[tokio::test]
+async fn concurrent_tag_resource_on_one_key_loses_no_update() {
+    let server = Server::start();
+    let kms = server.client(REGION);
+    let id = create_key(&kms).await.key_id().to_owned();
+    let requests = (0..40).map(|i| {
+        let kms = kms.clone();
+        let id = id.clone();
+        tokio::spawn(async move { kms.tag_resource().key_id(id).tags(tag(&format!("k{i:02}"), &format!("v{i}"))).send().await })
+    });
+    for request in requests {
+        request.await.expect("task").expect("TagResource under concurrency");
+    }
+    let expected: Vec<(String, String)> = (0..40).map(|i| (format!("k{i:02}"), format!("v{i}"))).collect();
+    assert_eq!(tags_of(&kms, &id).await, expected);
+}
