@@ -1,6 +1,7 @@
 //! Trent's cryptography, free of I/O: key material, the symmetric ciphertext blob, and wrapping of
 //! key material under the root key. One module per key family.
 
+pub mod asymmetric;
 mod error;
 mod material;
 pub mod root;
