@@ -51,6 +51,18 @@ fn read_json(path: &str) -> Value {
 /// Trent's additions to the model (values AWS does not have, such as the `ECC_ED448` key spec, and
 /// opt-in request members), kept as data so the AWS model file stays byte-identical to botocore's.
 fn apply_extensions(shapes: &mut BTreeMap<String, Value>, extensions: &Value) {
+    for (name, shape) in extensions["shapes"].as_object().into_iter().flatten() {
+        assert!(shapes.insert(name.clone(), shape.clone()).is_none(), "extension shape {name} exists in the model");
+    }
+    for (shape, members) in extensions["members"].as_object().into_iter().flatten() {
+        let target = shapes
+            .get_mut(shape)
+            .and_then(|s| s["members"].as_object_mut())
+            .unwrap_or_else(|| panic!("extension adds members to unknown structure {shape}"));
+        for (member, spec) in members.as_object().expect("members are an object") {
+            assert!(target.insert(member.clone(), spec.clone()).is_none(), "extension member {shape}.{member} exists in the model");
+        }
+    }
     let Some(enums) = extensions["enum_values"].as_object() else { return };
     for (shape, values) in enums {
         let target = shapes

@@ -2,6 +2,7 @@
 //! ScheduleKeyDeletion, CancelKeyDeletion.
 
 use super::tags::check_new_tags;
+use super::key_specs;
 use super::{find_key, modify_key, page_limit, require_not_pending, wrap_material, Caller, Ctx, KeyIdForms, Page};
 use crate::store::{Deletion, KeyRecord, Material, StoredTag};
 use trent_model::*;
@@ -18,11 +19,14 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
         (None, Some(legacy)) => KeySpec::parse(legacy.as_str()).ok_or_else(|| kms_error!(ValidationException, "Unknown key spec {legacy}"))?,
         (None, None) => KeySpec::SymmetricDefault,
     };
-    let key_usage = input.key_usage.unwrap_or(KeyUsageType::EncryptDecrypt);
-    if key_spec != KeySpec::SymmetricDefault {
-        return Err(kms_error!(UnsupportedOperationException, "KeySpec {key_spec} is not supported by Trent yet."));
-    }
-    if key_usage != KeyUsageType::EncryptDecrypt {
+    let key_usage = match input.key_usage {
+        Some(usage) => usage,
+        None if key_spec == KeySpec::SymmetricDefault => KeyUsageType::EncryptDecrypt,
+        None => {
+            return Err(kms_error!(ValidationException, "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."))
+        }
+    };
+    if !key_specs::allowed_usages(key_spec).contains(&key_usage) {
         return Err(kms_error!(ValidationException, "KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"));
     }
     if input.custom_key_store_id.is_some() {
@@ -44,7 +48,10 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
 
     let key_id = new_key_id()?;
     let material_id = hex(trent_crypto::random_bytes(32)?.as_bytes());
-    let material = trent_crypto::random_bytes(trent_crypto::symmetric::KEY_LEN)?;
+    let material = match key_spec {
+        KeySpec::SymmetricDefault => trent_crypto::random_bytes(trent_crypto::symmetric::KEY_LEN)?,
+        asymmetric_or_hmac => trent_crypto::asymmetric::generate(asymmetric_or_hmac)?,
+    };
     let wrapped = wrap_material(ctx, caller, &key_id, &material_id, &material)?;
     let key = KeyRecord {
         key_id,
@@ -153,7 +160,7 @@ pub async fn cancel_key_deletion(ctx: &Ctx, caller: &Caller, input: CancelKeyDel
 
 /// Everything AWS returns about a key.
 pub fn key_metadata(caller: &Caller, key: &KeyRecord) -> KeyMetadata {
-    let encryption = key.key_usage == KeyUsageType::EncryptDecrypt;
+    let lists = key_specs::algorithm_lists(key.key_spec, key.key_usage);
     KeyMetadata {
         aws_account_id: Some(caller.scope.account.clone()),
         key_id: key.key_id.clone(),
@@ -169,7 +176,10 @@ pub fn key_metadata(caller: &Caller, key: &KeyRecord) -> KeyMetadata {
         key_manager: Some(KeyManagerType::Customer),
         customer_master_key_spec: CustomerMasterKeySpec::parse(key.key_spec.as_str()),
         key_spec: Some(key.key_spec),
-        encryption_algorithms: encryption.then(|| vec![EncryptionAlgorithmSpec::SymmetricDefault]),
+        encryption_algorithms: lists.encryption,
+        signing_algorithms: lists.signing,
+        mac_algorithms: lists.mac,
+        key_agreement_algorithms: lists.key_agreement,
         multi_region: Some(false),
         current_key_material_id: key.current_material().map(|(_, m)| m.id.clone()),
         ..KeyMetadata::default()

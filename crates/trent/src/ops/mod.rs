@@ -2,8 +2,11 @@
 //! the context, the caller, key lookup by any identifier form, and key-state rules.
 
 mod aliases;
+mod asymmetric;
 mod encryption;
+mod key_specs;
 mod keys;
+mod mac;
 mod tags;
 
 use crate::store::{KeyRecord, Scope, Store, StoreError};
@@ -77,25 +80,30 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
             reply(encryption::generate_data_key_without_plaintext(ctx, caller, input).await)
         }
         Op::GenerateRandom(input) => reply(encryption::generate_random(input)),
+        Op::GenerateDataKeyPair(input) => reply(encryption::generate_data_key_pair(ctx, caller, input).await),
+        Op::GenerateDataKeyPairWithoutPlaintext(input) => {
+            reply(encryption::generate_data_key_pair_without_plaintext(ctx, caller, input).await)
+        }
+        Op::GetPublicKey(input) => reply(asymmetric::get_public_key(ctx, caller, input).await),
+        Op::Sign(input) => reply(asymmetric::sign(ctx, caller, input).await),
+        Op::Verify(input) => reply(asymmetric::verify(ctx, caller, input).await),
+        Op::DeriveSharedSecret(input) => reply(asymmetric::derive_shared_secret(ctx, caller, input).await),
+        Op::GenerateMac(input) => reply(mac::generate_mac(ctx, caller, input).await),
+        Op::VerifyMac(input) => reply(mac::verify_mac(ctx, caller, input).await),
         // Not implemented yet: each is answered by name, never by a wildcard.
         Op::ConnectCustomKeyStore(_)
         | Op::CreateCustomKeyStore(_)
         | Op::CreateGrant(_)
         | Op::DeleteCustomKeyStore(_)
         | Op::DeleteImportedKeyMaterial(_)
-        | Op::DeriveSharedSecret(_)
         | Op::DescribeCustomKeyStores(_)
         | Op::DisableKeyRotation(_)
         | Op::DisconnectCustomKeyStore(_)
         | Op::EnableKeyRotation(_)
-        | Op::GenerateDataKeyPair(_)
-        | Op::GenerateDataKeyPairWithoutPlaintext(_)
-        | Op::GenerateMac(_)
         | Op::GetKeyLastUsage(_)
         | Op::GetKeyPolicy(_)
         | Op::GetKeyRotationStatus(_)
         | Op::GetParametersForImport(_)
-        | Op::GetPublicKey(_)
         | Op::ImportKeyMaterial(_)
         | Op::ListGrants(_)
         | Op::ListKeyPolicies(_)
@@ -106,11 +114,8 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
         | Op::RetireGrant(_)
         | Op::RevokeGrant(_)
         | Op::RotateKeyOnDemand(_)
-        | Op::Sign(_)
         | Op::UpdateCustomKeyStore(_)
-        | Op::UpdatePrimaryRegion(_)
-        | Op::Verify(_)
-        | Op::VerifyMac(_) => Err(not_implemented(operation.name())),
+        | Op::UpdatePrimaryRegion(_) => Err(not_implemented(operation.name())),
     }
 }
 
@@ -207,6 +212,20 @@ pub fn require_enabled(caller: &Caller, key: &KeyRecord) -> Result<(), KmsError>
         KeyState::Disabled => Err(kms_error!(DisabledException, "{arn} is disabled.")),
         other => Err(invalid_state(&arn, other)),
     }
+}
+
+/// AWS's answer to using a key for an operation its usage does not allow.
+pub fn require_usage(caller: &Caller, key: &KeyRecord, usage: trent_model::KeyUsageType, operation: &str) -> Result<(), KmsError> {
+    if key.key_usage == usage {
+        return Ok(());
+    }
+    Err(kms_error!(InvalidKeyUsageException, "{} key usage is {} which is not valid for {operation}.", caller.key_arn(&key.key_id), key.key_usage))
+}
+
+/// The key's current material, unwrapped.
+pub fn current_material(ctx: &Ctx, caller: &Caller, key: &KeyRecord) -> Result<KeyMaterial, KmsError> {
+    let (version, _) = key.current_material().ok_or_else(|| kms_error!(KMSInvalidStateException, "{} has no key material.", caller.key_arn(&key.key_id)))?;
+    unwrap_material(ctx, caller, key, version)
 }
 
 /// For management operations, which work on enabled and disabled keys but not on keys pending

@@ -1,0 +1,94 @@
+//! GetPublicKey, Sign, Verify, DeriveSharedSecret.
+
+use super::{current_material, dry_run, find_key, key_specs, require_enabled, require_usage, Caller, Ctx, KeyIdForms};
+use crate::store::KeyRecord;
+use trent_crypto::asymmetric;
+use trent_model::*;
+
+pub async fn get_public_key(ctx: &Ctx, caller: &Caller, input: GetPublicKeyRequest) -> Result<GetPublicKeyResponse, KmsError> {
+    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm).await?;
+    require_enabled(caller, &key)?;
+    if matches!(key.key_usage, KeyUsageType::GenerateVerifyMac) || key.key_spec == KeySpec::SymmetricDefault {
+        return Err(kms_error!(UnsupportedOperationException, "{} is not an asymmetric KMS key.", caller.key_arn(&key.key_id)));
+    }
+    let private = current_material(ctx, caller, &key)?;
+    let public = match input.public_key_encoding {
+        Some(PublicKeyEncoding::Raw) => asymmetric::raw_public_key(key.key_spec, &private)?,
+        Some(PublicKeyEncoding::Der) | None => asymmetric::public_key(key.key_spec, &private)?,
+    };
+    let lists = key_specs::algorithm_lists(key.key_spec, key.key_usage);
+    Ok(GetPublicKeyResponse {
+        key_id: Some(caller.key_arn(&key.key_id)),
+        public_key: Some(Blob::new(public)),
+        customer_master_key_spec: CustomerMasterKeySpec::parse(key.key_spec.as_str()),
+        key_spec: Some(key.key_spec),
+        key_usage: Some(key.key_usage),
+        encryption_algorithms: lists.encryption,
+        signing_algorithms: lists.signing,
+        key_agreement_algorithms: lists.key_agreement,
+    })
+}
+
+pub async fn sign(ctx: &Ctx, caller: &Caller, input: SignRequest) -> Result<SignResponse, KmsError> {
+    let message_type = input.message_type.unwrap_or(MessageType::Raw);
+    let key = signing_key(ctx, caller, &input.key_id, input.signing_algorithm, message_type, &input.message, "Sign").await?;
+    let private = current_material(ctx, caller, &key)?;
+    let signature = asymmetric::sign(key.key_spec, &private, input.signing_algorithm, message_type, &input.message)?;
+    dry_run(input.dry_run)?;
+    Ok(SignResponse {
+        key_id: Some(caller.key_arn(&key.key_id)),
+        signature: Some(Blob::new(signature)),
+        signing_algorithm: Some(input.signing_algorithm),
+    })
+}
+
+pub async fn verify(ctx: &Ctx, caller: &Caller, input: VerifyRequest) -> Result<VerifyResponse, KmsError> {
+    let message_type = input.message_type.unwrap_or(MessageType::Raw);
+    let key = signing_key(ctx, caller, &input.key_id, input.signing_algorithm, message_type, &input.message, "Verify").await?;
+    let private = current_material(ctx, caller, &key)?;
+    let valid = asymmetric::verify(key.key_spec, &private, input.signing_algorithm, message_type, &input.message, &input.signature)?;
+    dry_run(input.dry_run)?;
+    if !valid {
+        return Err(kms_error!(KMSInvalidSignatureException));
+    }
+    Ok(VerifyResponse { key_id: Some(caller.key_arn(&key.key_id)), signature_valid: Some(true), signing_algorithm: Some(input.signing_algorithm) })
+}
+
+/// The key, once it is known to be able to sign with `algorithm` over this message.
+async fn signing_key(
+    ctx: &Ctx,
+    caller: &Caller,
+    key_id: &str,
+    algorithm: SigningAlgorithmSpec,
+    message_type: MessageType,
+    message: &[u8],
+    operation: &str,
+) -> Result<KeyRecord, KmsError> {
+    let key = find_key(ctx, caller, key_id, KeyIdForms::AnyForm).await?;
+    require_enabled(caller, &key)?;
+    require_usage(caller, &key, KeyUsageType::SignVerify, operation)?;
+    if !key_specs::signing_algorithms(key.key_spec, key.key_usage).contains(&algorithm) {
+        return Err(kms_error!(InvalidKeyUsageException, "Algorithm {algorithm} is incompatible with key spec {}.", key.key_spec));
+    }
+    key_specs::check_message(key.key_spec, algorithm, message_type, message).map_err(|m| kms_error!(ValidationException, "{m}"))?;
+    Ok(key)
+}
+
+pub async fn derive_shared_secret(ctx: &Ctx, caller: &Caller, input: DeriveSharedSecretRequest) -> Result<DeriveSharedSecretResponse, KmsError> {
+    if input.recipient.is_some() {
+        return Err(kms_error!(UnsupportedOperationException, "Trent does not support attested Recipient requests."));
+    }
+    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm).await?;
+    require_enabled(caller, &key)?;
+    require_usage(caller, &key, KeyUsageType::KeyAgreement, "DeriveSharedSecret")?;
+    let private = current_material(ctx, caller, &key)?;
+    let secret = asymmetric::derive_shared_secret(key.key_spec, &private, &input.public_key)?;
+    dry_run(input.dry_run)?;
+    Ok(DeriveSharedSecretResponse {
+        key_id: Some(caller.key_arn(&key.key_id)),
+        shared_secret: Some(Blob::new(secret.into_vec())),
+        key_agreement_algorithm: Some(input.key_agreement_algorithm),
+        key_origin: Some(key.origin),
+        ciphertext_for_recipient: None,
+    })
+}

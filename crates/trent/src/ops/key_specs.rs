@@ -1,0 +1,165 @@
+//! What AWS allows per key spec: usages, algorithms, plaintext and digest sizes. AWS semantics,
+//! kept in one table-like place so CreateKey, DescribeKey and every key operation agree.
+
+use trent_model::{
+    EncryptionAlgorithmSpec as Enc, KeyAgreementAlgorithmSpec, KeySpec, KeyUsageType as Usage, MacAlgorithmSpec as Mac,
+    MessageType, SigningAlgorithmSpec as Sig,
+};
+
+/// The algorithm lists DescribeKey and GetPublicKey return for a key; AWS omits empty ones.
+pub struct AlgorithmLists {
+    pub encryption: Option<Vec<Enc>>,
+    pub signing: Option<Vec<Sig>>,
+    pub mac: Option<Vec<Mac>>,
+    pub key_agreement: Option<Vec<KeyAgreementAlgorithmSpec>>,
+}
+
+pub fn algorithm_lists(spec: KeySpec, usage: Usage) -> AlgorithmLists {
+    fn non_empty<T>(list: Vec<T>) -> Option<Vec<T>> {
+        (!list.is_empty()).then_some(list)
+    }
+    AlgorithmLists {
+        encryption: non_empty(encryption_algorithms(spec, usage)),
+        signing: non_empty(signing_algorithms(spec, usage)),
+        mac: non_empty(mac_algorithms(spec)),
+        key_agreement: non_empty(key_agreement_algorithms(usage)),
+    }
+}
+
+pub fn allowed_usages(spec: KeySpec) -> &'static [Usage] {
+    use KeySpec::*;
+    match spec {
+        SymmetricDefault => &[Usage::EncryptDecrypt],
+        Rsa2048 | Rsa3072 | Rsa4096 => &[Usage::EncryptDecrypt, Usage::SignVerify],
+        EccNistP256 | EccNistP384 | EccNistP521 => &[Usage::SignVerify, Usage::KeyAgreement],
+        Sm2 => &[Usage::EncryptDecrypt, Usage::SignVerify, Usage::KeyAgreement],
+        EccSecgP256k1 | EccNistEdwards25519 | EccEd448 | MlDsa44 | MlDsa65 | MlDsa87 => &[Usage::SignVerify],
+        Hmac224 | Hmac256 | Hmac384 | Hmac512 => &[Usage::GenerateVerifyMac],
+    }
+}
+
+pub fn encryption_algorithms(spec: KeySpec, usage: Usage) -> Vec<Enc> {
+    if usage != Usage::EncryptDecrypt {
+        return vec![];
+    }
+    match spec {
+        KeySpec::SymmetricDefault => vec![Enc::SymmetricDefault],
+        KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => vec![Enc::RsaesOaepSha1, Enc::RsaesOaepSha256],
+        KeySpec::Sm2 => vec![Enc::Sm2pke],
+        _ => vec![],
+    }
+}
+
+pub fn signing_algorithms(spec: KeySpec, usage: Usage) -> Vec<Sig> {
+    use KeySpec::*;
+    if usage != Usage::SignVerify {
+        return vec![];
+    }
+    match spec {
+        Rsa2048 | Rsa3072 | Rsa4096 => vec![
+            Sig::RsassaPkcs1V15Sha256,
+            Sig::RsassaPkcs1V15Sha384,
+            Sig::RsassaPkcs1V15Sha512,
+            Sig::RsassaPssSha256,
+            Sig::RsassaPssSha384,
+            Sig::RsassaPssSha512,
+        ],
+        EccNistP256 | EccSecgP256k1 => vec![Sig::EcdsaSha256],
+        EccNistP384 => vec![Sig::EcdsaSha384],
+        EccNistP521 => vec![Sig::EcdsaSha512],
+        EccNistEdwards25519 => vec![Sig::Ed25519Sha512, Sig::Ed25519PhSha512],
+        EccEd448 => vec![Sig::Ed448],
+        Sm2 => vec![Sig::Sm2dsa],
+        MlDsa44 | MlDsa65 | MlDsa87 => vec![Sig::MlDsaShake256],
+        _ => vec![],
+    }
+}
+
+pub fn mac_algorithms(spec: KeySpec) -> Vec<Mac> {
+    match spec {
+        KeySpec::Hmac224 => vec![Mac::HmacSha224],
+        KeySpec::Hmac256 => vec![Mac::HmacSha256],
+        KeySpec::Hmac384 => vec![Mac::HmacSha384],
+        KeySpec::Hmac512 => vec![Mac::HmacSha512],
+        _ => vec![],
+    }
+}
+
+pub fn key_agreement_algorithms(usage: Usage) -> Vec<KeyAgreementAlgorithmSpec> {
+    if usage == Usage::KeyAgreement {
+        vec![KeyAgreementAlgorithmSpec::Ecdh]
+    } else {
+        vec![]
+    }
+}
+
+/// The largest plaintext an asymmetric key can encrypt with `algorithm`, as AWS documents.
+pub fn max_plaintext(spec: KeySpec, algorithm: Enc) -> usize {
+    let modulus_bytes = match spec {
+        KeySpec::Rsa2048 => 256,
+        KeySpec::Rsa3072 => 384,
+        KeySpec::Rsa4096 => 512,
+        KeySpec::Sm2 => return 1024,
+        _ => return 4096,
+    };
+    // OAEP overhead is 2 * hash length + 2.
+    let hash_len = if algorithm == Enc::RsaesOaepSha1 { 20 } else { 32 };
+    modulus_bytes - 2 * hash_len - 2
+}
+
+/// Checks the message type against the algorithm and, for digests and μ, the length.
+pub fn check_message(spec: KeySpec, algorithm: Sig, message_type: MessageType, message: &[u8]) -> Result<(), String> {
+    use MessageType::*;
+    let allowed: &[MessageType] = match algorithm {
+        Sig::MlDsaShake256 => &[Raw, ExternalMu],
+        Sig::Ed25519PhSha512 => &[Digest],
+        Sig::Ed25519Sha512 | Sig::Ed448 => &[Raw],
+        _ => &[Raw, Digest],
+    };
+    if !allowed.contains(&message_type) {
+        return Err(if algorithm == Sig::MlDsaShake256 {
+            format!("Message type {message_type} is incompatible with key spec {spec}.")
+        } else {
+            format!("Message type {message_type} is incompatible with signing algorithm {algorithm}.")
+        });
+    }
+    let expected = match algorithm {
+        _ if message_type == Raw => return Ok(()),
+        Sig::MlDsaShake256 | Sig::Ed25519PhSha512 => 64,
+        Sig::RsassaPssSha384 | Sig::RsassaPkcs1V15Sha384 | Sig::EcdsaSha384 => 48,
+        Sig::RsassaPssSha512 | Sig::RsassaPkcs1V15Sha512 | Sig::EcdsaSha512 => 64,
+        _ => 32,
+    };
+    if message.len() != expected {
+        let what = if message_type == ExternalMu { "External mu" } else { "Digest" };
+        return Err(format!("{what} is invalid length for algorithm {algorithm}."));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_types() {
+        let ok = |spec, alg, mt, len: usize| check_message(spec, alg, mt, &vec![0; len]).is_ok();
+        assert!(ok(KeySpec::EccNistP256, Sig::EcdsaSha256, MessageType::Raw, 5000));
+        assert!(ok(KeySpec::EccNistP256, Sig::EcdsaSha256, MessageType::Digest, 32));
+        assert!(!ok(KeySpec::EccNistP256, Sig::EcdsaSha256, MessageType::Digest, 31));
+        assert!(!ok(KeySpec::EccNistP256, Sig::EcdsaSha256, MessageType::ExternalMu, 64));
+        assert!(ok(KeySpec::EccNistEdwards25519, Sig::Ed25519Sha512, MessageType::Raw, 3));
+        assert!(!ok(KeySpec::EccNistEdwards25519, Sig::Ed25519Sha512, MessageType::Digest, 64));
+        assert!(!ok(KeySpec::EccNistEdwards25519, Sig::Ed25519PhSha512, MessageType::Raw, 64));
+        assert!(ok(KeySpec::EccNistEdwards25519, Sig::Ed25519PhSha512, MessageType::Digest, 64));
+        assert!(ok(KeySpec::MlDsa44, Sig::MlDsaShake256, MessageType::Raw, 10));
+        assert!(ok(KeySpec::MlDsa44, Sig::MlDsaShake256, MessageType::ExternalMu, 64));
+        assert!(!ok(KeySpec::MlDsa44, Sig::MlDsaShake256, MessageType::ExternalMu, 32));
+        assert_eq!(
+            check_message(KeySpec::MlDsa44, Sig::MlDsaShake256, MessageType::Digest, &[0; 64]),
+            Err("Message type DIGEST is incompatible with key spec ML_DSA_44.".into())
+        );
+        assert_eq!(max_plaintext(KeySpec::Rsa2048, Enc::RsaesOaepSha256), 190);
+        assert_eq!(max_plaintext(KeySpec::Rsa4096, Enc::RsaesOaepSha1), 470);
+    }
+}
