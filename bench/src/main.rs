@@ -24,6 +24,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 
+mod key_specs;
+
 type BoxError = Box<dyn Error + Send + Sync>;
 
 const USAGE: &str = "\
@@ -127,6 +129,7 @@ async fn bench(options: Options) -> Result<(), BoxError> {
         .ok_or("Encrypt returned no CiphertextBlob")?
         .to_owned();
 
+    let cases = key_specs::cases(&trent.addr, &key_id).await;
     let targets = [
         Target::fixed("Encrypt", &trent.addr, "Encrypt", &encrypt),
         Target::fixed("Decrypt", &trent.addr, "Decrypt", &json!({"CiphertextBlob": blob})),
@@ -148,11 +151,56 @@ async fn bench(options: Options) -> Result<(), BoxError> {
         rounds_measured.push(rows);
     }
     let rows = median_rows(rounds_measured);
+    let mut case_rows = Vec::new();
+    match cases {
+        Ok(cases) => {
+            for case in cases {
+                let name = case.target.name;
+                eprintln!("{name} with {KEY_SPEC_CONNECTIONS} connections for {seconds}s ...");
+                let stats = load(&Arc::new(case.target), KEY_SPEC_CONNECTIONS, Duration::from_secs(seconds)).await;
+                let raw_us = key_specs::raw_cost_us(case.primitive, Duration::from_secs(1));
+                case_rows.push((name, stats, raw_us));
+            }
+        }
+        Err(e) => eprintln!("key-spec cases not measured: {e}"),
+    }
     trent.stop().await;
     ceiling.stop().await;
 
     print_report(&rows, seconds);
+    let ceiling_rate = rows.iter().find(|r| r.name == CEILING && r.connections == KEY_SPEC_CONNECTIONS).map(|r| rate(&r.stats));
+    print_key_spec_report(&case_rows, ceiling_rate.unwrap_or(0.0));
     Ok(())
+}
+
+/// The key-spec cases run at one concurrency, where the ceiling is near its best.
+const KEY_SPEC_CONNECTIONS: usize = 16;
+
+/// Each case's CPU cost per request (both cores, client included, as the ceiling's is) next to the
+/// primitive's raw cost on one core plus the ceiling's cost per request.
+fn print_key_spec_report(rows: &[(&str, Stats, Result<f64, BoxError>)], ceiling_rate: f64) {
+    if rows.is_empty() {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    let ceiling_us = if ceiling_rate > 0.0 { cores * 1e6 / ceiling_rate } else { f64::NAN };
+    println!("\nKey specs at {KEY_SPEC_CONNECTIONS} connections; cost = CPU µs per request over {cores} cores; ceiling {ceiling_us:.1} µs/request.\n");
+    println!("| operation | req/s | p50 | p99 | errors | cost µs | raw primitive µs | cost / (raw + ceiling) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, stats, raw) in rows {
+        let cost = cores * 1e6 / rate(stats).max(f64::MIN_POSITIVE);
+        let (raw_text, ratio) = match raw {
+            Ok(raw) => (format!("{raw:.1}"), format!("{:.2}", cost / (raw + ceiling_us))),
+            Err(e) => (format!("n/a ({e})"), "n/a".to_owned()),
+        };
+        println!(
+            "| {name} | {:.0} | {} | {} | {} | {cost:.1} | {raw_text} | {ratio} |",
+            rate(stats),
+            latency(percentile(&stats.latencies_us, 0.50)),
+            latency(percentile(&stats.latencies_us, 0.99)),
+            stats.errors
+        );
+    }
 }
 
 /// What one operation's requests carry.
