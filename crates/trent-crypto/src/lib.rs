@@ -2,9 +2,16 @@
 //! key material under the root key. One module per key family.
 
 pub mod asymmetric;
+mod ec;
+pub mod ed448;
+mod edwards;
 mod error;
+mod hmac;
 mod material;
+mod pq;
 pub mod root;
+mod rsa;
+pub mod sm2;
 pub mod symmetric;
 
 pub use error::CryptoError;

@@ -1,0 +1,90 @@
+//! ML-DSA-44/65/87 (FIPS 204): ML_DSA_SHAKE_256 with `MessageType::Raw` is pure ML-DSA with an
+//! empty context (hedged signing, as AWS-LC does by default).
+//!
+//! `MessageType::ExternalMu` (signing a caller's 64-byte μ) is not implemented: aws-lc-rs 1.19
+//! does not expose it (AWS-LC signs μ through `EVP_PKEY_sign` on an ML-DSA key, reachable only
+//! through aws-lc-sys, i.e. `unsafe` FFI, which the workspace forbids). It answers
+//! `CryptoError::Unsupported`.
+//!
+//! The private key is PKCS#8 DER holding the 32-byte seed.
+
+use crate::{CryptoError, KeyMaterial};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::{self, KeyPair as _, PqdsaKeyPair, PqdsaSigningAlgorithm, PqdsaVerificationAlgorithm, UnparsedPublicKey};
+use trent_model::{MessageType, SigningAlgorithmSpec};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Level {
+    MlDsa44,
+    MlDsa65,
+    MlDsa87,
+}
+
+impl Level {
+    fn signing(self) -> &'static PqdsaSigningAlgorithm {
+        match self {
+            Level::MlDsa44 => &signature::ML_DSA_44_SIGNING,
+            Level::MlDsa65 => &signature::ML_DSA_65_SIGNING,
+            Level::MlDsa87 => &signature::ML_DSA_87_SIGNING,
+        }
+    }
+
+    fn verification(self) -> &'static PqdsaVerificationAlgorithm {
+        match self {
+            Level::MlDsa44 => &signature::ML_DSA_44,
+            Level::MlDsa65 => &signature::ML_DSA_65,
+            Level::MlDsa87 => &signature::ML_DSA_87,
+        }
+    }
+}
+
+pub(crate) fn generate(level: Level) -> Result<KeyMaterial, CryptoError> {
+    let pair = PqdsaKeyPair::generate(level.signing()).map_err(|_| CryptoError::Random)?;
+    let der = pair.to_pkcs8v1().map_err(|_| CryptoError::InvalidKey)?;
+    Ok(KeyMaterial::new(der.as_ref().to_vec()))
+}
+
+fn key_pair(level: Level, private: &KeyMaterial) -> Result<PqdsaKeyPair, CryptoError> {
+    PqdsaKeyPair::from_pkcs8(level.signing(), private.as_bytes()).map_err(|_| CryptoError::InvalidKey)
+}
+
+/// SubjectPublicKeyInfo (1334 bytes for ML-DSA-44, 1974 for -65, 2614 for -87).
+pub(crate) fn public_key(level: Level, private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
+    let der = key_pair(level, private)?.public_key().as_der().map_err(|_| CryptoError::InvalidKey)?;
+    Ok(der.as_ref().to_vec())
+}
+
+/// The encoded public key (1312, 1952 or 2592 bytes).
+pub(crate) fn raw_public_key(level: Level, private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
+    Ok(key_pair(level, private)?.public_key().as_ref().to_vec())
+}
+
+fn check(algorithm: SigningAlgorithmSpec, message_type: MessageType) -> Result<(), CryptoError> {
+    match (algorithm, message_type) {
+        (SigningAlgorithmSpec::MlDsaShake256, MessageType::Raw) => Ok(()),
+        _ => Err(CryptoError::Unsupported),
+    }
+}
+
+/// 2420, 3309 or 4627 bytes.
+pub(crate) fn sign(level: Level, private: &KeyMaterial, algorithm: SigningAlgorithmSpec, message_type: MessageType, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    check(algorithm, message_type)?;
+    let pair = key_pair(level, private)?;
+    let mut signature = vec![0u8; level.signing().signature_len()];
+    let len = pair.sign(message, &mut signature).map_err(|_| CryptoError::InvalidKey)?;
+    signature.truncate(len);
+    Ok(signature)
+}
+
+pub(crate) fn verify(
+    level: Level,
+    private: &KeyMaterial,
+    algorithm: SigningAlgorithmSpec,
+    message_type: MessageType,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool, CryptoError> {
+    check(algorithm, message_type)?;
+    let pair = key_pair(level, private)?;
+    Ok(UnparsedPublicKey::new(level.verification(), pair.public_key().as_ref()).verify(message, signature).is_ok())
+}
