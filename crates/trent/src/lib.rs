@@ -4,9 +4,11 @@
 //! (protocol, validation from the AWS model) → [`ops::dispatch`] (one function per operation) →
 //! [`trent_crypto`] and [`store`] → a JSON response or an AWS error.
 
+pub mod config;
 pub mod http;
 pub mod ops;
 pub mod root_key;
+pub mod sigv4;
 pub mod store;
 
 use std::net::SocketAddr;
