@@ -4,6 +4,7 @@
 //! (protocol, validation from the AWS model) → [`ops::dispatch`] (one function per operation) →
 //! [`trent_crypto`] and [`store`] → a JSON response or an AWS error.
 
+pub mod authz;
 pub mod config;
 pub mod http;
 pub mod ops;
