@@ -6,7 +6,8 @@
 //! combination a family does not implement answers `CryptoError::Unsupported` — so does a
 //! DIGEST or μ of the wrong length, which the ops layer rejects first with AWS's message.
 //!
-//! AWS-LC covers RSA, ECC, Ed25519, ML-DSA and HMAC; SM2 and Ed448 (which it lacks) come from
+//! AWS-LC covers RSA, ECC, Ed25519, ML-DSA and HMAC (Ed25519ph and ML-DSA external μ through its
+//! C API, in `aws_lc_ffi`, as aws-lc-rs lacks them); SM2 and Ed448 (which it lacks) come from
 //! RustCrypto crates.
 
 use crate::{ec, ed448, edwards, hmac, pq, rsa, sm2, CryptoError, KeyMaterial};

@@ -1,9 +1,10 @@
-//! Ed25519 (RFC 8032): ED25519_SHA_512 with `MessageType::Raw` is pure Ed25519.
-//!
-//! ED25519_PH_SHA_512 (Ed25519ph over a caller's SHA-512 digest) is not implemented: aws-lc-rs
-//! 1.19 exposes no Ed25519ph (AWS-LC has `ED25519ph_sign_digest`, but only through aws-lc-sys,
-//! i.e. `unsafe` FFI, which the workspace forbids). It answers `CryptoError::Unsupported`.
+//! Ed25519 (RFC 8032): ED25519_SHA_512 with `MessageType::Raw` is pure Ed25519;
+//! ED25519_PH_SHA_512 with `MessageType::Digest` is Ed25519ph (HashEdDSA, empty context) over the
+//! caller's 64-byte SHA-512 digest, KMS "skipping the hashing step". aws-lc-rs 1.19 has no
+//! Ed25519ph, so that goes through `aws_lc_ffi`. A digest of the wrong length is refused to sign
+//! (`Unsupported`) and does not verify.
 
+use crate::aws_lc_ffi::{self, ED25519PH_DIGEST_LEN, ED25519_PUBLIC_KEY_LEN, ED25519_SIGNATURE_LEN};
 use crate::{CryptoError, KeyMaterial};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{self, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
@@ -31,17 +32,31 @@ pub(crate) fn raw_public_key(private: &KeyMaterial) -> Result<Vec<u8>, CryptoErr
     Ok(key_pair(private)?.public_key().as_ref().to_vec())
 }
 
-fn check(algorithm: SigningAlgorithmSpec, message_type: MessageType) -> Result<(), CryptoError> {
+/// Pure Ed25519 over the message, or Ed25519ph over the caller's digest.
+enum Mode {
+    Pure,
+    Prehashed,
+}
+
+fn mode(algorithm: SigningAlgorithmSpec, message_type: MessageType) -> Result<Mode, CryptoError> {
     match (algorithm, message_type) {
-        (SigningAlgorithmSpec::Ed25519Sha512, MessageType::Raw) => Ok(()),
+        (SigningAlgorithmSpec::Ed25519Sha512, MessageType::Raw) => Ok(Mode::Pure),
+        (SigningAlgorithmSpec::Ed25519PhSha512, MessageType::Digest) => Ok(Mode::Prehashed),
         _ => Err(CryptoError::Unsupported),
     }
 }
 
 pub(crate) fn sign(private: &KeyMaterial, algorithm: SigningAlgorithmSpec, message_type: MessageType, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
-    check(algorithm, message_type)?;
-    let signature = key_pair(private)?.try_sign(message).map_err(|_| CryptoError::InvalidKey)?;
-    Ok(signature.as_ref().to_vec())
+    match mode(algorithm, message_type)? {
+        Mode::Pure => {
+            let signature = key_pair(private)?.try_sign(message).map_err(|_| CryptoError::InvalidKey)?;
+            Ok(signature.as_ref().to_vec())
+        }
+        Mode::Prehashed => {
+            let digest: &[u8; ED25519PH_DIGEST_LEN] = message.try_into().map_err(|_| CryptoError::Unsupported)?;
+            Ok(aws_lc_ffi::ed25519ph_sign_digest(private.as_bytes(), digest)?.to_vec())
+        }
+    }
 }
 
 pub(crate) fn verify(
@@ -51,7 +66,17 @@ pub(crate) fn verify(
     message: &[u8],
     signature: &[u8],
 ) -> Result<bool, CryptoError> {
-    check(algorithm, message_type)?;
+    let mode = mode(algorithm, message_type)?;
     let pair = key_pair(private)?;
-    Ok(UnparsedPublicKey::new(&signature::ED25519, pair.public_key().as_ref()).verify(message, signature).is_ok())
+    let public = pair.public_key().as_ref();
+    match mode {
+        Mode::Pure => Ok(UnparsedPublicKey::new(&signature::ED25519, public).verify(message, signature).is_ok()),
+        Mode::Prehashed => {
+            let public: &[u8; ED25519_PUBLIC_KEY_LEN] = public.try_into().map_err(|_| CryptoError::InvalidKey)?;
+            let (Ok(digest), Ok(signature)) = (<&[u8; ED25519PH_DIGEST_LEN]>::try_from(message), <&[u8; ED25519_SIGNATURE_LEN]>::try_from(signature)) else {
+                return Ok(false);
+            };
+            Ok(aws_lc_ffi::ed25519ph_verify_digest(public, digest, signature))
+        }
+    }
 }

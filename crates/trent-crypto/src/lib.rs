@@ -2,6 +2,7 @@
 //! key material under the root key. One module per key family.
 
 pub mod asymmetric;
+mod aws_lc_ffi;
 mod ec;
 pub mod ed448;
 mod edwards;

@@ -1,13 +1,15 @@
 //! ML-DSA-44/65/87 (FIPS 204): ML_DSA_SHAKE_256 with `MessageType::Raw` is pure ML-DSA with an
 //! empty context (hedged signing, as AWS-LC does by default).
 //!
-//! `MessageType::ExternalMu` (signing a caller's 64-byte μ) is not implemented: aws-lc-rs 1.19
-//! does not expose it (AWS-LC signs μ through `EVP_PKEY_sign` on an ML-DSA key, reachable only
-//! through aws-lc-sys, i.e. `unsafe` FFI, which the workspace forbids). It answers
-//! `CryptoError::Unsupported`.
+//! With `MessageType::ExternalMu` the caller gives the 64-byte μ of FIPS 204 §6.2 (for pure
+//! ML-DSA with an empty context, μ = SHAKE256(SHAKE256(pk, 64) ‖ 0x00 ‖ 0x00 ‖ M, 64)) and it is
+//! signed or verified directly, so the signature is an ordinary ML-DSA signature of M. aws-lc-rs
+//! 1.19 does not expose that, so it goes through `aws_lc_ffi`. A μ of the wrong length is
+//! refused to sign (`Unsupported`) and does not verify.
 //!
 //! The private key is PKCS#8 DER holding the 32-byte seed.
 
+use crate::aws_lc_ffi::{self, ML_DSA_MU_LEN};
 use crate::{CryptoError, KeyMaterial};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{self, KeyPair as _, PqdsaKeyPair, PqdsaSigningAlgorithm, PqdsaVerificationAlgorithm, UnparsedPublicKey};
@@ -61,7 +63,7 @@ pub(crate) fn raw_public_key(level: Level, private: &KeyMaterial) -> Result<Vec<
 
 fn check(algorithm: SigningAlgorithmSpec, message_type: MessageType) -> Result<(), CryptoError> {
     match (algorithm, message_type) {
-        (SigningAlgorithmSpec::MlDsaShake256, MessageType::Raw) => Ok(()),
+        (SigningAlgorithmSpec::MlDsaShake256, MessageType::Raw | MessageType::ExternalMu) => Ok(()),
         _ => Err(CryptoError::Unsupported),
     }
 }
@@ -69,8 +71,14 @@ fn check(algorithm: SigningAlgorithmSpec, message_type: MessageType) -> Result<(
 /// 2420, 3309 or 4627 bytes.
 pub(crate) fn sign(level: Level, private: &KeyMaterial, algorithm: SigningAlgorithmSpec, message_type: MessageType, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
     check(algorithm, message_type)?;
+    let signature_len = level.signing().signature_len();
+    if message_type == MessageType::ExternalMu {
+        let mu: &[u8; ML_DSA_MU_LEN] = message.try_into().map_err(|_| CryptoError::Unsupported)?;
+        // The length check inside rejects material of another parameter set.
+        return aws_lc_ffi::ml_dsa_sign_mu(private.as_bytes(), signature_len, mu);
+    }
     let pair = key_pair(level, private)?;
-    let mut signature = vec![0u8; level.signing().signature_len()];
+    let mut signature = vec![0u8; signature_len];
     let len = pair.sign(message, &mut signature).map_err(|_| CryptoError::InvalidKey)?;
     signature.truncate(len);
     Ok(signature)
@@ -86,5 +94,10 @@ pub(crate) fn verify(
 ) -> Result<bool, CryptoError> {
     check(algorithm, message_type)?;
     let pair = key_pair(level, private)?;
+    if message_type == MessageType::ExternalMu {
+        let Ok(mu) = <&[u8; ML_DSA_MU_LEN]>::try_from(message) else { return Ok(false) };
+        let spki = pair.public_key().as_der().map_err(|_| CryptoError::InvalidKey)?;
+        return aws_lc_ffi::ml_dsa_verify_mu(spki.as_ref(), mu, signature);
+    }
     Ok(UnparsedPublicKey::new(level.verification(), pair.public_key().as_ref()).verify(message, signature).is_ok())
 }

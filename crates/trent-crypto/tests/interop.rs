@@ -1,7 +1,8 @@
 //! Cross-checks of the asymmetric and HMAC cryptography against an independent implementation,
 //! the `openssl` command line tool (OpenSSL 3): what Trent signs OpenSSL verifies and the other
 //! way round, OAEP in both directions, ECDH secrets agree, HMAC tags match. ML-DSA is checked on
-//! its own (OpenSSL 3.0 has none): sizes, round trip, tampering.
+//! its own (OpenSSL 3.0 has none): sizes, round trip, tampering, and external μ against a μ
+//! computed here; Ed25519ph against RFC 8032's test vector (OpenSSL 3.0 has no Ed25519ph).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -358,9 +359,62 @@ fn ed25519_sign_verify() {
     assert_eq!(theirs, signature, "Ed25519 is deterministic");
     assert!(verify(spec, &key, Sig::Ed25519Sha512, MessageType::Raw, &message, &theirs).expect("verify"));
 
-    // Not implemented (no Ed25519ph in aws-lc-rs), and pure Ed25519 takes no digest.
-    assert_eq!(sign(spec, &key, Sig::Ed25519PhSha512, MessageType::Digest, &[0; 64]), Err(CryptoError::Unsupported));
+    // Pure Ed25519 takes no digest, Ed25519ph no raw message (AWS allows only DIGEST with it).
     assert_eq!(sign(spec, &key, Sig::Ed25519Sha512, MessageType::Digest, &[0; 64]), Err(CryptoError::Unsupported));
+    assert_eq!(sign(spec, &key, Sig::Ed25519PhSha512, MessageType::Raw, &message), Err(CryptoError::Unsupported));
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex")).collect()
+}
+
+/// Ed25519ph (ED25519_PH_SHA_512 on a DIGEST) against RFC 8032 §7.3's test vector. OpenSSL 3.0
+/// cannot cross-check it: it has no Ed25519ph (`-pkeyopt instance:Ed25519ph` is "command not
+/// supported"; that came in OpenSSL 3.2).
+#[test]
+fn ed25519ph_rfc8032_vector() {
+    let spec = KeySpec::EccNistEdwards25519;
+    let seed = hex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42");
+    let public = hex("ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf");
+    let expected = hex(concat!(
+        "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41",
+        "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406"
+    ));
+    // The key as Trent stores it: PKCS#8 v1 of the seed.
+    let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_and_public_key(&seed, &public).expect("RFC key");
+    let key = KeyMaterial::new(pair.to_pkcs8v1().expect("pkcs8").as_ref().to_vec());
+    assert_eq!(raw_public_key(spec, &key).expect("raw"), public);
+    // KMS "skips the hashing step": the message is PH(M) = SHA-512("abc").
+    let digest = sha("sha512", b"abc");
+    let signature = sign(spec, &key, Sig::Ed25519PhSha512, MessageType::Digest, &digest).expect("sign");
+    assert_eq!(signature, expected);
+    assert!(verify(spec, &key, Sig::Ed25519PhSha512, MessageType::Digest, &digest, &expected).expect("verify"));
+    // Tampered signature or digest, truncated signature, another key.
+    assert!(!verify(spec, &key, Sig::Ed25519PhSha512, MessageType::Digest, &digest, &flip(&expected, 0)).expect("verify"));
+    assert!(!verify(spec, &key, Sig::Ed25519PhSha512, MessageType::Digest, &digest, &flip(&expected, 63)).expect("verify"));
+    assert!(!verify(spec, &key, Sig::Ed25519PhSha512, MessageType::Digest, &flip(&digest, 0), &expected).expect("verify"));
+    assert!(!verify(spec, &key, Sig::Ed25519PhSha512, MessageType::Digest, &digest, &expected[..63]).expect("verify"));
+    assert!(!verify(spec, &key, Sig::Ed25519PhSha512, MessageType::Digest, &digest, &[expected.clone(), vec![0]].concat()).expect("verify"));
+    let other = generate(spec).expect("generate");
+    assert!(!verify(spec, &other, Sig::Ed25519PhSha512, MessageType::Digest, &digest, &expected).expect("verify"));
+    // Ed25519ph is domain-separated from pure Ed25519: neither verifies as the other.
+    assert!(!verify(spec, &key, Sig::Ed25519Sha512, MessageType::Raw, &digest, &expected).expect("verify"));
+    assert!(!verify(spec, &key, Sig::Ed25519Sha512, MessageType::Raw, b"abc", &expected).expect("verify"));
+    let pure = sign(spec, &key, Sig::Ed25519Sha512, MessageType::Raw, &digest).expect("sign");
+    assert!(!verify(spec, &key, Sig::Ed25519PhSha512, MessageType::Digest, &digest, &pure).expect("verify"));
+    // A digest that is not 64 bytes: refused to sign, does not verify.
+    assert_eq!(sign(spec, &key, Sig::Ed25519PhSha512, MessageType::Digest, &digest[1..]), Err(CryptoError::Unsupported));
+    assert_eq!(sign(spec, &key, Sig::Ed25519PhSha512, MessageType::Digest, &[0; 65]), Err(CryptoError::Unsupported));
+    assert!(!verify(spec, &key, Sig::Ed25519PhSha512, MessageType::Digest, &digest[1..], &expected).expect("verify"));
+    // Generated keys: deterministic, verifies, and garbage material is an invalid key.
+    let digest = sha("sha512", b"a generated key");
+    let first = sign(spec, &other, Sig::Ed25519PhSha512, MessageType::Digest, &digest).expect("sign");
+    assert_eq!(sign(spec, &other, Sig::Ed25519PhSha512, MessageType::Digest, &digest).expect("sign"), first);
+    assert!(verify(spec, &other, Sig::Ed25519PhSha512, MessageType::Digest, &digest, &first).expect("verify"));
+    let garbage = KeyMaterial::new(vec![1, 2, 3]);
+    assert_eq!(sign(spec, &garbage, Sig::Ed25519PhSha512, MessageType::Digest, &digest), Err(CryptoError::InvalidKey));
+    let p256 = generate(KeySpec::EccNistP256).expect("generate");
+    assert_eq!(sign(spec, &p256, Sig::Ed25519PhSha512, MessageType::Digest, &digest), Err(CryptoError::InvalidKey));
 }
 
 #[test]
@@ -387,8 +441,6 @@ fn ml_dsa_sizes_round_trip_and_tampering() {
         // Another key does not verify it.
         let other = generate(spec).expect("generate");
         assert!(!verify(spec, &other, Sig::MlDsaShake256, MessageType::Raw, &message, &signature).expect("verify"));
-        // External μ is not exposed by aws-lc-rs 1.19.
-        assert_eq!(sign(spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &[0; 64]), Err(CryptoError::Unsupported));
     }
     // OpenSSL 3.0 has no ML-DSA, but it still parses the SPKI's outer structure and OID.
     let key = generate(KeySpec::MlDsa44).expect("generate");
@@ -396,6 +448,66 @@ fn ml_dsa_sizes_round_trip_and_tampering() {
     let spki = dir.write("pub.der", &public_key(KeySpec::MlDsa44, &key).expect("pk"));
     let parsed = String::from_utf8(openssl(&["asn1parse", "-inform", "DER", "-in", &spki]).expect("asn1parse")).expect("utf-8");
     assert!(parsed.contains("2.16.840.1.101.3.4.3.17"), "{parsed}");
+}
+
+/// μ for pure ML-DSA with an empty context, computed here with RustCrypto's SHAKE256, not
+/// AWS-LC's: μ = SHAKE256(SHAKE256(pk, 64) ‖ 0x00 ‖ 0x00 ‖ M, 64) (FIPS 204 Algorithm 2 and 7).
+fn ml_dsa_mu(public_key: &[u8], message: &[u8]) -> Vec<u8> {
+    use shake::{ExtendableOutput as _, Update as _, XofReader as _};
+    let shake256 = |parts: &[&[u8]]| {
+        let mut hasher = shake::Shake256::default();
+        for part in parts {
+            hasher.update(part);
+        }
+        let mut out = [0u8; 64];
+        hasher.finalize_xof().read(&mut out);
+        out
+    };
+    let tr = shake256(&[public_key]);
+    shake256(&[&tr, &[0x00, 0x00], message]).to_vec()
+}
+
+#[test]
+fn ml_dsa_external_mu() {
+    for (spec, other_spec, sig_len) in [
+        (KeySpec::MlDsa44, KeySpec::MlDsa65, 2420),
+        (KeySpec::MlDsa65, KeySpec::MlDsa87, 3309),
+        (KeySpec::MlDsa87, KeySpec::MlDsa44, 4627),
+    ] {
+        let key = generate(spec).expect("generate");
+        let message = b"signed as mu, verified as the message".to_vec();
+        let mu = ml_dsa_mu(&raw_public_key(spec, &key).expect("raw"), &message);
+        // Signed over μ, it is an ordinary ML-DSA signature of the message.
+        let signature = sign(spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &mu).expect("sign mu");
+        assert_eq!(signature.len(), sig_len, "{spec:?}");
+        assert!(verify(spec, &key, Sig::MlDsaShake256, MessageType::Raw, &message, &signature).expect("verify"), "{spec:?}");
+        assert!(verify(spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &mu, &signature).expect("verify"));
+        // And the other way: a signature of the message verifies over μ.
+        let pure = sign(spec, &key, Sig::MlDsaShake256, MessageType::Raw, &message).expect("sign");
+        assert!(verify(spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &mu, &pure).expect("verify mu"), "{spec:?}");
+        // A flipped bit anywhere fails, both ways; so do another message's μ and a truncated signature.
+        assert!(!verify(spec, &key, Sig::MlDsaShake256, MessageType::Raw, &message, &flip(&signature, 100)).expect("verify"));
+        assert!(!verify(spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &mu, &flip(&signature, 100)).expect("verify"));
+        assert!(!verify(spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &flip(&mu, 5), &pure).expect("verify"));
+        assert!(!verify(spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &mu, &flip(&pure, 7)).expect("verify"));
+        let mu_other_message = sign(spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &flip(&mu, 5)).expect("sign");
+        assert!(!verify(spec, &key, Sig::MlDsaShake256, MessageType::Raw, &message, &mu_other_message).expect("verify"));
+        assert!(!verify(spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &mu, &signature[..sig_len - 1]).expect("verify"));
+        assert!(!verify(spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &mu, b"").expect("verify"));
+        // Another key's μ (its public key hash differs) and another key do not verify.
+        let other = generate(spec).expect("generate");
+        assert!(!verify(spec, &other, Sig::MlDsaShake256, MessageType::ExternalMu, &mu, &signature).expect("verify"));
+        // A μ that is not 64 bytes: refused to sign, does not verify.
+        assert_eq!(sign(spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &mu[1..]), Err(CryptoError::Unsupported));
+        assert_eq!(sign(spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &[0; 65]), Err(CryptoError::Unsupported));
+        assert!(!verify(spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &mu[1..], &signature).expect("verify"));
+        // ML-DSA takes no DIGEST; material of another parameter set or family is an invalid key.
+        assert_eq!(sign(spec, &key, Sig::MlDsaShake256, MessageType::Digest, &mu), Err(CryptoError::Unsupported));
+        assert_eq!(sign(other_spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &mu), Err(CryptoError::InvalidKey));
+        assert_eq!(verify(other_spec, &key, Sig::MlDsaShake256, MessageType::ExternalMu, &mu, &signature), Err(CryptoError::InvalidKey));
+        let ed = generate(KeySpec::EccNistEdwards25519).expect("generate");
+        assert_eq!(sign(spec, &ed, Sig::MlDsaShake256, MessageType::ExternalMu, &mu), Err(CryptoError::InvalidKey));
+    }
 }
 
 #[test]

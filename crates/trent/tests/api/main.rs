@@ -7,8 +7,10 @@
 mod common;
 
 mod aliases;
+mod asymmetric;
 mod encryption;
 mod keys;
+mod mac;
 mod persistence;
 mod protocol;
 mod tags;
