@@ -469,12 +469,14 @@ def test_ed25519_pure_signature(kms):
 def test_ed25519ph_signature_over_a_digest(kms):
     key_id = create(kms, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY")["KeyId"]
     pub = public_key(kms, key_id).public_bytes_raw()
-    digest = hashlib.sha512(b"a long document").digest()
+    document = b"a long document"
+    digest = hashlib.sha512(document).digest()
     sig = sign(kms, key_id, "ED25519_PH_SHA_512", digest, "DIGEST")
     assert len(sig) == 64
-    # AWS: with DIGEST, KMS still applies the Ed25519ph SHA-512 prehash (FIPS 186-5 7.8.1 step 1),
-    # so the signature is Ed25519ph (empty context) over the submitted 64 bytes.
-    assert ed25519_verify(pub, digest, sig, prehash=True), "not an Ed25519ph signature over the submitted digest"
+    # AWS API reference (MessageType): "When the value is DIGEST, KMS skips the hashing step in the
+    # signing algorithm" - so the submitted digest is Ed25519ph's PH(M), and the signature is
+    # RFC 8032 Ed25519ph (empty context) over the original document.
+    assert ed25519_verify(pub, document, sig, prehash=True), "not an Ed25519ph signature over the document"
     assert not ed25519_verify(pub, digest, sig), "Ed25519ph must not be pure Ed25519"
     assert trent_verify(kms, key_id, "ED25519_PH_SHA_512", digest, sig, "DIGEST")
     assert not trent_verify(kms, key_id, "ED25519_PH_SHA_512", flip(digest), sig, "DIGEST")
