@@ -91,7 +91,7 @@ pub fn authorize(key_policy: &Policy, identity_policies: &[Policy], request: &Re
             _ => None,
         })
     };
-    let same_account = key_account(request.resource).map_or(true, |account| account == request.principal.account);
+    let same_account = key_account(request.resource).is_none_or(|account| account == request.principal.account);
 
     if same_account {
         if let Decision::Allow { sid } = key_decision {
@@ -201,7 +201,7 @@ mod tests {
         ]));
         let admin = identity(json!({"Sid": "Admin", "Effect": "Allow", "Action": "*", "Resource": "*"}));
         let deny_sign = identity(json!({"Sid": "NoSign", "Effect": "Deny", "Action": "kms:Sign", "Resource": "*"}));
-        assert_eq!(check(&key, &[admin.clone()], &alice, "kms:ScheduleKeyDeletion"), denied(ExplicitDenyInResourcePolicy, Some("NoDeletion")));
+        assert_eq!(check(&key, std::slice::from_ref(&admin), &alice, "kms:ScheduleKeyDeletion"), denied(ExplicitDenyInResourcePolicy, Some("NoDeletion")));
         assert_eq!(check(&key, &[], &root("111122223333"), "kms:ScheduleKeyDeletion"), denied(ExplicitDenyInResourcePolicy, Some("NoDeletion")));
         assert_eq!(check(&key, &[admin.clone(), deny_sign.clone()], &alice, "kms:Sign"), denied(ExplicitDenyInIdentityPolicy, Some("NoSign")));
         assert_eq!(check(&key, &[deny_sign], &alice, "kms:Verify"), allowed("Everyone", None));
