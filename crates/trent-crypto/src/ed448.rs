@@ -56,42 +56,7 @@ pub fn verify(private: &KeyMaterial, message: &[u8], signature: &[u8]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-    use std::process::Command;
-
-    /// A scratch directory under the system temp dir, removed on drop.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(test: &str) -> Scratch {
-            let dir = std::env::temp_dir().join(format!("trent-ed448-{}-{test}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("create scratch dir");
-            Scratch(dir)
-        }
-
-        fn write(&self, name: &str, bytes: &[u8]) {
-            std::fs::write(self.0.join(name), bytes).expect("write scratch file");
-        }
-
-        fn read(&self, name: &str) -> Vec<u8> {
-            std::fs::read(self.0.join(name)).expect("read scratch file")
-        }
-
-        /// Runs the `openssl` CLI (OpenSSL 3) in the directory; whether it succeeded.
-        fn openssl(&self, args: &[&str]) -> bool {
-            let output = Command::new("openssl").args(args).current_dir(&self.0).output().expect("run the openssl CLI");
-            if !output.status.success() {
-                eprintln!("openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-            }
-            output.status.success()
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::scratch::Scratch;
 
     fn hex(text: &str) -> Vec<u8> {
         (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex")).collect()
@@ -116,7 +81,7 @@ mod tests {
 
     #[test]
     fn key_formats_match_openssl() {
-        let dir = Scratch::new("formats");
+        let dir = Scratch::new("ed448", "formats");
         let private = generate().expect("generate");
         assert_eq!(private.as_bytes().len(), 73, "PKCS#8 v1: version 0, seed, no public key");
         dir.write("key.der", private.as_bytes());
@@ -136,7 +101,7 @@ mod tests {
 
     #[test]
     fn trent_signs_openssl_verifies() {
-        let dir = Scratch::new("trent-signs");
+        let dir = Scratch::new("ed448", "trent-signs");
         let private = generate().expect("generate");
         let message = b"Trent signs this with Ed448";
         dir.write("pub.der", &public_key_der(&private).expect("spki"));
@@ -154,7 +119,7 @@ mod tests {
 
     #[test]
     fn openssl_signs_trent_verifies() {
-        let dir = Scratch::new("openssl-signs");
+        let dir = Scratch::new("ed448", "openssl-signs");
         let private = generate().expect("generate");
         let message = b"OpenSSL signs this with Ed448";
         dir.write("key.der", private.as_bytes());
@@ -176,7 +141,7 @@ mod tests {
 
     #[test]
     fn reads_openssl_keys() {
-        let dir = Scratch::new("openssl-key");
+        let dir = Scratch::new("ed448", "openssl-key");
         assert!(dir.openssl(&["genpkey", "-algorithm", "ED448", "-out", "key.pem"]));
         assert!(dir.openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", "key.pem", "-outform", "DER", "-out", "key.der"]));
         assert!(dir.openssl(&["pkey", "-in", "key.pem", "-pubout", "-outform", "DER", "-out", "pub.der"]));

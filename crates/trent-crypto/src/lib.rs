@@ -11,6 +11,8 @@ mod hmac;
 mod material;
 mod pq;
 pub mod root;
+#[cfg(test)]
+mod scratch;
 mod rsa;
 pub mod sm2;
 pub mod symmetric;

@@ -149,63 +149,21 @@ pub fn derive_shared_secret(private: &KeyMaterial, peer_public_key_spki_der: &[u
     Ok(KeyMaterial::new(shared.raw_secret_bytes().to_vec()))
 }
 
-/// A fresh key pair for GenerateDataKeyPair: (PKCS#8 DER private key, DER SPKI public key).
-pub fn generate_key_pair() -> Result<(KeyMaterial, Vec<u8>), CryptoError> {
-    let secret = SecretKey::try_generate_from_rng(&mut AwsLcRng).map_err(|_| CryptoError::Random)?;
-    Ok((pkcs8(&secret)?, spki(&secret.public_key())?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-    use std::process::Command;
+    use crate::scratch::Scratch;
 
     /// `-pkeyopt`/`-sigopt` value naming AWS KMS's distinguishing ID to OpenSSL.
     const DISTID: &str = "distid:1234567812345678";
 
-    /// A scratch directory under the system temp dir, removed on drop.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(test: &str) -> Scratch {
-            let dir = std::env::temp_dir().join(format!("trent-sm2-{}-{test}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("create scratch dir");
-            Scratch(dir)
-        }
-
-        fn write(&self, name: &str, bytes: &[u8]) {
-            std::fs::write(self.0.join(name), bytes).expect("write scratch file");
-        }
-
-        fn read(&self, name: &str) -> Vec<u8> {
-            std::fs::read(self.0.join(name)).expect("read scratch file")
-        }
-
-        /// Runs the `openssl` CLI (OpenSSL 3, built with SM2/SM3) in the directory; whether it
-        /// succeeded.
-        fn openssl(&self, args: &[&str]) -> bool {
-            let output = Command::new("openssl").args(args).current_dir(&self.0).output().expect("run the openssl CLI");
-            if !output.status.success() {
-                eprintln!("openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-            }
-            output.status.success()
-        }
-
-        /// An SM2 key made by OpenSSL: (PKCS#8 DER, SPKI DER).
-        fn openssl_key(&self, name: &str) -> (KeyMaterial, Vec<u8>) {
-            let (pem, der, public) = (format!("{name}.pem"), format!("{name}.der"), format!("{name}.pub.der"));
-            assert!(self.openssl(&["genpkey", "-algorithm", "SM2", "-out", &pem]));
-            assert!(self.openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", &pem, "-outform", "DER", "-out", &der]));
-            assert!(self.openssl(&["pkey", "-in", &pem, "-pubout", "-outform", "DER", "-out", &public]));
-            (KeyMaterial::new(self.read(&der)), self.read(&public))
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    /// An SM2 key made by OpenSSL: (PKCS#8 DER, SPKI DER).
+    fn openssl_key(dir: &Scratch, name: &str) -> (KeyMaterial, Vec<u8>) {
+        let (pem, der, public) = (format!("{name}.pem"), format!("{name}.der"), format!("{name}.pub.der"));
+        assert!(dir.openssl(&["genpkey", "-algorithm", "SM2", "-out", &pem]));
+        assert!(dir.openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", &pem, "-outform", "DER", "-out", &der]));
+        assert!(dir.openssl(&["pkey", "-in", &pem, "-pubout", "-outform", "DER", "-out", &public]));
+        (KeyMaterial::new(dir.read(&der)), dir.read(&public))
     }
 
     fn hex(text: &str) -> Vec<u8> {
@@ -217,7 +175,7 @@ mod tests {
 
     #[test]
     fn key_formats_match_openssl() {
-        let dir = Scratch::new("formats");
+        let dir = Scratch::new("sm2", "formats");
         let private = generate().expect("generate");
         assert!(private.as_bytes().windows(SM2_CURVE_OID.len()).any(|w| w == SM2_CURVE_OID));
         dir.write("key.der", private.as_bytes());
@@ -234,7 +192,7 @@ mod tests {
         assert_ne!(generate().expect("generate").as_bytes(), private.as_bytes());
 
         // A key OpenSSL generated reads in Trent, to the same public key.
-        let (openssl_private, openssl_public) = dir.openssl_key("theirs");
+        let (openssl_private, openssl_public) = openssl_key(&dir, "theirs");
         assert_eq!(public_key_der(&openssl_private).expect("spki"), openssl_public);
 
         let (pair_private, pair_public) = generate_key_pair().expect("generate pair");
@@ -243,7 +201,7 @@ mod tests {
 
     #[test]
     fn trent_signs_openssl_verifies() {
-        let dir = Scratch::new("trent-signs");
+        let dir = Scratch::new("sm2", "trent-signs");
         let private = generate().expect("generate");
         let message = b"Trent signs this with SM2DSA";
         dir.write("pub.der", &public_key_der(&private).expect("spki"));
@@ -263,7 +221,7 @@ mod tests {
 
     #[test]
     fn openssl_signs_trent_verifies() {
-        let dir = Scratch::new("openssl-signs");
+        let dir = Scratch::new("sm2", "openssl-signs");
         let private = generate().expect("generate");
         let message = b"OpenSSL signs this with SM2DSA";
         dir.write("key.der", private.as_bytes());
@@ -287,7 +245,7 @@ mod tests {
     /// GM/T 0003.5 curve parameters, the default distinguishing ID and the public key.
     #[test]
     fn digest_is_sm3_of_za_and_message() {
-        let dir = Scratch::new("digest");
+        let dir = Scratch::new("sm2", "digest");
         let private = generate().expect("generate");
         let message = b"SM2DSA over a digest computed outside";
         let mut za_input = vec![0x00, 0x80]; // ENTL_A: the ID's length in bits (16 bytes)
@@ -326,7 +284,7 @@ mod tests {
 
     #[test]
     fn encryption_interoperates_with_openssl() {
-        let dir = Scratch::new("pke");
+        let dir = Scratch::new("sm2", "pke");
         let private = generate().expect("generate");
         dir.write("key.der", private.as_bytes());
         dir.write("pub.der", &public_key_der(&private).expect("spki"));
@@ -371,10 +329,10 @@ mod tests {
     /// later OpenSSL derive, its secret is compared too.
     #[test]
     fn ecdh_agrees_with_the_peer() {
-        let dir = Scratch::new("ecdh");
+        let dir = Scratch::new("sm2", "ecdh");
         let private = generate().expect("generate");
         let public = public_key_der(&private).expect("spki");
-        let (peer_private, peer_public) = dir.openssl_key("peer");
+        let (peer_private, peer_public) = openssl_key(&dir, "peer");
         let ours = derive_shared_secret(&private, &peer_public).expect("derive");
         assert_eq!(ours.as_bytes().len(), 32);
         let theirs = derive_shared_secret(&peer_private, &public).expect("derive");
@@ -383,7 +341,7 @@ mod tests {
         if dir.openssl(&["pkeyutl", "-derive", "-inkey", "peer.pem", "-peerkey", "pub.der", "-peerform", "DER", "-out", "secret"]) {
             assert!(ours.ct_eq(&dir.read("secret")));
         }
-        let (_, third_public) = dir.openssl_key("third");
+        let (_, third_public) = openssl_key(&dir, "third");
         assert!(!derive_shared_secret(&private, &third_public).expect("derive").ct_eq(ours.as_bytes()));
 
         // A P-256 key, an SM2 private key, a raw point and garbage are not SM2 peer keys.
@@ -406,7 +364,7 @@ mod tests {
     /// point (one of its two y) hashes with M to OpenSSL's C3.
     #[test]
     fn ecdh_matches_the_point_openssl_encrypts_with() {
-        let dir = Scratch::new("ecdh-pke");
+        let dir = Scratch::new("sm2", "ecdh-pke");
         let private = generate().expect("generate");
         let message = b"ECDH cross-check";
         dir.write("pub.der", &public_key_der(&private).expect("spki"));
