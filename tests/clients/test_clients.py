@@ -8,10 +8,8 @@ import base64
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
 import uuid
 from pathlib import Path
 
@@ -21,81 +19,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-REPO = Path(__file__).resolve().parents[2]
-REGION = "eu-west-1"
-ACCOUNT = "111122223333"
-STARTUP_TIMEOUT = 30
-SHUTDOWN_TIMEOUT = 15
+from conftest import ACCOUNT, REGION, REPO, key_arn
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
-
-def key_arn(key_id):
-    return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"
 
 
 def unique(prefix):
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """The URL of a running `trent serve`; its stderr goes to <tmp>/server.log."""
-    binary = Path(os.environ.get("TRENT_BIN", "target/release/trent"))
-    if not binary.is_absolute():
-        binary = REPO / binary
-    assert binary.is_file(), f"no Trent binary at {binary}: build it (cargo build --release -p trent) or set TRENT_BIN"
-    root = tmp_path_factory.mktemp("trent")
-    log_path = root / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(root / "data")],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-        )
-    found = threading.Event()
-    url = []
-
-    def read_stdout():
-        # Reads stdout to its end so that the server never blocks on a full pipe.
-        for raw in proc.stdout:
-            line = raw.decode(errors="replace")
-            if not found.is_set() and "listening on " in line:
-                url.append(line.split("listening on ", 1)[1].split()[0].rstrip("/"))
-                found.set()
-
-    threading.Thread(target=read_stdout, daemon=True).start()
-    try:
-        if not found.wait(STARTUP_TIMEOUT):
-            raise AssertionError(
-                f"trent printed no `listening on` line within {STARTUP_TIMEOUT}s "
-                f"(exit code {proc.poll()}); log:\n{log_path.read_text(errors='replace')}"
-            )
-        yield url[0]
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(SHUTDOWN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise AssertionError(f"trent did not exit within {SHUTDOWN_TIMEOUT}s of SIGTERM")
-        if found.is_set():
-            assert code == 0, f"graceful shutdown on SIGTERM should exit 0, got {code}"
-
-
-@pytest.fixture(scope="session")
-def kms(server):
-    return boto3.session.Session().client(
-        "kms",
-        endpoint_url=server,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        # No retries: every assertion sees the server's first answer.
-        config=Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=30),
-    )
 
 
 def error_code(excinfo):
