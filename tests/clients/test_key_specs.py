@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa, padding, rsa, utils
 
-from conftest import ACCOUNT, REGION, REPO, key_arn
+from conftest import ACCOUNT, REGION, key_arn
 
 
 
