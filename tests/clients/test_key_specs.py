@@ -405,10 +405,11 @@ def test_ed25519ph_signature_over_a_digest(kms):
     digest = hashlib.sha512(document).digest()
     sig = sign(kms, key_id, "ED25519_PH_SHA_512", digest, "DIGEST")
     assert len(sig) == 64
-    # AWS API reference (MessageType): "When the value is DIGEST, KMS skips the hashing step in the
-    # signing algorithm" - so the submitted digest is Ed25519ph's PH(M), and the signature is
-    # RFC 8032 Ed25519ph (empty context) over the original document.
-    assert ed25519_verify(pub, document, sig, prehash=True), "not an Ed25519ph signature over the document"
+    # The AWS model (SignRequest.MessageType): with ED25519_PH_SHA_512 and DIGEST, KMS "still performs
+    # the SHA-512 prehash ... the input is hashed twice", so the signature is RFC 8032 Ed25519ph
+    # (empty context) over the submitted 64 bytes, not over the document.
+    assert ed25519_verify(pub, digest, sig, prehash=True), "not an Ed25519ph signature over the submitted digest"
+    assert not ed25519_verify(pub, document, sig, prehash=True), "KMS hashes the submitted digest again"
     assert not ed25519_verify(pub, digest, sig), "Ed25519ph must not be pure Ed25519"
     assert trent_verify(kms, key_id, "ED25519_PH_SHA_512", digest, sig, "DIGEST")
     assert not trent_verify(kms, key_id, "ED25519_PH_SHA_512", flip(digest), sig, "DIGEST")

@@ -32,6 +32,16 @@ pub(crate) fn raw_public_key(private: &KeyMaterial) -> Result<Vec<u8>, CryptoErr
     Ok(key_pair(private)?.public_key().as_ref().to_vec())
 }
 
+/// Ed25519ph's PH(M). For ED25519_PH_SHA_512 with `MessageType: DIGEST`, M is the caller's digest:
+/// the AWS model says KMS "still performs the SHA-512 prehash … the input is hashed twice: once by
+/// you and once by KMS" (SignRequest.MessageType). So the signature is RFC 8032 Ed25519ph over the
+/// submitted bytes; the ops layer checks they are 64 long.
+fn prehash(message: &[u8]) -> [u8; ED25519PH_DIGEST_LEN] {
+    let mut ph = [0u8; ED25519PH_DIGEST_LEN];
+    ph.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, message).as_ref());
+    ph
+}
+
 /// Pure Ed25519 over the message, or Ed25519ph over the caller's digest.
 enum Mode {
     Pure,
@@ -52,10 +62,7 @@ pub(crate) fn sign(private: &KeyMaterial, algorithm: SigningAlgorithmSpec, messa
             let signature = key_pair(private)?.try_sign(message).map_err(|_| CryptoError::InvalidKey)?;
             Ok(signature.as_ref().to_vec())
         }
-        Mode::Prehashed => {
-            let digest: &[u8; ED25519PH_DIGEST_LEN] = message.try_into().map_err(|_| CryptoError::Unsupported)?;
-            Ok(aws_lc_ffi::ed25519ph_sign_digest(private.as_bytes(), digest)?.to_vec())
-        }
+        Mode::Prehashed => Ok(aws_lc_ffi::ed25519ph_sign_digest(private.as_bytes(), &prehash(message))?.to_vec()),
     }
 }
 
@@ -73,10 +80,10 @@ pub(crate) fn verify(
         Mode::Pure => Ok(UnparsedPublicKey::new(&signature::ED25519, public).verify(message, signature).is_ok()),
         Mode::Prehashed => {
             let public: &[u8; ED25519_PUBLIC_KEY_LEN] = public.try_into().map_err(|_| CryptoError::InvalidKey)?;
-            let (Ok(digest), Ok(signature)) = (<&[u8; ED25519PH_DIGEST_LEN]>::try_from(message), <&[u8; ED25519_SIGNATURE_LEN]>::try_from(signature)) else {
+            let Ok(signature) = <&[u8; ED25519_SIGNATURE_LEN]>::try_from(signature) else {
                 return Ok(false);
             };
-            Ok(aws_lc_ffi::ed25519ph_verify_digest(public, digest, signature))
+            Ok(aws_lc_ffi::ed25519ph_verify_digest(public, &prehash(message), signature))
         }
     }
 }
