@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
-// The request path allocates many small buffers (JSON, base64, headers); mimalloc serves them
-// markedly faster than glibc under concurrency (see bench/README.md).
+// The request path allocates many small buffers (JSON, base64, headers), the pattern mimalloc is
+// built for; see bench/README.md for what was measured.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use trent::{Settings, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
