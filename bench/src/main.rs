@@ -138,13 +138,14 @@ async fn bench(options: Options) -> Result<(), BoxError> {
         Target::fixed(CEILING, &ceiling.addr, "Encrypt", &encrypt),
     ];
     let targets: Vec<Arc<Target>> = targets.into_iter().map(Arc::new).collect();
+    let pid_of = |target: &Target| if target.addr == ceiling.addr { ceiling.pid() } else { trent.pid() };
     let mut rounds_measured: Vec<Vec<Row>> = Vec::new();
     for round in 1..=rounds {
         let mut rows = Vec::new();
         for target in &targets {
             for connections in CONNECTIONS {
                 eprintln!("round {round}/{rounds}: {} with {connections} connection(s) for {seconds}s ...", target.name);
-                let stats = load(target, connections, Duration::from_secs(seconds)).await;
+                let stats = load(target, connections, Duration::from_secs(seconds), pid_of(target)).await;
                 rows.push(Row { name: target.name, connections, stats });
             }
         }
@@ -157,7 +158,7 @@ async fn bench(options: Options) -> Result<(), BoxError> {
             for case in cases {
                 let name = case.target.name;
                 eprintln!("{name} with {KEY_SPEC_CONNECTIONS} connections for {seconds}s ...");
-                let stats = load(&Arc::new(case.target), KEY_SPEC_CONNECTIONS, Duration::from_secs(seconds)).await;
+                let stats = load(&Arc::new(case.target), KEY_SPEC_CONNECTIONS, Duration::from_secs(seconds), trent.pid()).await;
                 let raw_us = key_specs::raw_cost_us(case.primitive, Duration::from_secs(1));
                 case_rows.push((name, stats, raw_us));
             }
@@ -168,37 +169,52 @@ async fn bench(options: Options) -> Result<(), BoxError> {
     ceiling.stop().await;
 
     print_report(&rows, seconds);
-    let ceiling_rate = rows.iter().find(|r| r.name == CEILING && r.connections == KEY_SPEC_CONNECTIONS).map(|r| rate(&r.stats));
-    print_key_spec_report(&case_rows, ceiling_rate.unwrap_or(0.0));
+    let ceiling = rows.iter().find(|r| r.name == CEILING && r.connections == KEY_SPEC_CONNECTIONS);
+    if let Some(ceiling) = ceiling {
+        print_key_spec_report(&case_rows, &ceiling.stats);
+    }
     Ok(())
 }
 
 /// The key-spec cases run at one concurrency, where the ceiling is near its best.
 const KEY_SPEC_CONNECTIONS: usize = 16;
 
-/// Each case's CPU cost per request (both cores, client included, as the ceiling's is) next to the
-/// primitive's raw cost on one core plus the ceiling's cost per request.
-fn print_key_spec_report(rows: &[(&str, Stats, Result<f64, BoxError>)], ceiling_rate: f64) {
+/// Each case's cost per request next to the primitive's raw cost on one core plus the ceiling's
+/// cost per request, two ways: the server process's own CPU time, and the whole machine's (both
+/// cores, load generator included) derived from the request rate.
+fn print_key_spec_report(rows: &[(&str, Stats, Result<f64, BoxError>)], ceiling: &Stats) {
     if rows.is_empty() {
         return;
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
-    let ceiling_us = if ceiling_rate > 0.0 { cores * 1e6 / ceiling_rate } else { f64::NAN };
-    println!("\nKey specs at {KEY_SPEC_CONNECTIONS} connections; cost = CPU µs per request over {cores} cores; ceiling {ceiling_us:.1} µs/request.\n");
-    println!("| operation | req/s | p50 | p99 | errors | cost µs | raw primitive µs | cost / (raw + ceiling) |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let machine_us = |stats: &Stats| cores * 1e6 / rate(stats).max(f64::MIN_POSITIVE);
+    let server_us = |stats: &Stats| stats.server_cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / stats.latencies_us.len().max(1) as f64);
+    let (ceiling_machine, ceiling_server) = (machine_us(ceiling), server_us(ceiling));
+    println!(
+        "\nKey specs at {KEY_SPEC_CONNECTIONS} connections. Ceiling per request: server {} µs, machine {ceiling_machine:.1} µs ({cores} cores).\n",
+        ceiling_server.map_or("n/a".into(), |c| format!("{c:.1}"))
+    );
+    println!("| operation | req/s | p50 | p99 | errors | raw primitive µs | server µs | server / (raw + ceiling) | machine µs | machine / (raw + ceiling) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, stats, raw) in rows {
-        let cost = cores * 1e6 / rate(stats).max(f64::MIN_POSITIVE);
-        let (raw_text, ratio) = match raw {
-            Ok(raw) => (format!("{raw:.1}"), format!("{:.2}", cost / (raw + ceiling_us))),
-            Err(e) => (format!("n/a ({e})"), "n/a".to_owned()),
+        let raw = match raw {
+            Ok(raw) => *raw,
+            Err(e) => {
+                println!("| {name} | primitive not measured: {e} |");
+                continue;
+            }
         };
+        let server = server_us(stats);
+        let server_ratio = server.zip(ceiling_server).map_or("n/a".into(), |(s, c)| format!("{:.2}", s / (raw + c)));
+        let machine = machine_us(stats);
         println!(
-            "| {name} | {:.0} | {} | {} | {} | {cost:.1} | {raw_text} | {ratio} |",
+            "| {name} | {:.0} | {} | {} | {} | {raw:.1} | {} | {server_ratio} | {machine:.1} | {:.2} |",
             rate(stats),
             latency(percentile(&stats.latencies_us, 0.50)),
             latency(percentile(&stats.latencies_us, 0.99)),
-            stats.errors
+            stats.errors,
+            server.map_or("n/a".into(), |s| format!("{s:.1}")),
+            machine / (raw + ceiling_machine),
         );
     }
 }
@@ -241,6 +257,8 @@ struct Stats {
     /// What the first error was, to show next to the table.
     first_error: Option<String>,
     window: Duration,
+    /// The server process's CPU time during the measured window.
+    server_cpu: Option<Duration>,
 }
 
 struct Row {
@@ -251,13 +269,22 @@ struct Row {
 
 /// `connections` workers, each with its own keep-alive connection, send requests back to back:
 /// for the warm-up (not recorded) and then for `duration`.
-async fn load(target: &Arc<Target>, connections: usize, duration: Duration) -> Stats {
+async fn load(target: &Arc<Target>, connections: usize, duration: Duration, server_pid: Option<u32>) -> Stats {
     let measure_from = Instant::now() + WARMUP;
     let end = measure_from + duration;
+    // The server's own CPU time over the measured window, read from /proc: it separates the
+    // server's cost per request from the load generator's, which shares the machine.
+    let server_cpu = tokio::spawn(async move {
+        let pid = server_pid?;
+        tokio::time::sleep_until(measure_from.into()).await;
+        let before = process_cpu(pid)?;
+        tokio::time::sleep_until(end.into()).await;
+        Some(process_cpu(pid)?.saturating_sub(before))
+    });
     let workers: Vec<_> = (0..connections)
         .map(|worker| tokio::spawn(run_worker(Arc::clone(target), worker, measure_from, end)))
         .collect();
-    let mut stats = Stats { latencies_us: Vec::new(), errors: 0, first_error: None, window: Duration::ZERO };
+    let mut stats = Stats { latencies_us: Vec::new(), errors: 0, first_error: None, window: Duration::ZERO, server_cpu: None };
     for worker in workers {
         match worker.await {
             Ok(worker) => {
@@ -273,11 +300,30 @@ async fn load(target: &Arc<Target>, connections: usize, duration: Duration) -> S
     }
     stats.window = measure_from.elapsed();
     stats.latencies_us.sort_unstable();
+    stats.server_cpu = server_cpu.await.ok().flatten();
     stats
 }
 
+/// User plus system CPU time of a process, from `/proc/<pid>/stat` (in clock ticks of 10 ms, the
+/// Linux default `USER_HZ`).
+fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// The server's CPU microseconds per measured request, when known.
+fn server_us(stats: &Stats) -> String {
+    match stats.server_cpu {
+        Some(cpu) if !stats.latencies_us.is_empty() => format!("{:.1}", cpu.as_secs_f64() * 1e6 / stats.latencies_us.len() as f64),
+        _ => "n/a".to_owned(),
+    }
+}
+
 async fn run_worker(target: Arc<Target>, worker: usize, measure_from: Instant, end: Instant) -> Stats {
-    let mut stats = Stats { latencies_us: Vec::new(), errors: 0, first_error: None, window: Duration::ZERO };
+    let mut stats = Stats { latencies_us: Vec::new(), errors: 0, first_error: None, window: Duration::ZERO, server_cpu: None };
     let mut connection: Option<SendRequest<Full<Bytes>>> = None;
     for n in 0u64.. {
         let started = Instant::now();
@@ -385,6 +431,10 @@ struct Server {
 }
 
 impl Server {
+    fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     async fn start(kind: Kind) -> Result<Server, BoxError> {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let label = if matches!(kind, Kind::Trent(_)) { "trent" } else { "ceiling" };
@@ -479,18 +529,19 @@ fn print_report(rows: &[Row], seconds: u64) {
         "\nTrent load benchmark: {seconds}s per cell after {WARMUP:?} warm-up (median of interleaved rounds), one keep-alive HTTP/1.1 connection \
          per worker, client and server on the same {cores}-core machine.\n"
     );
-    println!("| operation | connections | req/s | p50 | p99 | errors |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| operation | connections | req/s | p50 | p99 | errors | server CPU µs/request |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let s = &row.stats;
         println!(
-            "| {} | {} | {:.0} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {} | {} | {} | {} |",
             row.name,
             row.connections,
             rate(s),
             latency(percentile(&s.latencies_us, 0.50)),
             latency(percentile(&s.latencies_us, 0.99)),
-            s.errors
+            s.errors,
+            server_us(s)
         );
     }
     let rate_of = |name: &str| rows.iter().find(|r| r.name == name && r.connections == 64).map(|r| rate(&r.stats));
