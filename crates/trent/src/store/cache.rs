@@ -17,7 +17,8 @@ const MAX_ENTRIES: usize = 10_000;
 
 pub struct CachedStore {
     inner: Arc<dyn Store>,
-    keys: RwLock<HashMap<(Scope, String), (Instant, KeyRecord)>>,
+    /// By scope, then key ID, so a lookup borrows its keys instead of allocating them.
+    keys: RwLock<HashMap<Scope, HashMap<String, (Instant, KeyRecord)>>>,
 }
 
 impl CachedStore {
@@ -27,15 +28,17 @@ impl CachedStore {
 
     fn remember(&self, scope: &Scope, key: KeyRecord) {
         let Ok(mut keys) = self.keys.write() else { return };
-        if keys.len() >= MAX_ENTRIES {
+        if keys.values().map(HashMap::len).sum::<usize>() >= MAX_ENTRIES {
             keys.clear();
         }
-        keys.insert((scope.clone(), key.key_id.clone()), (Instant::now(), key));
+        keys.entry(scope.clone()).or_default().insert(key.key_id.clone(), (Instant::now(), key));
     }
 
     fn forget(&self, scope: &Scope, key_id: &str) {
         if let Ok(mut keys) = self.keys.write() {
-            keys.remove(&(scope.clone(), key_id.to_owned()));
+            if let Some(scoped) = keys.get_mut(scope) {
+                scoped.remove(key_id);
+            }
         }
     }
 }
@@ -44,7 +47,7 @@ impl CachedStore {
 impl Store for CachedStore {
     async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
         if let Ok(keys) = self.keys.read() {
-            if let Some((at, key)) = keys.get(&(scope.clone(), key_id.to_owned())) {
+            if let Some((at, key)) = keys.get(scope).and_then(|scoped| scoped.get(key_id)) {
                 if at.elapsed() < TTL {
                     return Ok(Some(key.clone()));
                 }
