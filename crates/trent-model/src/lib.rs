@@ -195,8 +195,7 @@ impl Cx {
         match member {
             Present(value) => value,
             Absent => {
-                let path = self.child(path, name);
-                self.violations.push(format!("Value null at '{path}' failed to satisfy constraint: Member must not be null"));
+                self.violations.push(null_violation(&self.child(path, name)));
                 None
             }
         }
@@ -327,6 +326,16 @@ fn depth(value: &Value) -> usize {
         Value::Object(members) => 1 + members.values().map(depth).max().unwrap_or(0),
         _ => 0,
     }
+}
+
+fn null_violation(path: &str) -> String {
+    format!("Value null at '{path}' failed to satisfy constraint: Member must not be null")
+}
+
+/// The ValidationException for a member that AWS requires although the model marks it optional
+/// (`path` in the message's lower-camel form, e.g. `ciphertextBlob`).
+pub fn missing_member(path: &str) -> KmsError {
+    validation_error(&[null_violation(path)])
 }
 
 /// AWS's `N validation error(s) detected: …; …` message.

@@ -15,7 +15,7 @@ pub async fn encrypt(ctx: &Ctx, caller: &Caller, input: EncryptRequest) -> Resul
 }
 
 pub async fn decrypt(ctx: &Ctx, caller: &Caller, input: DecryptRequest) -> Result<DecryptResponse, KmsError> {
-    let blob = input.ciphertext_blob.ok_or_else(|| required("CiphertextBlob"))?;
+    let blob = input.ciphertext_blob.ok_or_else(|| missing_member("ciphertextBlob"))?;
     if input.recipient.is_some() {
         return Err(kms_error!(UnsupportedOperationException, "Trent does not support attested Recipient requests."));
     }
@@ -32,7 +32,7 @@ pub async fn decrypt(ctx: &Ctx, caller: &Caller, input: DecryptRequest) -> Resul
 }
 
 pub async fn re_encrypt(ctx: &Ctx, caller: &Caller, input: ReEncryptRequest) -> Result<ReEncryptResponse, KmsError> {
-    let blob = input.ciphertext_blob.ok_or_else(|| required("CiphertextBlob"))?;
+    let blob = input.ciphertext_blob.ok_or_else(|| missing_member("ciphertextBlob"))?;
     let source_context = input.source_encryption_context.unwrap_or_default();
     let opened = open(ctx, caller, &blob, input.source_key_id.as_deref(), input.source_encryption_algorithm, &source_context).await?;
     let destination = find_key(ctx, caller, &input.destination_key_id, KeyIdForms::AnyForm).await?;
@@ -257,9 +257,4 @@ fn new_data_key(spec: Option<DataKeySpec>, number_of_bytes: Option<i32>) -> Resu
         _ => return Err(kms_error!(ValidationException, "Please specify either number of bytes or key spec.")),
     };
     Ok(trent_crypto::random_bytes(len)?)
-}
-
-fn required(member: &str) -> KmsError {
-    let path = format!("{}{}", member[..1].to_ascii_lowercase(), &member[1..]);
-    validation_error(&[format!("Value null at '{path}' failed to satisfy constraint: Member must not be null")])
 }

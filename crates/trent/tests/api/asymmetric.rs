@@ -687,7 +687,6 @@ async fn sign_message_limits_and_wrong_algorithms() {
     let p256 = create_asymmetric(&kms, "ECC_NIST_P256", "SIGN_VERIFY")
         .await
         .key_id;
-    let arn = key_arn(REGION, &p256);
 
     // 4096 bytes is the largest RAW message.
     let big = vec![7u8; 4096];
@@ -818,7 +817,6 @@ async fn sign_message_limits_and_wrong_algorithms() {
             .await,
         "ValidationException",
     );
-    let _ = arn;
 }
 
 #[tokio::test]
@@ -1264,7 +1262,6 @@ async fn rsa_decrypt_needs_key_id_and_the_right_algorithm() {
     let key = create_asymmetric(&kms, "RSA_2048", "ENCRYPT_DECRYPT")
         .await
         .key_id;
-    let arn = key_arn(REGION, &key);
     let blob = encrypt_with(&kms, &key, "RSAES_OAEP_SHA_256", b"secret").await;
 
     // Asymmetric ciphertext carries no key ID, so Decrypt needs KeyId. (AWS documents the
@@ -1357,7 +1354,6 @@ async fn rsa_decrypt_needs_key_id_and_the_right_algorithm() {
             .await,
         "InvalidKeyUsageException",
     );
-    let _ = arn;
 }
 
 #[tokio::test]
