@@ -18,7 +18,12 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct CachedStore {
     inner: Arc<dyn Store>,
     /// By scope, then key ID, so a lookup borrows its keys instead of allocating them.
-    keys: RwLock<HashMap<Scope, HashMap<String, (Instant, KeyRecord)>>>,
+    keys: RwLock<HashMap<Scope, HashMap<String, Cached>>>,
+}
+
+struct Cached {
+    read_at: Instant,
+    key: KeyRecord,
 }
 
 impl CachedStore {
@@ -31,7 +36,7 @@ impl CachedStore {
         if keys.values().map(HashMap::len).sum::<usize>() >= MAX_ENTRIES {
             keys.clear();
         }
-        keys.entry(scope.clone()).or_default().insert(key.key_id.clone(), (Instant::now(), key));
+        keys.entry(scope.clone()).or_default().insert(key.key_id.clone(), Cached { read_at: Instant::now(), key });
     }
 
     fn forget(&self, scope: &Scope, key_id: &str) {
@@ -47,9 +52,9 @@ impl CachedStore {
 impl Store for CachedStore {
     async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
         if let Ok(keys) = self.keys.read() {
-            if let Some((at, key)) = keys.get(scope).and_then(|scoped| scoped.get(key_id)) {
-                if at.elapsed() < TTL {
-                    return Ok(Some(key.clone()));
+            if let Some(cached) = keys.get(scope).and_then(|scoped| scoped.get(key_id)) {
+                if cached.read_at.elapsed() < TTL {
+                    return Ok(Some(cached.key.clone()));
                 }
             }
         }
