@@ -4,9 +4,11 @@ The server is started from $TRENT_BIN (default target/release/trent) on a tempor
 stopped with SIGTERM at the end, which must exit 0. Run through ./scripts/test.
 """
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -84,3 +86,30 @@ def kms(server):
         # No retries: every assertion sees the server's first answer.
         config=Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=30),
     )
+
+
+@pytest.fixture(scope="session")
+def aws(server, tmp_path_factory):
+    """Runs `aws kms ...` against the server and returns the parsed JSON (or raw text)."""
+    home = tmp_path_factory.mktemp("aws-cli")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",
+        AWS_CONFIG_FILE=str(home / "no-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(home / "no-credentials"),
+        AWS_MAX_ATTEMPTS="1",
+    )
+    cli = Path(sys.executable).parent / "aws"
+    assert cli.is_file(), f"no AWS CLI at {cli}: run scripts/python-env.sh"
+
+    def run(*args, output="json"):
+        cmd = [str(cli), "kms", *args, "--endpoint-url", server, "--region", REGION, "--output", output]
+        done = subprocess.run(cmd, env=env, cwd=home, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}:\n{done.stderr}"
+        if output == "json":
+            return json.loads(done.stdout) if done.stdout.strip() else None
+        return done.stdout.strip()
+
+    run.dir = home
+    return run

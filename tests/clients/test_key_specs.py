@@ -13,11 +13,8 @@ One server for the module, started from $TRENT_BIN (default target/release/trent
 
 import base64
 import hashlib
-import json
 import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import boto3
@@ -770,30 +767,6 @@ def test_generate_mac_with_a_symmetric_key(kms):
 
 
 # --- AWS CLI ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def aws(server, tmp_path_factory):
-    home = tmp_path_factory.mktemp("aws-cli-key-specs")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_CONFIG_FILE=str(home / "no-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(home / "no-credentials"),
-        AWS_MAX_ATTEMPTS="1",
-    )
-    cli = Path(sys.executable).parent / "aws"
-    assert cli.is_file(), f"no AWS CLI at {cli}: run scripts/python-env.sh"
-
-    def run(*args):
-        cmd = [str(cli), "kms", *args, "--endpoint-url", server, "--region", REGION, "--output", "json"]
-        done = subprocess.run(cmd, env=env, cwd=home, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}:\n{done.stderr}"
-        return json.loads(done.stdout) if done.stdout.strip() else None
-
-    run.dir = home
-    return run
 
 
 def test_cli_sign_and_get_public_key(aws):
