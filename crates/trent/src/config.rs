@@ -29,6 +29,7 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroize as _;
 
+use crate::authz::{self, Policy, PolicyKind};
 use crate::DEFAULT_ACCOUNT;
 
 /// Access key ID and secret of the loopback default identity (`test` / `test`, as LocalStack uses).
@@ -193,10 +194,8 @@ impl Config {
                         if !policies.insert(policy.name.as_str()) {
                             return Err(format!("{what}: policy '{}' is listed twice", policy.name));
                         }
-                        match serde_json::from_str::<serde_json::Value>(&policy.document) {
-                            Ok(serde_json::Value::Object(_)) => {}
-                            Ok(_) => return Err(format!("{what}: policy '{}' is not a JSON object", policy.name)),
-                            Err(e) => return Err(format!("{what}: policy '{}' is not valid JSON: {e}", policy.name)),
+                        if let Err(e) = authz::parse(&policy.document, PolicyKind::Identity) {
+                            return Err(format!("{what}: policy '{}': {e}", policy.name));
                         }
                     }
                 }
@@ -274,6 +273,15 @@ pub enum PrincipalKind {
 }
 
 impl PrincipalKind {
+    /// The value of the `aws:PrincipalType` condition key.
+    pub fn iam_type(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "User",
+            PrincipalKind::Role => "AssumedRole",
+            PrincipalKind::Root => "Account",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             PrincipalKind::User => "user",
@@ -293,12 +301,22 @@ pub struct Principal {
     pub kind: PrincipalKind,
     /// The user or role name (empty for the root user).
     pub name: String,
-    /// Identity-based policies, each a JSON document checked to be an object.
-    pub policies: Vec<PolicyConfig>,
+    /// Identity-based policies.
+    pub policies: Vec<Policy>,
 }
 
 impl Principal {
-    pub fn new(account: &str, kind: PrincipalKind, name: &str, policies: Vec<PolicyConfig>) -> Principal {
+    /// A principal with the given identity policies; a document that does not parse is left out
+    /// (and logged), which [`Config::validate`] rules out for configured principals.
+    pub fn new(account: &str, kind: PrincipalKind, name: &str, policies: &[PolicyConfig]) -> Principal {
+        let policies = policies
+            .iter()
+            .filter_map(|p| {
+                authz::parse(&p.document, PolicyKind::Identity)
+                    .map_err(|e| tracing::error!(policy = %p.name, "identity policy left out: {e}"))
+                    .ok()
+            })
+            .collect();
         let arn = match kind {
             PrincipalKind::User => format!("arn:aws:iam::{account}:user/{name}"),
             PrincipalKind::Role => format!("arn:aws:iam::{account}:role/{name}"),
@@ -336,7 +354,7 @@ impl Identities {
         for account in &config.accounts {
             for (kind, principals) in [(PrincipalKind::User, &account.users), (PrincipalKind::Role, &account.roles)] {
                 for p in principals {
-                    let principal = Arc::new(Principal::new(&account.id, kind, &p.name, p.policies.clone()));
+                    let principal = Arc::new(Principal::new(&account.id, kind, &p.name, &p.policies));
                     for key in &p.access_keys {
                         identities.insert(&key.id, key.secret.clone(), key.session_token.clone(), principal.clone());
                     }
@@ -351,7 +369,7 @@ impl Identities {
     /// policy that allows everything. Safe on loopback addresses only ([`check_listen_policy`]).
     pub fn loopback_default() -> Identities {
         let policy = PolicyConfig { name: "AllowEverything".into(), document: ALLOW_ALL_POLICY.into() };
-        let principal = Arc::new(Principal::new(DEFAULT_ACCOUNT, PrincipalKind::User, DEFAULT_USER, vec![policy]));
+        let principal = Arc::new(Principal::new(DEFAULT_ACCOUNT, PrincipalKind::User, DEFAULT_USER, &[policy]));
         let mut identities = Identities::default();
         identities.insert(DEFAULT_ACCESS_KEY, Secret::new("test"), None, principal);
         identities
@@ -459,7 +477,7 @@ users = [{ name = "bob", access_keys = [{ id = "AKIABOB000000001", secret = "bob
         assert_eq!(test.principal.account, "111122223333");
         assert_eq!(test.principal.arn, "arn:aws:iam::111122223333:user/test");
         assert_eq!(account_root_arn(&test.principal.account), "arn:aws:iam::111122223333:root");
-        assert_eq!(Principal::new("111122223333", PrincipalKind::Root, "", vec![]).arn, "arn:aws:iam::111122223333:root");
+        assert_eq!(Principal::new("111122223333", PrincipalKind::Root, "", &[]).arn, "arn:aws:iam::111122223333:root");
     }
 
     #[test]
@@ -511,14 +529,18 @@ users = [{ name = "bob", access_keys = [{ id = "AKIABOB000000001", secret = "bob
             ),
             (
                 &with_account("users = [{ name = \"a\", policies = [{ name = \"p\", document = '{\"Version\": ' }] }]"),
-                "user 'a' in account 111122223333: policy 'p' is not valid JSON: ",
+                "user 'a' in account 111122223333: policy 'p': The policy document is not valid JSON.",
             ),
-            (&with_account("users = [{ name = \"a\", policies = [{ name = \"p\", document = '[]' }] }]"), "policy 'p' is not a JSON object"),
+            (&with_account("users = [{ name = \"a\", policies = [{ name = \"p\", document = '[]' }] }]"), "policy 'p': The policy document is not valid JSON."),
             (
-                &with_account("users = [{ name = \"a\", policies = [{ name = \"p\", document = '{}' }, { name = \"p\", document = '{}' }] }]"),
+                &with_account("users = [{ name = \"a\", policies = [{ name = \"p\", document = '{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"kms:Encrypt\"}]}' }] }]"),
+                "policy 'p': Policy contains a statement with no resource.",
+            ),
+            (
+                &with_account("users = [{ name = \"a\", policies = [{ name = \"p\", document = '{\"Statement\": {\"Effect\": \"Allow\", \"Action\": \"kms:*\", \"Resource\": \"*\"}}' }, { name = \"p\", document = '{\"Statement\": {\"Effect\": \"Allow\", \"Action\": \"kms:*\", \"Resource\": \"*\"}}' }] }]"),
                 "policy 'p' is listed twice",
             ),
-            (&with_account("users = [{ name = \"a\", policies = [{ name = \"p q\", document = '{}' }] }]"), "policy name 'p q' must be"),
+            (&with_account("users = [{ name = \"a\", policies = [{ name = \"p q\", document = '{\"Statement\": {\"Effect\": \"Allow\", \"Action\": \"kms:*\", \"Resource\": \"*\"}}' }] }]"), "policy name 'p q' must be"),
         ] {
             let e = error_of(body);
             assert!(e.contains(expected), "{body}\n  gave: {e}\n  expected: {expected}");

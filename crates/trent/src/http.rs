@@ -3,17 +3,17 @@
 //! trivial handler.
 
 use crate::ops::{self, Caller, Ctx};
-use crate::store::Scope;
+use crate::sigv4;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpListener;
 use trent_model::{kms_error, KmsError, Operation};
 
@@ -26,7 +26,9 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long in-flight requests may take to finish after shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-pub const DEFAULT_REGION: &str = "us-east-1";
+/// The address a request came from (for `aws:SourceIp`), in the request's extensions.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::IpAddr);
 
 /// Accepts connections until `shutdown` completes, then lets in-flight requests finish.
 pub async fn serve<H, Fut>(listener: TcpListener, handler: H, shutdown: impl Future<Output = ()>)
@@ -39,7 +41,7 @@ where
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!("accept failed: {e}");
@@ -49,10 +51,12 @@ where
             },
             () = &mut shutdown => break,
         };
+        let (stream, peer) = stream;
         stream.set_nodelay(true).ok();
         let handler = handler.clone();
-        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             let handler = handler.clone();
+            request.extensions_mut().insert(Peer(peer.ip()));
             async move { Ok::<_, Infallible>(read_and_handle(request, handler).await) }
         });
         let connection = hyper::server::conn::http1::Builder::new()
@@ -90,7 +94,8 @@ where
 }
 
 /// The KMS endpoint: `POST /` with `X-Amz-Target: TrentService.<Operation>`; `GET /health` too.
-pub async fn handle(ctx: Arc<Ctx>, account: Arc<str>, parts: Parts, body: Bytes) -> Response<Full<Bytes>> {
+/// A request is authenticated before its body is parsed, as AWS does.
+pub async fn handle(ctx: Arc<Ctx>, parts: Parts, body: Bytes) -> Response<Full<Bytes>> {
     let request_id = new_request_id();
     if parts.method == Method::GET && parts.uri.path() == "/health" {
         return json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#), &request_id);
@@ -98,36 +103,30 @@ pub async fn handle(ctx: Arc<Ctx>, account: Arc<str>, parts: Parts, body: Bytes)
     let started = Instant::now();
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let operation = target.strip_prefix("TrentService.").unwrap_or(target);
-    let caller = Caller { scope: Scope { account: account.to_string(), region: region_of(&parts.headers) } };
+    let caller = match sigv4::verify(&parts, &body, &ctx.identities, SystemTime::now()) {
+        Ok(authenticated) => Caller::new(authenticated, parts.extensions.get::<Peer>().map(|peer| peer.0)),
+        Err(error) => {
+            tracing::info!(%request_id, operation, code = error.code().as_str(), "{}", error.message());
+            return error_response(&error, &request_id);
+        }
+    };
     let result = match (parts.method == Method::POST, Operation::parse(operation, &body)) {
         (false, _) => Err(kms_error!(UnknownOperationException, "Only POST requests are served")),
         (true, Err(e)) => Err(e),
         (true, Ok(parsed)) => ops::dispatch(&ctx, &caller, parsed).await,
     };
     let latency_us = started.elapsed().as_micros();
+    let principal = caller.principal.arn.as_str();
     match result {
         Ok(body) => {
-            tracing::debug!(%request_id, operation, region = %caller.scope.region, latency_us, "ok");
+            tracing::debug!(%request_id, operation, principal, region = %caller.scope.region, latency_us, "ok");
             json_response(StatusCode::OK, Bytes::from(body), &request_id)
         }
         Err(error) => {
-            tracing::info!(%request_id, operation, region = %caller.scope.region, latency_us, code = error.code().as_str(), "{}", error.message());
+            tracing::info!(%request_id, operation, principal, region = %caller.scope.region, latency_us, code = error.code().as_str(), "{}", error.message());
             error_response(&error, &request_id)
         }
     }
-}
-
-/// The region of the request's SigV4 credential scope (`Credential=AKID/date/region/kms/aws4_request`),
-/// or the default region for unsigned requests.
-fn region_of(headers: &HeaderMap) -> String {
-    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let region = authorization
-        .split("Credential=")
-        .nth(1)
-        .and_then(|credential| credential.split([',', ' ']).next())
-        .and_then(|scope| scope.split('/').nth(2))
-        .filter(|r| !r.is_empty() && r.len() <= 32 && r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
-    region.unwrap_or(DEFAULT_REGION).to_owned()
 }
 
 pub fn error_response(error: &KmsError, request_id: &str) -> Response<Full<Bytes>> {
@@ -158,22 +157,4 @@ fn new_request_id() -> String {
     });
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     uuid::Uuid::from_u64_pair(prefix, n).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn region_comes_from_the_credential_scope() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(region_of(&headers), "us-east-1");
-        headers.insert(
-            "authorization",
-            HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=test/20250101/eu-west-1/kms/aws4_request, SignedHeaders=host, Signature=abc"),
-        );
-        assert_eq!(region_of(&headers), "eu-west-1");
-        headers.insert("authorization", HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=test/20250101/EU WEST/kms/aws4_request"));
-        assert_eq!(region_of(&headers), "us-east-1");
-    }
 }

@@ -1,7 +1,8 @@
 //! Trent: a self-hosted key management service that speaks the AWS KMS API.
 //!
-//! The request path: [`http`] (connections, body limit) → [`trent_model::Operation::parse`]
-//! (protocol, validation from the AWS model) → [`ops::dispatch`] (one function per operation) →
+//! The request path: [`http`] (connections, body limit) → [`sigv4::verify`] (who is calling) →
+//! [`trent_model::Operation::parse`] (protocol, validation from the AWS model) → [`ops::dispatch`]
+//! (one function per operation, each authorizing through [`ops::authorize`] and [`authz`]) →
 //! [`trent_crypto`] and [`store`] → a JSON response or an AWS error.
 
 pub mod authz;
@@ -17,16 +18,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The account every request belongs to until accounts come from configuration.
+/// The account of the test/test credentials that exist when there is no config file.
 pub const DEFAULT_ACCOUNT: &str = "111122223333";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4599";
 pub const DEFAULT_DATA_DIR: &str = "trent-data";
 
-/// How the server is started: from flags, environment variables or defaults.
-#[derive(Clone, Debug)]
+/// How the server is started, from flags and environment variables; what they leave out comes from
+/// the config file, then from the defaults.
+#[derive(Clone, Debug, Default)]
 pub struct Settings {
-    pub listen: SocketAddr,
-    pub data_dir: PathBuf,
+    pub config: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
     /// A root key file given by the operator; by default `root.key` in the data directory,
     /// created on first start.
     pub root_key_file: Option<PathBuf>,
@@ -34,24 +37,41 @@ pub struct Settings {
 
 /// Runs the server until `shutdown` completes. Prints where it listens once it accepts requests.
 pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
-    std::fs::create_dir_all(&settings.data_dir).map_err(|e| format!("cannot create data directory {}: {e}", settings.data_dir.display()))?;
-    let root = root_key::load(&settings.data_dir, settings.root_key_file.as_deref())?;
-    let db_path = settings.data_dir.join("trent.db");
+    let config = match &settings.config {
+        Some(path) => config::Config::load(path)?,
+        None => config::Config::default(),
+    };
+    let listen = match settings.listen.or(config.listen) {
+        Some(listen) => listen,
+        None => DEFAULT_LISTEN.parse().map_err(|e| format!("{e}"))?,
+    };
+    config::check_listen_policy(listen, config.has_accounts())?;
+    let identities = match config.has_accounts() {
+        true => config::Identities::from_config(&config)?,
+        false => config::Identities::loopback_default(),
+    };
+    let data_dir = settings.data_dir.or(config.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
+    let root = root_key::load(&data_dir, settings.root_key_file.or(config.root_key_file.clone()).as_deref())?;
+    let db_path = data_dir.join("trent.db");
     let store = store::SqliteStore::open(&db_path).map_err(|e| format!("cannot open database {}: {e:?}", db_path.display()))?;
     let store = Arc::new(store::CachedStore::new(Arc::new(store)));
-    let ctx = Arc::new(ops::Ctx::new(store, Arc::new(root)));
+    let ctx = Arc::new(ops::Ctx::new(store, Arc::new(root), identities));
 
-    let listener = tokio::net::TcpListener::bind(settings.listen).await.map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("trent listening on http://{addr}");
-    println!("data directory: {}", std::fs::canonicalize(&settings.data_dir).unwrap_or(settings.data_dir.clone()).display());
-    println!("default account: {DEFAULT_ACCOUNT}, default region: {} (a signed request's region is used)", http::DEFAULT_REGION);
+    println!("data directory: {}", std::fs::canonicalize(&data_dir).unwrap_or(data_dir.clone()).display());
+    match config.has_accounts() {
+        true => println!("accounts: {}", config.accounts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(", ")),
+        false => println!("account: {DEFAULT_ACCOUNT}, credentials test/test (no config file: loopback only)"),
+    }
+    println!("region: the one each request is signed for");
     use std::io::Write as _;
     std::io::stdout().flush().ok();
 
     let deleter = tokio::spawn(delete_due_keys_forever(ctx.clone()));
-    let account: Arc<str> = Arc::from(DEFAULT_ACCOUNT);
-    let handler = move |parts, body| http::handle(ctx.clone(), account.clone(), parts, body);
+    let handler = move |parts, body| http::handle(ctx.clone(), parts, body);
     http::serve(listener, handler, shutdown).await;
     deleter.abort();
     tracing::info!("trent stopped");

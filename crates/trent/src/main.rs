@@ -4,11 +4,13 @@ use std::path::PathBuf;
 // built for; see bench/README.md for what was measured.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use trent::{Settings, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
+use trent::Settings;
 
 const USAGE: &str = "\
-Usage: trent serve [--listen ADDR] [--data-dir DIR] [--root-key-file FILE]
+Usage: trent serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--root-key-file FILE]
 
+  --config FILE          TOML configuration: accounts, users, roles, access keys (env TRENT_CONFIG);
+                         without one, only the test/test credentials exist, on loopback addresses
   --listen ADDR          address to listen on (env TRENT_LISTEN, default 127.0.0.1:4599)
   --data-dir DIR         where the database and root key live (env TRENT_DATA_DIR, default ./trent-data)
   --root-key-file FILE   32-byte root key file (env TRENT_ROOT_KEY_FILE, default DIR/root.key, created on first start)
@@ -46,9 +48,10 @@ fn main() -> std::process::ExitCode {
 
 fn parse_args(args: Vec<String>) -> Result<Settings, String> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let mut listen = env("TRENT_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-    let mut data_dir = env("TRENT_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned());
+    let mut listen = env("TRENT_LISTEN");
+    let mut data_dir = env("TRENT_DATA_DIR");
     let mut root_key_file = env("TRENT_ROOT_KEY_FILE");
+    let mut config = env("TRENT_CONFIG");
     let mut args = args.into_iter();
     match args.next().as_deref() {
         Some("serve") => {}
@@ -59,17 +62,18 @@ fn parse_args(args: Vec<String>) -> Result<Settings, String> {
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--listen" => listen = value()?,
-            "--data-dir" => data_dir = value()?,
+            "--config" => config = Some(value()?),
+            "--listen" => listen = Some(value()?),
+            "--data-dir" => data_dir = Some(value()?),
             "--root-key-file" => root_key_file = Some(value()?),
             other => return Err(format!("unknown option '{other}'")),
         }
     }
-    Ok(Settings {
-        listen: listen.parse().map_err(|e| format!("invalid listen address '{listen}': {e}"))?,
-        data_dir: PathBuf::from(data_dir),
-        root_key_file: root_key_file.map(PathBuf::from),
-    })
+    let listen = match listen {
+        Some(listen) => Some(listen.parse().map_err(|e| format!("invalid listen address '{listen}': {e}"))?),
+        None => None,
+    };
+    Ok(Settings { config: config.map(PathBuf::from), listen, data_dir: data_dir.map(PathBuf::from), root_key_file: root_key_file.map(PathBuf::from) })
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -539,7 +539,7 @@ mod tests {
 
     fn identities(secret: &str, token: Option<&str>) -> Identities {
         let mut identities = Identities::default();
-        let principal = Arc::new(Principal::new("111122223333", PrincipalKind::User, "alice", vec![]));
+        let principal = Arc::new(Principal::new("111122223333", PrincipalKind::User, "alice", &[]));
         identities.insert(AKID, Secret::new(secret), token.map(Secret::new), principal);
         identities
     }
@@ -873,7 +873,7 @@ mod tests {
 
         fn kms_identities(secret: &str, token: Option<&str>) -> Identities {
             let mut identities = Identities::default();
-            let principal = Arc::new(Principal::new("111122223333", PrincipalKind::Role, "app", vec![]));
+            let principal = Arc::new(Principal::new("111122223333", PrincipalKind::Role, "app", &[]));
             identities.insert("AKIAKMSCLIENT", Secret::new(secret), token.map(Secret::new), principal);
             identities
         }

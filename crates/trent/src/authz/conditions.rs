@@ -188,6 +188,11 @@ fn parse_value(kind: Kind, text: &str) -> Option<Value> {
 }
 
 impl Condition {
+    /// The condition key, normalized with [`condition_key`].
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// Whether the condition holds for the request's context values (keys normalized with
     /// [`condition_key`]).
     pub fn holds(&self, context: &HashMap<String, Vec<String>>) -> bool {

@@ -28,6 +28,7 @@ pub mod policy;
 pub use conditions::condition_key;
 pub use policy::{delegation, evaluate, parse, Decision, Policy, PolicyKind, PrincipalInfo, RequestContext};
 
+
 /// An allowed request, with the statements that allowed it (for the server log).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Allowed {
@@ -105,6 +106,25 @@ pub fn authorize(key_policy: &Policy, identity_policies: &[Policy], request: &Re
     match identity_allow {
         Some(identity_sid) => Ok(Allowed { key_policy_sid: key_allow, identity_policy_sid: identity_sid }),
         None => denial(DenialReason::NoIdentityPolicyAllows, key_allow),
+    }
+}
+
+/// Decides a request that targets no key (CreateKey, ListKeys, …) from the caller's identity
+/// policies alone: an explicit Deny wins, then an Allow; the root user is always allowed. Returns
+/// the allowing statement's ID.
+pub fn authorize_identity(identity_policies: &[Policy], request: &RequestContext) -> Result<Option<String>, Denial> {
+    let mut allowed = None;
+    for decision in identity_policies.iter().map(|p| evaluate(p, request)) {
+        match decision {
+            Decision::Deny { sid } => return Err(Denial { reason: DenialReason::ExplicitDenyInIdentityPolicy, sid }),
+            Decision::Allow { sid } => allowed = allowed.or(Some(sid)),
+            Decision::NoMatch => {}
+        }
+    }
+    match allowed {
+        Some(sid) => Ok(sid),
+        None if request.principal.is_root() => Ok(None),
+        None => Err(Denial { reason: DenialReason::NoIdentityPolicyAllows, sid: None }),
     }
 }
 
@@ -238,6 +258,23 @@ mod tests {
         {
             assert_eq!(check(key, &identities, caller, "kms:Decrypt"), expected, "row {i}");
         }
+    }
+
+    #[test]
+    fn requests_on_no_key_ask_identity_policies() {
+        use DenialReason::*;
+        let values = HashMap::new();
+        let decide = |identities: &[Policy], caller: &PrincipalInfo| {
+            authorize_identity(identities, &RequestContext { action: "kms:CreateKey", principal: caller, resource: "*", values: &values })
+        };
+        let alice = user("111122223333", "alice");
+        let create = identity(json!({"Sid": "Create", "Effect": "Allow", "Action": "kms:Create*", "Resource": "*"}));
+        let deny = identity(json!({"Sid": "NoCreate", "Effect": "Deny", "Action": "kms:CreateKey", "Resource": "*"}));
+        assert_eq!(decide(std::slice::from_ref(&create), &alice), Ok(Some("Create".into())));
+        assert_eq!(decide(&[], &alice), Err(Denial { reason: NoIdentityPolicyAllows, sid: None }));
+        assert_eq!(decide(&[create, deny.clone()], &alice), Err(Denial { reason: ExplicitDenyInIdentityPolicy, sid: Some("NoCreate".into()) }));
+        assert_eq!(decide(&[], &root("111122223333")), Ok(None));
+        assert_eq!(decide(&[deny], &root("111122223333")), Err(Denial { reason: ExplicitDenyInIdentityPolicy, sid: Some("NoCreate".into()) }));
     }
 
     #[test]

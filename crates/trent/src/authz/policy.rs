@@ -355,6 +355,14 @@ impl<T> Negatable<Vec<T>> {
     }
 }
 
+impl Policy {
+    /// Whether any statement has a condition on `key` (normalized with
+    /// [`conditions::condition_key`]), so that costly values are gathered only when needed.
+    pub fn mentions(&self, key: &str) -> bool {
+        self.statements.iter().flat_map(|s| &s.conditions).any(|c| c.key() == key)
+    }
+}
+
 /// Evaluates one policy: an applicable Deny statement wins, then an applicable Allow; otherwise
 /// the policy says nothing. Principals are matched directly (see [`delegation`] for statements
 /// that name the caller's account).

@@ -1,15 +1,15 @@
 //! CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
 
-use super::{find_key, page_limit, require_not_pending, Caller, Ctx, KeyIdForms, Page};
+use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
+use super::{page_limit, require_not_pending, Caller, Ctx, Page};
 use crate::store::{AliasRecord, StoreError};
 use trent_model::*;
 
 pub async fn create_alias(ctx: &Ctx, caller: &Caller, input: CreateAliasRequest) -> Result<(), KmsError> {
     check_alias_name(&input.alias_name)?;
-    let key = find_key(ctx, caller, &input.target_key_id, KeyIdForms::KeyOnly).await?;
-    require_not_pending(caller, &key)?;
+    let key = alias_target(ctx, caller, &input.target_key_id, "CreateAlias").await?;
     let now = Timestamp::now().0;
-    let alias = AliasRecord { name: input.alias_name, key_id: key.key_id, created_ms: now, updated_ms: now };
+    let alias = AliasRecord { name: input.alias_name, key_id: key.record.key_id, created_ms: now, updated_ms: now };
     match ctx.store.insert_alias(&caller.scope, &alias).await {
         Err(StoreError::Conflict) => Err(kms_error!(AlreadyExistsException, "An alias with the name {} already exists", caller.alias_arn(&alias.name))),
         other => Ok(other?),
@@ -19,10 +19,16 @@ pub async fn create_alias(ctx: &Ctx, caller: &Caller, input: CreateAliasRequest)
 pub async fn update_alias(ctx: &Ctx, caller: &Caller, input: UpdateAliasRequest) -> Result<(), KmsError> {
     check_alias_name(&input.alias_name)?;
     let alias = existing_alias(ctx, caller, &input.alias_name).await?;
-    let key = find_key(ctx, caller, &input.target_key_id, KeyIdForms::KeyOnly).await?;
-    require_not_pending(caller, &key)?;
+    // As AWS: the caller needs UpdateAlias on the key the alias leaves and on the one it gets.
+    let current = authorize_key(ctx, caller, &alias.key_id, KeyIdForms::KeyOnly, "UpdateAlias", &Conditions::default()).await;
+    let key = alias_target(ctx, caller, &input.target_key_id, "UpdateAlias").await?;
+    let current = match current {
+        Ok(current) => Some(current),
+        Err(e) if e.code() == ErrorCode::NotFoundException => None,
+        Err(e) => return Err(e),
+    };
     // AWS allows only a key of the same type and usage, so that users of the alias keep working.
-    if let Some(current) = ctx.store.get_key(&caller.scope, &alias.key_id).await? {
+    if let Some(current) = current {
         if (current.key_spec, current.key_usage) != (key.key_spec, key.key_usage) {
             return Err(kms_error!(
                 ValidationException,
@@ -43,6 +49,11 @@ pub async fn update_alias(ctx: &Ctx, caller: &Caller, input: UpdateAliasRequest)
 
 pub async fn delete_alias(ctx: &Ctx, caller: &Caller, input: DeleteAliasRequest) -> Result<(), KmsError> {
     check_alias_name(&input.alias_name)?;
+    let alias = existing_alias(ctx, caller, &input.alias_name).await?;
+    match authorize_key(ctx, caller, &alias.key_id, KeyIdForms::KeyOnly, "DeleteAlias", &Conditions::default()).await {
+        Err(e) if e.code() != ErrorCode::NotFoundException => return Err(e),
+        _ => {}
+    }
     if !ctx.store.delete_alias(&caller.scope, &input.alias_name).await? {
         return Err(alias_not_found(caller, &input.alias_name));
     }
@@ -50,9 +61,10 @@ pub async fn delete_alias(ctx: &Ctx, caller: &Caller, input: DeleteAliasRequest)
 }
 
 pub async fn list_aliases(ctx: &Ctx, caller: &Caller, input: ListAliasesRequest) -> Result<ListAliasesResponse, KmsError> {
+    authorize_account(caller, "ListAliases", &Conditions::default())?;
     let limit = page_limit(input.limit, 50, 100);
     let key_id = match input.key_id.as_deref() {
-        Some(key_id) => Some(find_key(ctx, caller, key_id, KeyIdForms::KeyOnly).await?.key_id),
+        Some(key_id) => Some(authorize_key(ctx, caller, key_id, KeyIdForms::KeyOnly, "ListAliases", &Conditions::default()).await?.record.key_id),
         None => None,
     };
     let fetched = ctx.store.list_aliases(&caller.scope, key_id.as_deref(), input.marker.as_deref(), limit + 1).await?;
@@ -73,6 +85,17 @@ pub async fn list_aliases(ctx: &Ctx, caller: &Caller, input: ListAliasesRequest)
         ),
         next_marker: page.next_marker,
     })
+}
+
+/// The key an alias is to point to: authorized for `operation`, in the caller's own account (an
+/// alias and its key always share account and region) and not pending deletion.
+async fn alias_target(ctx: &Ctx, caller: &Caller, key_id: &str, operation: &str) -> Result<AuthorizedKey, KmsError> {
+    let key = authorize_key(ctx, caller, key_id, KeyIdForms::KeyOnly, operation, &Conditions::default()).await?;
+    if key.scope != caller.scope {
+        return Err(kms_error!(NotFoundException, "Key '{}' does not exist", key.arn));
+    }
+    require_not_pending(&key.arn, &key)?;
+    Ok(key)
 }
 
 async fn existing_alias(ctx: &Ctx, caller: &Caller, name: &str) -> Result<AliasRecord, KmsError> {

@@ -1,24 +1,25 @@
 //! GetPublicKey, Sign, Verify, DeriveSharedSecret.
 
-use super::{current_material, dry_run, find_key, key_specs, require_enabled, require_usage, Caller, Ctx, KeyIdForms};
-use crate::store::KeyRecord;
+use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
+use super::{current_material, dry_run, key_specs, require_enabled, require_usage, Caller, Ctx};
 use trent_crypto::asymmetric;
 use trent_model::*;
 
 pub async fn get_public_key(ctx: &Ctx, caller: &Caller, input: GetPublicKeyRequest) -> Result<GetPublicKeyResponse, KmsError> {
-    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm).await?;
-    require_enabled(caller, &key)?;
+    let conditions = Conditions::context(None, input.grant_tokens.as_deref());
+    let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm, "GetPublicKey", &conditions).await?;
+    require_enabled(&key)?;
     if matches!(key.key_usage, KeyUsageType::GenerateVerifyMac) || key.key_spec == KeySpec::SymmetricDefault {
-        return Err(kms_error!(UnsupportedOperationException, "{} is not an asymmetric KMS key.", caller.key_arn(&key.key_id)));
+        return Err(kms_error!(UnsupportedOperationException, "{} is not an asymmetric KMS key.", key.arn.clone()));
     }
-    let private = current_material(ctx, caller, &key)?;
+    let private = current_material(ctx, &key)?;
     let public = match input.public_key_encoding {
         Some(PublicKeyEncoding::Raw) => asymmetric::raw_public_key(key.key_spec, &private)?,
         Some(PublicKeyEncoding::Der) | None => asymmetric::public_key(key.key_spec, &private)?,
     };
     let lists = key_specs::algorithm_lists(key.key_spec, key.key_usage);
     Ok(GetPublicKeyResponse {
-        key_id: Some(caller.key_arn(&key.key_id)),
+        key_id: Some(key.arn.clone()),
         public_key: Some(Blob::new(public)),
         customer_master_key_spec: CustomerMasterKeySpec::parse(key.key_spec.as_str()),
         key_spec: Some(key.key_spec),
@@ -31,12 +32,13 @@ pub async fn get_public_key(ctx: &Ctx, caller: &Caller, input: GetPublicKeyReque
 
 pub async fn sign(ctx: &Ctx, caller: &Caller, input: SignRequest) -> Result<SignResponse, KmsError> {
     let message_type = input.message_type.unwrap_or(MessageType::Raw);
-    let key = signing_key(ctx, caller, &input.key_id, input.signing_algorithm, message_type, &input.message, "Sign").await?;
-    let private = current_material(ctx, caller, &key)?;
+    let request = SigningRequest { key_id: &input.key_id, algorithm: input.signing_algorithm, message_type, message: &input.message, grant_tokens: input.grant_tokens.as_deref() };
+    let key = signing_key(ctx, caller, request, "Sign").await?;
+    let private = current_material(ctx, &key)?;
     let signature = asymmetric::sign(key.key_spec, &private, input.signing_algorithm, message_type, &input.message)?;
     dry_run(input.dry_run)?;
     Ok(SignResponse {
-        key_id: Some(caller.key_arn(&key.key_id)),
+        key_id: Some(key.arn.clone()),
         signature: Some(Blob::new(signature)),
         signing_algorithm: Some(input.signing_algorithm),
     })
@@ -44,29 +46,33 @@ pub async fn sign(ctx: &Ctx, caller: &Caller, input: SignRequest) -> Result<Sign
 
 pub async fn verify(ctx: &Ctx, caller: &Caller, input: VerifyRequest) -> Result<VerifyResponse, KmsError> {
     let message_type = input.message_type.unwrap_or(MessageType::Raw);
-    let key = signing_key(ctx, caller, &input.key_id, input.signing_algorithm, message_type, &input.message, "Verify").await?;
-    let private = current_material(ctx, caller, &key)?;
+    let request = SigningRequest { key_id: &input.key_id, algorithm: input.signing_algorithm, message_type, message: &input.message, grant_tokens: input.grant_tokens.as_deref() };
+    let key = signing_key(ctx, caller, request, "Verify").await?;
+    let private = current_material(ctx, &key)?;
     let valid = asymmetric::verify(key.key_spec, &private, input.signing_algorithm, message_type, &input.message, &input.signature)?;
     dry_run(input.dry_run)?;
     if !valid {
         return Err(kms_error!(KMSInvalidSignatureException));
     }
-    Ok(VerifyResponse { key_id: Some(caller.key_arn(&key.key_id)), signature_valid: Some(true), signing_algorithm: Some(input.signing_algorithm) })
+    Ok(VerifyResponse { key_id: Some(key.arn.clone()), signature_valid: Some(true), signing_algorithm: Some(input.signing_algorithm) })
 }
 
-/// The key, once it is known to be able to sign with `algorithm` over this message.
-async fn signing_key(
-    ctx: &Ctx,
-    caller: &Caller,
-    key_id: &str,
+/// What Sign and Verify requests have in common.
+struct SigningRequest<'a> {
+    key_id: &'a str,
     algorithm: SigningAlgorithmSpec,
     message_type: MessageType,
-    message: &[u8],
-    operation: &str,
-) -> Result<KeyRecord, KmsError> {
-    let key = find_key(ctx, caller, key_id, KeyIdForms::AnyForm).await?;
-    require_enabled(caller, &key)?;
-    require_usage(caller, &key, KeyUsageType::SignVerify, operation)?;
+    message: &'a [u8],
+    grant_tokens: Option<&'a [String]>,
+}
+
+/// The key, once it is known to be able to sign with the request's algorithm over its message.
+async fn signing_key(ctx: &Ctx, caller: &Caller, request: SigningRequest<'_>, operation: &str) -> Result<AuthorizedKey, KmsError> {
+    let SigningRequest { key_id, algorithm, message_type, message, grant_tokens } = request;
+    let conditions = Conditions::context(None, grant_tokens).with("kms:SigningAlgorithm", algorithm).with("kms:MessageType", message_type);
+    let key = authorize_key(ctx, caller, key_id, KeyIdForms::AnyForm, operation, &conditions).await?;
+    require_enabled(&key)?;
+    require_usage(&key, KeyUsageType::SignVerify, operation)?;
     if !key_specs::signing_algorithms(key.key_spec, key.key_usage).contains(&algorithm) {
         return Err(kms_error!(InvalidKeyUsageException, "Algorithm {algorithm} is incompatible with key spec {}.", key.key_spec));
     }
@@ -78,14 +84,15 @@ pub async fn derive_shared_secret(ctx: &Ctx, caller: &Caller, input: DeriveShare
     if input.recipient.is_some() {
         return Err(kms_error!(UnsupportedOperationException, "Trent does not support attested Recipient requests."));
     }
-    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm).await?;
-    require_enabled(caller, &key)?;
-    require_usage(caller, &key, KeyUsageType::KeyAgreement, "DeriveSharedSecret")?;
-    let private = current_material(ctx, caller, &key)?;
+    let conditions = Conditions::context(None, input.grant_tokens.as_deref()).with("kms:KeyAgreementAlgorithm", input.key_agreement_algorithm);
+    let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm, "DeriveSharedSecret", &conditions).await?;
+    require_enabled(&key)?;
+    require_usage(&key, KeyUsageType::KeyAgreement, "DeriveSharedSecret")?;
+    let private = current_material(ctx, &key)?;
     let secret = asymmetric::derive_shared_secret(key.key_spec, &private, &input.public_key)?;
     dry_run(input.dry_run)?;
     Ok(DeriveSharedSecretResponse {
-        key_id: Some(caller.key_arn(&key.key_id)),
+        key_id: Some(key.arn.clone()),
         shared_secret: Some(Blob::new(secret.into_vec())),
         key_agreement_algorithm: Some(input.key_agreement_algorithm),
         key_origin: Some(key.origin),

@@ -1,17 +1,20 @@
 //! Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom.
 
-use super::{current_material, dry_run, find_key, key_specs, require_enabled, require_usage, unwrap_material, Caller, Ctx, KeyIdForms};
-use crate::store::KeyRecord;
+use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
+use super::{current_material, dry_run, key_specs, require_enabled, require_usage, unwrap_material, Caller, Ctx};
 use std::collections::BTreeMap;
 use trent_crypto::{asymmetric, symmetric, KeyMaterial};
 use trent_model::*;
 
 pub async fn encrypt(ctx: &Ctx, caller: &Caller, input: EncryptRequest) -> Result<EncryptResponse, KmsError> {
-    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm).await?;
-    let algorithm = encryption_algorithm(caller, &key, input.encryption_algorithm, "Encrypt")?;
-    let blob = encrypt_with(ctx, caller, &key, algorithm, &input.plaintext, &input.encryption_context.unwrap_or_default())?;
+    let context = input.encryption_context.unwrap_or_default();
+    let requested = input.encryption_algorithm.unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault);
+    let conditions = Conditions::context(Some(&context), input.grant_tokens.as_deref()).with("kms:EncryptionAlgorithm", requested);
+    let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm, "Encrypt", &conditions).await?;
+    let algorithm = encryption_algorithm(&key, Some(requested), "Encrypt")?;
+    let blob = encrypt_with(ctx, &key, algorithm, &input.plaintext, &context)?;
     dry_run(input.dry_run)?;
-    Ok(EncryptResponse { ciphertext_blob: Some(Blob::new(blob)), key_id: Some(caller.key_arn(&key.key_id)), encryption_algorithm: Some(algorithm) })
+    Ok(EncryptResponse { ciphertext_blob: Some(Blob::new(blob)), key_id: Some(key.arn.clone()), encryption_algorithm: Some(algorithm) })
 }
 
 pub async fn decrypt(ctx: &Ctx, caller: &Caller, input: DecryptRequest) -> Result<DecryptResponse, KmsError> {
@@ -20,10 +23,11 @@ pub async fn decrypt(ctx: &Ctx, caller: &Caller, input: DecryptRequest) -> Resul
         return Err(kms_error!(UnsupportedOperationException, "Trent does not support attested Recipient requests."));
     }
     let context = input.encryption_context.unwrap_or_default();
-    let opened = open(ctx, caller, &blob, input.key_id.as_deref(), input.encryption_algorithm, &context).await?;
+    let sealed = Sealed { blob: &blob, key_id: input.key_id.as_deref(), algorithm: input.encryption_algorithm, context: &context };
+    let opened = open(ctx, caller, sealed, "Decrypt", input.grant_tokens.as_deref()).await?;
     dry_run(input.dry_run)?;
     Ok(DecryptResponse {
-        key_id: Some(caller.key_arn(&opened.key.key_id)),
+        key_id: Some(opened.key.arn.clone()),
         plaintext: Some(Blob::new(opened.plaintext.into_vec())),
         encryption_algorithm: Some(opened.algorithm),
         key_material_id: Some(opened.material_id),
@@ -34,16 +38,20 @@ pub async fn decrypt(ctx: &Ctx, caller: &Caller, input: DecryptRequest) -> Resul
 pub async fn re_encrypt(ctx: &Ctx, caller: &Caller, input: ReEncryptRequest) -> Result<ReEncryptResponse, KmsError> {
     let blob = input.ciphertext_blob.ok_or_else(|| missing_member("ciphertextBlob"))?;
     let source_context = input.source_encryption_context.unwrap_or_default();
-    let opened = open(ctx, caller, &blob, input.source_key_id.as_deref(), input.source_encryption_algorithm, &source_context).await?;
-    let destination = find_key(ctx, caller, &input.destination_key_id, KeyIdForms::AnyForm).await?;
-    let algorithm = encryption_algorithm(caller, &destination, input.destination_encryption_algorithm, "ReEncrypt")?;
+    let grant_tokens = input.grant_tokens.as_deref();
+    let source = Sealed { blob: &blob, key_id: input.source_key_id.as_deref(), algorithm: input.source_encryption_algorithm, context: &source_context };
+    let opened = open(ctx, caller, source, "ReEncryptFrom", grant_tokens).await?;
     let destination_context = input.destination_encryption_context.unwrap_or_default();
-    let sealed = encrypt_with(ctx, caller, &destination, algorithm, opened.plaintext.as_bytes(), &destination_context)?;
+    let requested = input.destination_encryption_algorithm.unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault);
+    let conditions = Conditions::context(Some(&destination_context), grant_tokens).with("kms:EncryptionAlgorithm", requested);
+    let destination = authorize_key(ctx, caller, &input.destination_key_id, KeyIdForms::AnyForm, "ReEncryptTo", &conditions).await?;
+    let algorithm = encryption_algorithm(&destination, Some(requested), "ReEncrypt")?;
+    let sealed = encrypt_with(ctx, &destination, algorithm, opened.plaintext.as_bytes(), &destination_context)?;
     dry_run(input.dry_run)?;
     Ok(ReEncryptResponse {
         ciphertext_blob: Some(Blob::new(sealed)),
-        source_key_id: Some(caller.key_arn(&opened.key.key_id)),
-        key_id: Some(caller.key_arn(&destination.key_id)),
+        source_key_id: Some(opened.key.arn.clone()),
+        key_id: Some(destination.arn.clone()),
         source_encryption_algorithm: Some(opened.algorithm),
         destination_encryption_algorithm: Some(algorithm),
         source_key_material_id: Some(opened.material_id),
@@ -56,14 +64,14 @@ pub async fn generate_data_key(ctx: &Ctx, caller: &Caller, input: GenerateDataKe
         return Err(kms_error!(UnsupportedOperationException, "Trent does not support attested Recipient requests."));
     }
     let data_key = new_data_key(input.key_spec, input.number_of_bytes)?;
-    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm).await?;
-    require_symmetric(caller, &key, "GenerateDataKey")?;
-    let blob = seal(ctx, caller, &key, data_key.as_bytes(), &input.encryption_context.unwrap_or_default())?;
+    let context = input.encryption_context.unwrap_or_default();
+    let key = data_key_wrapping_key(ctx, caller, &input.key_id, &context, input.grant_tokens.as_deref(), "GenerateDataKey").await?;
+    let blob = seal(ctx, &key, data_key.as_bytes(), &context)?;
     dry_run(input.dry_run)?;
     Ok(GenerateDataKeyResponse {
         ciphertext_blob: Some(Blob::new(blob)),
         plaintext: Some(Blob::new(data_key.into_vec())),
-        key_id: Some(caller.key_arn(&key.key_id)),
+        key_id: Some(key.arn.clone()),
         key_material_id: key.current_material().map(|(_, m)| m.id.clone()),
         ciphertext_for_recipient: None,
     })
@@ -75,13 +83,14 @@ pub async fn generate_data_key_without_plaintext(
     input: GenerateDataKeyWithoutPlaintextRequest,
 ) -> Result<GenerateDataKeyWithoutPlaintextResponse, KmsError> {
     let data_key = new_data_key(input.key_spec, input.number_of_bytes)?;
-    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm).await?;
-    require_symmetric(caller, &key, "GenerateDataKeyWithoutPlaintext")?;
-    let blob = seal(ctx, caller, &key, data_key.as_bytes(), &input.encryption_context.unwrap_or_default())?;
+    let context = input.encryption_context.unwrap_or_default();
+    let operation = "GenerateDataKeyWithoutPlaintext";
+    let key = data_key_wrapping_key(ctx, caller, &input.key_id, &context, input.grant_tokens.as_deref(), operation).await?;
+    let blob = seal(ctx, &key, data_key.as_bytes(), &context)?;
     dry_run(input.dry_run)?;
     Ok(GenerateDataKeyWithoutPlaintextResponse {
         ciphertext_blob: Some(Blob::new(blob)),
-        key_id: Some(caller.key_arn(&key.key_id)),
+        key_id: Some(key.arn.clone()),
         key_material_id: key.current_material().map(|(_, m)| m.id.clone()),
     })
 }
@@ -90,13 +99,14 @@ pub async fn generate_data_key_pair(ctx: &Ctx, caller: &Caller, input: GenerateD
     if input.recipient.is_some() {
         return Err(kms_error!(UnsupportedOperationException, "Trent does not support attested Recipient requests."));
     }
-    let pair = new_key_pair(ctx, caller, &input.key_id, input.key_pair_spec, &input.encryption_context.unwrap_or_default(), "GenerateDataKeyPair").await?;
+    let context = input.encryption_context.unwrap_or_default();
+    let pair = new_key_pair(ctx, caller, &input.key_id, input.key_pair_spec, &context, input.grant_tokens.as_deref(), "GenerateDataKeyPair").await?;
     dry_run(input.dry_run)?;
     Ok(GenerateDataKeyPairResponse {
         private_key_ciphertext_blob: Some(Blob::new(pair.private_ciphertext)),
         private_key_plaintext: Some(Blob::new(pair.private.into_vec())),
         public_key: Some(Blob::new(pair.public)),
-        key_id: Some(caller.key_arn(&pair.key.key_id)),
+        key_id: Some(pair.key.arn.clone()),
         key_pair_spec: Some(input.key_pair_spec),
         key_material_id: pair.key.current_material().map(|(_, m)| m.id.clone()),
         ciphertext_for_recipient: None,
@@ -109,19 +119,20 @@ pub async fn generate_data_key_pair_without_plaintext(
     input: GenerateDataKeyPairWithoutPlaintextRequest,
 ) -> Result<GenerateDataKeyPairWithoutPlaintextResponse, KmsError> {
     let context = input.encryption_context.unwrap_or_default();
-    let pair = new_key_pair(ctx, caller, &input.key_id, input.key_pair_spec, &context, "GenerateDataKeyPairWithoutPlaintext").await?;
+    let operation = "GenerateDataKeyPairWithoutPlaintext";
+    let pair = new_key_pair(ctx, caller, &input.key_id, input.key_pair_spec, &context, input.grant_tokens.as_deref(), operation).await?;
     dry_run(input.dry_run)?;
     Ok(GenerateDataKeyPairWithoutPlaintextResponse {
         private_key_ciphertext_blob: Some(Blob::new(pair.private_ciphertext)),
         public_key: Some(Blob::new(pair.public)),
-        key_id: Some(caller.key_arn(&pair.key.key_id)),
+        key_id: Some(pair.key.arn.clone()),
         key_pair_spec: Some(input.key_pair_spec),
         key_material_id: pair.key.current_material().map(|(_, m)| m.id.clone()),
     })
 }
 
 struct DataKeyPair {
-    key: KeyRecord,
+    key: AuthorizedKey,
     private: KeyMaterial,
     private_ciphertext: Vec<u8>,
     public: Vec<u8>,
@@ -133,16 +144,33 @@ async fn new_key_pair(
     key_id: &str,
     spec: DataKeyPairSpec,
     context: &BTreeMap<String, String>,
+    grant_tokens: Option<&[String]>,
     operation: &str,
 ) -> Result<DataKeyPair, KmsError> {
-    let key = find_key(ctx, caller, key_id, KeyIdForms::AnyForm).await?;
-    require_symmetric(caller, &key, operation)?;
+    let key = data_key_wrapping_key(ctx, caller, key_id, context, grant_tokens, operation).await?;
     let (private, public) = asymmetric::generate_data_key_pair(spec)?;
-    let private_ciphertext = seal(ctx, caller, &key, private.as_bytes(), context)?;
+    let private_ciphertext = seal(ctx, &key, private.as_bytes(), context)?;
     Ok(DataKeyPair { key, private, private_ciphertext, public })
 }
 
-pub fn generate_random(input: GenerateRandomRequest) -> Result<GenerateRandomResponse, KmsError> {
+/// The key that encrypts a data key or data key pair: authorized for `operation`, and, as AWS
+/// requires, an enabled symmetric encryption key.
+async fn data_key_wrapping_key(
+    ctx: &Ctx,
+    caller: &Caller,
+    key_id: &str,
+    context: &BTreeMap<String, String>,
+    grant_tokens: Option<&[String]>,
+    operation: &str,
+) -> Result<AuthorizedKey, KmsError> {
+    let conditions = Conditions::context(Some(context), grant_tokens);
+    let key = authorize_key(ctx, caller, key_id, KeyIdForms::AnyForm, operation, &conditions).await?;
+    encryption_algorithm(&key, None, operation)?;
+    Ok(key)
+}
+
+pub fn generate_random(caller: &Caller, input: GenerateRandomRequest) -> Result<GenerateRandomResponse, KmsError> {
+    authorize_account(caller, "GenerateRandom", &Conditions::default())?;
     let n = input.number_of_bytes.ok_or_else(|| kms_error!(ValidationException, "NumberOfBytes is required."))?;
     if input.custom_key_store_id.is_some() {
         return Err(kms_error!(CustomKeyStoreNotFoundException, "Custom key store does not exist"));
@@ -154,99 +182,84 @@ pub fn generate_random(input: GenerateRandomRequest) -> Result<GenerateRandomRes
     Ok(GenerateRandomResponse { plaintext: Some(Blob::new(bytes.into_vec())), ciphertext_for_recipient: None })
 }
 
+/// A ciphertext and what the request says about it.
+struct Sealed<'a> {
+    blob: &'a [u8],
+    key_id: Option<&'a str>,
+    algorithm: Option<EncryptionAlgorithmSpec>,
+    context: &'a BTreeMap<String, String>,
+}
+
 /// A ciphertext opened with the key and material version it names.
 struct Opened {
-    key: KeyRecord,
+    key: AuthorizedKey,
     algorithm: EncryptionAlgorithmSpec,
     material_id: String,
     plaintext: KeyMaterial,
 }
 
-async fn open(
-    ctx: &Ctx,
-    caller: &Caller,
-    blob: &[u8],
-    key_id: Option<&str>,
-    algorithm: Option<EncryptionAlgorithmSpec>,
-    context: &BTreeMap<String, String>,
-) -> Result<Opened, KmsError> {
-    let named = match key_id {
-        Some(key_id) => Some(find_key(ctx, caller, key_id, KeyIdForms::AnyForm).await?),
-        None => None,
-    };
-    let algorithm = algorithm.unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault);
+/// Decrypts a ciphertext for `operation` (Decrypt or ReEncryptFrom), authorizing the key the
+/// request names or, for symmetric ciphertext without a KeyId, the key its header names.
+async fn open(ctx: &Ctx, caller: &Caller, sealed: Sealed<'_>, operation: &str, grant_tokens: Option<&[String]>) -> Result<Opened, KmsError> {
+    let algorithm = sealed.algorithm.unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault);
+    let conditions = Conditions::context(Some(sealed.context), grant_tokens).with("kms:EncryptionAlgorithm", algorithm);
     if algorithm != EncryptionAlgorithmSpec::SymmetricDefault {
         // Asymmetric ciphertext carries no header: the request must name the key.
-        let key = named.ok_or_else(|| kms_error!(ValidationException, "KeyId is required when decrypting with algorithm {algorithm}."))?;
-        encryption_algorithm(caller, &key, Some(algorithm), "Decrypt")?;
-        let plaintext = asymmetric::decrypt(key.key_spec, &current_material(ctx, caller, &key)?, algorithm, blob)?;
+        let key_id = sealed.key_id.ok_or_else(|| kms_error!(ValidationException, "KeyId is required when decrypting with algorithm {algorithm}."))?;
+        let key = authorize_key(ctx, caller, key_id, KeyIdForms::AnyForm, operation, &conditions).await?;
+        encryption_algorithm(&key, Some(algorithm), "Decrypt")?;
+        let plaintext = asymmetric::decrypt(key.key_spec, &current_material(ctx, &key)?, algorithm, sealed.blob)?;
         let material_id = key.current_material().map(|(_, m)| m.id.clone()).unwrap_or_default();
         return Ok(Opened { key, algorithm, material_id, plaintext });
     }
-    let header = symmetric::parse_header(blob)?;
-    let key = match named {
-        Some(key) => {
-            encryption_algorithm(caller, &key, Some(algorithm), "Decrypt")?;
-            if key.key_id != header.key_id {
-                return Err(kms_error!(IncorrectKeyException, "The key ID in the request does not identify a CMK that can perform this operation."));
-            }
-            key
-        }
-        None => {
-            let key = ctx.store.get_key(&caller.scope, header.key_id).await?;
-            let key = key.ok_or_else(|| kms_error!(InvalidCiphertextException))?;
-            encryption_algorithm(caller, &key, Some(algorithm), "Decrypt")?;
-            key
-        }
+    let header = symmetric::parse_header(sealed.blob)?;
+    let key = match sealed.key_id {
+        Some(key_id) => authorize_key(ctx, caller, key_id, KeyIdForms::AnyForm, operation, &conditions).await?,
+        None => authorize_key(ctx, caller, header.key_id, KeyIdForms::KeyOnly, operation, &conditions).await.map_err(|e| match e.code() {
+            ErrorCode::NotFoundException => kms_error!(InvalidCiphertextException),
+            _ => e,
+        })?,
     };
-    let material = unwrap_material(ctx, caller, &key, header.material_version)?;
+    encryption_algorithm(&key, Some(algorithm), "Decrypt")?;
+    if key.key_id != header.key_id {
+        return Err(kms_error!(IncorrectKeyException, "The key ID in the request does not identify a CMK that can perform this operation."));
+    }
+    let material = unwrap_material(ctx, &key, header.material_version)?;
     let material_id = key.materials[header.material_version as usize].id.clone();
-    let plaintext = symmetric::open(&material, blob, context)?;
+    let plaintext = symmetric::open(&material, sealed.blob, sealed.context)?;
     Ok(Opened { key, algorithm, material_id, plaintext })
 }
 
 /// Encrypts under the key's current material: Trent's blob for symmetric keys, RSA-OAEP or
 /// SM2PKE for asymmetric ones.
-fn encrypt_with(
-    ctx: &Ctx,
-    caller: &Caller,
-    key: &KeyRecord,
-    algorithm: EncryptionAlgorithmSpec,
-    plaintext: &[u8],
-    context: &BTreeMap<String, String>,
-) -> Result<Vec<u8>, KmsError> {
+fn encrypt_with(ctx: &Ctx, key: &AuthorizedKey, algorithm: EncryptionAlgorithmSpec, plaintext: &[u8], context: &BTreeMap<String, String>) -> Result<Vec<u8>, KmsError> {
     if key.key_spec == KeySpec::SymmetricDefault {
-        return seal(ctx, caller, key, plaintext, context);
+        return seal(ctx, key, plaintext, context);
     }
     let max = key_specs::max_plaintext(key.key_spec, algorithm);
     if plaintext.len() > max {
         return Err(kms_error!(ValidationException, "Algorithm {algorithm} and key spec {} cannot encrypt data larger than {max} bytes.", key.key_spec));
     }
-    Ok(asymmetric::encrypt(key.key_spec, &current_material(ctx, caller, key)?, algorithm, plaintext)?)
+    Ok(asymmetric::encrypt(key.key_spec, &current_material(ctx, key)?, algorithm, plaintext)?)
 }
 
-fn seal(ctx: &Ctx, caller: &Caller, key: &KeyRecord, plaintext: &[u8], context: &BTreeMap<String, String>) -> Result<Vec<u8>, KmsError> {
-    let (version, _) = key.current_material().ok_or_else(|| kms_error!(KMSInvalidStateException, "{} has no key material.", caller.key_arn(&key.key_id)))?;
-    let material = unwrap_material(ctx, caller, key, version)?;
+fn seal(ctx: &Ctx, key: &AuthorizedKey, plaintext: &[u8], context: &BTreeMap<String, String>) -> Result<Vec<u8>, KmsError> {
+    let (version, _) = key.current_material().ok_or_else(|| kms_error!(KMSInvalidStateException, "{} has no key material.", key.arn))?;
+    let material = unwrap_material(ctx, key, version)?;
     let header = symmetric::Header { key_id: &key.key_id, material_version: version };
     Ok(symmetric::seal(&material, &header, plaintext, context)?)
 }
 
 /// Checks that the key is enabled, is for encryption, and supports `algorithm` (default
 /// SYMMETRIC_DEFAULT); returns the algorithm.
-fn encryption_algorithm(caller: &Caller, key: &KeyRecord, algorithm: Option<EncryptionAlgorithmSpec>, operation: &str) -> Result<EncryptionAlgorithmSpec, KmsError> {
-    require_enabled(caller, key)?;
-    require_usage(caller, key, KeyUsageType::EncryptDecrypt, operation)?;
+fn encryption_algorithm(key: &AuthorizedKey, algorithm: Option<EncryptionAlgorithmSpec>, operation: &str) -> Result<EncryptionAlgorithmSpec, KmsError> {
+    require_enabled(key)?;
+    require_usage(key, KeyUsageType::EncryptDecrypt, operation)?;
     let algorithm = algorithm.unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault);
     if !key_specs::encryption_algorithms(key.key_spec, key.key_usage).contains(&algorithm) {
         return Err(kms_error!(InvalidKeyUsageException, "Algorithm {algorithm} is incompatible with key spec {}.", key.key_spec));
     }
     Ok(algorithm)
-}
-
-/// Data keys and data key pairs are encrypted only under symmetric encryption keys.
-fn require_symmetric(caller: &Caller, key: &KeyRecord, operation: &str) -> Result<(), KmsError> {
-    encryption_algorithm(caller, key, None, operation).map(drop)
 }
 
 fn new_data_key(spec: Option<DataKeySpec>, number_of_bytes: Option<i32>) -> Result<KeyMaterial, KmsError> {

@@ -3,12 +3,11 @@
 
 use super::tags::check_new_tags;
 use super::key_specs;
-use super::{find_key, modify_key, page_limit, require_not_pending, wrap_material, Caller, Ctx, KeyIdForms, Page};
+use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
+use super::policies::{check_policy, default_policy};
+use super::{modify_key, page_limit, require_not_pending, wrap_material, Caller, Ctx, Page};
 use crate::store::{Deletion, KeyRecord, Material, StoredTag};
 use trent_model::*;
-
-/// AWS's service quota for a key policy document.
-const MAX_POLICY_BYTES: usize = 32 * 1024;
 
 pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> Result<CreateKeyResponse, KmsError> {
     let key_spec = match (input.key_spec, input.customer_master_key_spec) {
@@ -39,20 +38,26 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
     if input.multi_region == Some(true) {
         return Err(kms_error!(UnsupportedOperationException, "Multi-Region keys are not supported by Trent yet."));
     }
+    let tags: Vec<StoredTag> = input.tags.unwrap_or_default().into_iter().map(StoredTag::from).collect();
+    let conditions = Conditions { request_tags: tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect(), ..Conditions::default() }
+        .with("kms:KeySpec", key_spec)
+        .with("kms:KeyUsage", key_usage)
+        .with("kms:KeyOrigin", origin)
+        .with("kms:MultiRegion", "false");
+    authorize_account(caller, "CreateKey", &conditions)?;
+    check_new_tags(&[], &tags)?;
+    let key_id = new_key_id()?;
     let policy = match input.policy {
-        Some(policy) => check_policy(policy)?,
+        Some(policy) => check_policy(caller, policy, &caller.key_arn(&key_id), input.bypass_policy_lockout_safety_check)?,
         None => default_policy(&caller.scope.account),
     };
-    let tags: Vec<StoredTag> = input.tags.unwrap_or_default().into_iter().map(StoredTag::from).collect();
-    check_new_tags(&[], &tags)?;
 
-    let key_id = new_key_id()?;
     let material_id = hex(trent_crypto::random_bytes(32)?.as_bytes());
     let material = match key_spec {
         KeySpec::SymmetricDefault => trent_crypto::random_bytes(trent_crypto::symmetric::KEY_LEN)?,
         asymmetric_or_hmac => trent_crypto::asymmetric::generate(asymmetric_or_hmac)?,
     };
-    let wrapped = wrap_material(ctx, caller, &key_id, &material_id, &material)?;
+    let wrapped = wrap_material(ctx, &caller.scope, &key_id, &material_id, &material)?;
     let key = KeyRecord {
         key_id,
         revision: 0,
@@ -68,15 +73,17 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
         materials: vec![Material { id: material_id, wrapped }],
     };
     ctx.store.insert_key(&caller.scope, &key).await?;
-    Ok(CreateKeyResponse { key_metadata: Some(key_metadata(caller, &key)) })
+    Ok(CreateKeyResponse { key_metadata: Some(key_metadata(&AuthorizedKey::new(caller.scope.clone(), key))) })
 }
 
 pub async fn describe_key(ctx: &Ctx, caller: &Caller, input: DescribeKeyRequest) -> Result<DescribeKeyResponse, KmsError> {
-    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm).await?;
-    Ok(DescribeKeyResponse { key_metadata: Some(key_metadata(caller, &key)) })
+    let conditions = Conditions::context(None, input.grant_tokens.as_deref());
+    let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm, "DescribeKey", &conditions).await?;
+    Ok(DescribeKeyResponse { key_metadata: Some(key_metadata(&key)) })
 }
 
 pub async fn list_keys(ctx: &Ctx, caller: &Caller, input: ListKeysRequest) -> Result<ListKeysResponse, KmsError> {
+    authorize_account(caller, "ListKeys", &Conditions::default())?;
     let limit = page_limit(input.limit, 100, 1000);
     let fetched = ctx.store.list_keys(&caller.scope, input.marker.as_deref(), limit + 1).await?;
     let page = Page::from_fetched(fetched, limit, |k| k.key_id.clone());
@@ -88,17 +95,18 @@ pub async fn list_keys(ctx: &Ctx, caller: &Caller, input: ListKeysRequest) -> Re
 }
 
 pub async fn enable_key(ctx: &Ctx, caller: &Caller, input: EnableKeyRequest) -> Result<(), KmsError> {
-    set_enabled(ctx, caller, &input.key_id, KeyState::Enabled).await
+    set_enabled(ctx, caller, &input.key_id, KeyState::Enabled, "EnableKey").await
 }
 
 pub async fn disable_key(ctx: &Ctx, caller: &Caller, input: DisableKeyRequest) -> Result<(), KmsError> {
-    set_enabled(ctx, caller, &input.key_id, KeyState::Disabled).await
+    set_enabled(ctx, caller, &input.key_id, KeyState::Disabled, "DisableKey").await
 }
 
-async fn set_enabled(ctx: &Ctx, caller: &Caller, key_id: &str, state: KeyState) -> Result<(), KmsError> {
-    let key = find_key(ctx, caller, key_id, KeyIdForms::KeyOnly).await?;
-    modify_key(ctx, caller, key, |key| {
-        require_not_pending(caller, key)?;
+async fn set_enabled(ctx: &Ctx, caller: &Caller, key_id: &str, state: KeyState, operation: &str) -> Result<(), KmsError> {
+    let key = authorize_key(ctx, caller, key_id, KeyIdForms::KeyOnly, operation, &Conditions::default()).await?;
+    let arn = key.arn.clone();
+    modify_key(ctx, key, |key| {
+        require_not_pending(&arn, key)?;
         key.state = state;
         Ok(())
     })
@@ -107,9 +115,10 @@ async fn set_enabled(ctx: &Ctx, caller: &Caller, key_id: &str, state: KeyState) 
 }
 
 pub async fn update_key_description(ctx: &Ctx, caller: &Caller, input: UpdateKeyDescriptionRequest) -> Result<(), KmsError> {
-    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly).await?;
-    modify_key(ctx, caller, key, |key| {
-        require_not_pending(caller, key)?;
+    let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly, "UpdateKeyDescription", &Conditions::default()).await?;
+    let arn = key.arn.clone();
+    modify_key(ctx, key, |key| {
+        require_not_pending(&arn, key)?;
         key.description.clone_from(&input.description);
         Ok(())
     })
@@ -126,9 +135,11 @@ pub async fn schedule_key_deletion(ctx: &Ctx, caller: &Caller, input: ScheduleKe
             "Value '{window_days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value {bound}"
         )]));
     }
-    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly).await?;
-    let (key, deletion) = modify_key(ctx, caller, key, |key| {
-        require_not_pending(caller, key)?;
+    let conditions = Conditions::default().with("kms:ScheduleKeyDeletionPendingWindowInDays", window_days);
+    let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly, "ScheduleKeyDeletion", &conditions).await?;
+    let arn = key.arn.clone();
+    let (key, deletion) = modify_key(ctx, key, |key| {
+        require_not_pending(&arn, key)?;
         let deletion = Deletion { date_ms: Timestamp::now().plus_days(i64::from(window_days)).0, window_days };
         key.state = KeyState::PendingDeletion;
         key.deletion = Some(deletion);
@@ -136,7 +147,7 @@ pub async fn schedule_key_deletion(ctx: &Ctx, caller: &Caller, input: ScheduleKe
     })
     .await?;
     Ok(ScheduleKeyDeletionResponse {
-        key_id: Some(caller.key_arn(&key.key_id)),
+        key_id: Some(key.arn.clone()),
         deletion_date: Some(Timestamp(deletion.date_ms)),
         key_state: Some(key.state),
         pending_window_in_days: Some(deletion.window_days),
@@ -144,10 +155,11 @@ pub async fn schedule_key_deletion(ctx: &Ctx, caller: &Caller, input: ScheduleKe
 }
 
 pub async fn cancel_key_deletion(ctx: &Ctx, caller: &Caller, input: CancelKeyDeletionRequest) -> Result<CancelKeyDeletionResponse, KmsError> {
-    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly).await?;
-    let (key, ()) = modify_key(ctx, caller, key, |key| {
+    let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly, "CancelKeyDeletion", &Conditions::default()).await?;
+    let arn = key.arn.clone();
+    let (key, ()) = modify_key(ctx, key, |key| {
         if key.state != KeyState::PendingDeletion {
-            return Err(kms_error!(KMSInvalidStateException, "{} is not pending deletion.", caller.key_arn(&key.key_id)));
+            return Err(kms_error!(KMSInvalidStateException, "{arn} is not pending deletion."));
         }
         // As AWS: a key whose deletion is cancelled comes back disabled.
         key.state = KeyState::Disabled;
@@ -155,16 +167,16 @@ pub async fn cancel_key_deletion(ctx: &Ctx, caller: &Caller, input: CancelKeyDel
         Ok(())
     })
     .await?;
-    Ok(CancelKeyDeletionResponse { key_id: Some(caller.key_arn(&key.key_id)) })
+    Ok(CancelKeyDeletionResponse { key_id: Some(key.arn.clone()) })
 }
 
 /// Everything AWS returns about a key.
-pub fn key_metadata(caller: &Caller, key: &KeyRecord) -> KeyMetadata {
+pub fn key_metadata(key: &AuthorizedKey) -> KeyMetadata {
     let lists = key_specs::algorithm_lists(key.key_spec, key.key_usage);
     KeyMetadata {
-        aws_account_id: Some(caller.scope.account.clone()),
+        aws_account_id: Some(key.scope.account.clone()),
         key_id: key.key_id.clone(),
-        arn: Some(caller.key_arn(&key.key_id)),
+        arn: Some(key.arn.clone()),
         creation_date: Some(Timestamp(key.created_ms)),
         enabled: Some(key.state == KeyState::Enabled),
         description: Some(key.description.clone()),
@@ -183,36 +195,6 @@ pub fn key_metadata(caller: &Caller, key: &KeyRecord) -> KeyMetadata {
         multi_region: Some(false),
         current_key_material_id: key.current_material().map(|(_, m)| m.id.clone()),
         ..KeyMetadata::default()
-    }
-}
-
-/// The key policy AWS gives a key created without one: the account's root may do everything, so
-/// the account's IAM policies decide.
-fn default_policy(account: &str) -> String {
-    format!(
-        r#"{{
-  "Version" : "2012-10-17",
-  "Id" : "key-default-1",
-  "Statement" : [ {{
-    "Sid" : "Enable IAM User Permissions",
-    "Effect" : "Allow",
-    "Principal" : {{
-      "AWS" : "arn:aws:iam::{account}:root"
-    }},
-    "Action" : "kms:*",
-    "Resource" : "*"
-  }} ]
-}}"#
-    )
-}
-
-fn check_policy(policy: String) -> Result<String, KmsError> {
-    if policy.len() > MAX_POLICY_BYTES {
-        return Err(kms_error!(LimitExceededException, "Key policy exceeds the maximum size of 32 KB."));
-    }
-    match serde_json::from_str::<serde_json::Value>(&policy) {
-        Ok(serde_json::Value::Object(_)) => Ok(policy),
-        _ => Err(kms_error!(MalformedPolicyDocumentException, "The policy document is not a valid JSON object.")),
     }
 }
 

@@ -3,14 +3,20 @@
 
 mod aliases;
 mod asymmetric;
+pub mod authorize;
 mod encryption;
+mod grants;
 mod key_specs;
 mod keys;
 mod mac;
+mod policies;
 mod tags;
 
+use crate::config::{Identities, Principal};
 use crate::store::{KeyRecord, Scope, Store, StoreError};
+use authorize::{AuthorizedKey, PolicyCache};
 use serde::Serialize;
+use std::net::IpAddr;
 use std::sync::Arc;
 use trent_crypto::{root::RootKey, KeyMaterial};
 use trent_model::{kms_error, KeyState, KmsError, Operation};
@@ -19,6 +25,9 @@ use trent_model::{kms_error, KeyState, KmsError, Operation};
 pub struct Ctx {
     pub store: Arc<dyn Store>,
     pub root: Arc<dyn RootKey>,
+    /// Who may sign requests (access keys → principals with their identity policies).
+    pub identities: Identities,
+    key_policies: PolicyCache,
     /// Serialises read-modify-write of one key within this process (striped by key ID), so that
     /// concurrent updates queue instead of exhausting compare-and-swap retries.
     key_locks: Vec<tokio::sync::Mutex<()>>,
@@ -27,8 +36,14 @@ pub struct Ctx {
 const KEY_LOCK_STRIPES: usize = 64;
 
 impl Ctx {
-    pub fn new(store: Arc<dyn Store>, root: Arc<dyn RootKey>) -> Ctx {
-        Ctx { store, root, key_locks: (0..KEY_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect() }
+    pub fn new(store: Arc<dyn Store>, root: Arc<dyn RootKey>, identities: Identities) -> Ctx {
+        let key_locks = (0..KEY_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
+        Ctx { store, root, identities, key_policies: PolicyCache::default(), key_locks }
+    }
+
+    /// The parsed form of a stored key policy.
+    fn key_policy(&self, text: &str) -> Option<Arc<crate::authz::Policy>> {
+        self.key_policies.get(text)
     }
 
     fn key_lock(&self, key_id: &str) -> &tokio::sync::Mutex<()> {
@@ -38,15 +53,23 @@ impl Ctx {
     }
 }
 
-/// Who is calling, and where: the account and the region of the request's credential scope.
+/// Who is calling, and where: the verified principal, the account and region its request acts in
+/// (the principal's account, the region of the credential scope) and the peer address.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub scope: Scope,
+    pub principal: Arc<Principal>,
+    pub source_ip: Option<IpAddr>,
 }
 
 impl Caller {
+    pub fn new(authenticated: crate::sigv4::Authenticated, source_ip: Option<IpAddr>) -> Caller {
+        let scope = Scope { account: authenticated.principal.account.clone(), region: authenticated.region };
+        Caller { scope, principal: authenticated.principal, source_ip }
+    }
+
     pub fn key_arn(&self, key_id: &str) -> String {
-        format!("arn:aws:kms:{}:{}:key/{key_id}", self.scope.region, self.scope.account)
+        authorize::key_arn(&self.scope, key_id)
     }
 
     pub fn alias_arn(&self, alias_name: &str) -> String {
@@ -79,7 +102,7 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
         Op::GenerateDataKeyWithoutPlaintext(input) => {
             reply(encryption::generate_data_key_without_plaintext(ctx, caller, input).await)
         }
-        Op::GenerateRandom(input) => reply(encryption::generate_random(input)),
+        Op::GenerateRandom(input) => reply(encryption::generate_random(caller, input)),
         Op::GenerateDataKeyPair(input) => reply(encryption::generate_data_key_pair(ctx, caller, input).await),
         Op::GenerateDataKeyPairWithoutPlaintext(input) => {
             reply(encryption::generate_data_key_pair_without_plaintext(ctx, caller, input).await)
@@ -90,10 +113,17 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
         Op::DeriveSharedSecret(input) => reply(asymmetric::derive_shared_secret(ctx, caller, input).await),
         Op::GenerateMac(input) => reply(mac::generate_mac(ctx, caller, input).await),
         Op::VerifyMac(input) => reply(mac::verify_mac(ctx, caller, input).await),
+        Op::PutKeyPolicy(input) => reply(policies::put_key_policy(ctx, caller, input).await),
+        Op::GetKeyPolicy(input) => reply(policies::get_key_policy(ctx, caller, input).await),
+        Op::ListKeyPolicies(input) => reply(policies::list_key_policies(ctx, caller, input).await),
+        Op::CreateGrant(input) => reply(grants::create_grant(ctx, caller, input).await),
+        Op::ListGrants(input) => reply(grants::list_grants(ctx, caller, input).await),
+        Op::ListRetirableGrants(input) => reply(grants::list_retirable_grants(ctx, caller, input).await),
+        Op::RetireGrant(input) => reply(grants::retire_grant(ctx, caller, input).await),
+        Op::RevokeGrant(input) => reply(grants::revoke_grant(ctx, caller, input).await),
         // Not implemented yet: each is answered by name, never by a wildcard.
         Op::ConnectCustomKeyStore(_)
         | Op::CreateCustomKeyStore(_)
-        | Op::CreateGrant(_)
         | Op::DeleteCustomKeyStore(_)
         | Op::DeleteImportedKeyMaterial(_)
         | Op::DescribeCustomKeyStores(_)
@@ -101,18 +131,11 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
         | Op::DisconnectCustomKeyStore(_)
         | Op::EnableKeyRotation(_)
         | Op::GetKeyLastUsage(_)
-        | Op::GetKeyPolicy(_)
         | Op::GetKeyRotationStatus(_)
         | Op::GetParametersForImport(_)
         | Op::ImportKeyMaterial(_)
-        | Op::ListGrants(_)
-        | Op::ListKeyPolicies(_)
         | Op::ListKeyRotations(_)
-        | Op::ListRetirableGrants(_)
-        | Op::PutKeyPolicy(_)
         | Op::ReplicateKey(_)
-        | Op::RetireGrant(_)
-        | Op::RevokeGrant(_)
         | Op::RotateKeyOnDemand(_)
         | Op::UpdateCustomKeyStore(_)
         | Op::UpdatePrimaryRegion(_) => Err(not_implemented(operation.name())),
@@ -131,109 +154,35 @@ fn reply<T: Serialize>(output: Result<T, KmsError>) -> Result<Vec<u8>, KmsError>
     })
 }
 
-/// Which identifier forms an operation's `KeyId` accepts, as its AWS documentation says.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum KeyIdForms {
-    /// Key ID, key ARN, alias name or alias ARN (cryptographic operations, DescribeKey).
-    AnyForm,
-    /// Key ID or key ARN only (management operations).
-    KeyOnly,
-}
-
-/// Finds the key that `key_id` names in the caller's account and region.
-pub async fn find_key(ctx: &Ctx, caller: &Caller, key_id: &str, forms: KeyIdForms) -> Result<KeyRecord, KmsError> {
-    let id = match parse_key_id(caller, key_id, forms)? {
-        KeyName::Id(id) => id.to_owned(),
-        KeyName::Alias(name) => {
-            let alias = ctx.store.get_alias(&caller.scope, name).await?;
-            let alias = alias.ok_or_else(|| kms_error!(NotFoundException, "Alias {} is not found.", caller.alias_arn(name)))?;
-            alias.key_id
-        }
-    };
-    let key = ctx.store.get_key(&caller.scope, &id).await?;
-    key.ok_or_else(|| kms_error!(NotFoundException, "Key '{}' does not exist", caller.key_arn(&id)))
-}
-
-enum KeyName<'a> {
-    Id(&'a str),
-    Alias(&'a str),
-}
-
-fn parse_key_id<'a>(caller: &Caller, input: &'a str, forms: KeyIdForms) -> Result<KeyName<'a>, KmsError> {
-    let resource = match input.strip_prefix("arn:") {
-        Some(_) => {
-            let parts: Vec<&str> = input.splitn(6, ':').collect();
-            let [_, partition, service, region, account, resource] = parts[..] else {
-                return Err(kms_error!(InvalidArnException, "Invalid arn {input}"));
-            };
-            if !partition.starts_with("aws") || service != "kms" || !(resource.starts_with("key/") || resource.starts_with("alias/")) {
-                return Err(kms_error!(InvalidArnException, "Invalid arn {input}"));
-            }
-            if region != caller.scope.region {
-                return Err(kms_error!(NotFoundException, "Invalid arn {region}"));
-            }
-            if account != caller.scope.account {
-                return Err(kms_error!(NotFoundException, "Key '{input}' does not exist"));
-            }
-            if resource.starts_with("alias/") && forms == KeyIdForms::KeyOnly {
-                return Err(kms_error!(InvalidArnException, "Invalid arn {input}: an alias ARN is not valid for this operation"));
-            }
-            resource.strip_prefix("key/").unwrap_or(resource)
-        }
-        None => input,
-    };
-    if resource.starts_with("alias/") {
-        return match forms {
-            KeyIdForms::AnyForm => Ok(KeyName::Alias(resource)),
-            KeyIdForms::KeyOnly => Err(kms_error!(NotFoundException, "Invalid keyId '{input}'")),
-        };
-    }
-    if !is_key_id(resource) {
-        return Err(kms_error!(NotFoundException, "Invalid keyId '{input}'"));
-    }
-    Ok(KeyName::Id(resource))
-}
-
-/// A UUID, or a multi-Region key ID (`mrk-` and 32 hex digits).
-fn is_key_id(id: &str) -> bool {
-    let hex = |s: &str| s.chars().all(|c| c.is_ascii_hexdigit());
-    if let Some(rest) = id.strip_prefix("mrk-") {
-        return rest.len() == 32 && hex(rest);
-    }
-    let groups: Vec<&str> = id.split('-').collect();
-    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]) && groups.iter().all(|g| hex(g))
-}
-
 /// AWS's answer to using a key in a state that does not allow `what`; `Ok` when enabled.
-pub fn require_enabled(caller: &Caller, key: &KeyRecord) -> Result<(), KmsError> {
-    let arn = caller.key_arn(&key.key_id);
+pub fn require_enabled(key: &AuthorizedKey) -> Result<(), KmsError> {
     match key.state {
         KeyState::Enabled => Ok(()),
-        KeyState::Disabled => Err(kms_error!(DisabledException, "{arn} is disabled.")),
-        other => Err(invalid_state(&arn, other)),
+        KeyState::Disabled => Err(kms_error!(DisabledException, "{} is disabled.", key.arn)),
+        other => Err(invalid_state(&key.arn, other)),
     }
 }
 
 /// AWS's answer to using a key for an operation its usage does not allow.
-pub fn require_usage(caller: &Caller, key: &KeyRecord, usage: trent_model::KeyUsageType, operation: &str) -> Result<(), KmsError> {
+pub fn require_usage(key: &AuthorizedKey, usage: trent_model::KeyUsageType, operation: &str) -> Result<(), KmsError> {
     if key.key_usage == usage {
         return Ok(());
     }
-    Err(kms_error!(InvalidKeyUsageException, "{} key usage is {} which is not valid for {operation}.", caller.key_arn(&key.key_id), key.key_usage))
+    Err(kms_error!(InvalidKeyUsageException, "{} key usage is {} which is not valid for {operation}.", key.arn, key.key_usage))
 }
 
 /// The key's current material, unwrapped.
-pub fn current_material(ctx: &Ctx, caller: &Caller, key: &KeyRecord) -> Result<KeyMaterial, KmsError> {
-    let (version, _) = key.current_material().ok_or_else(|| kms_error!(KMSInvalidStateException, "{} has no key material.", caller.key_arn(&key.key_id)))?;
-    unwrap_material(ctx, caller, key, version)
+pub fn current_material(ctx: &Ctx, key: &AuthorizedKey) -> Result<KeyMaterial, KmsError> {
+    let (version, _) = key.current_material().ok_or_else(|| kms_error!(KMSInvalidStateException, "{} has no key material.", key.arn))?;
+    unwrap_material(ctx, key, version)
 }
 
 /// For management operations, which work on enabled and disabled keys but not on keys pending
-/// deletion (or in another transitional state).
-pub fn require_not_pending(caller: &Caller, key: &KeyRecord) -> Result<(), KmsError> {
+/// deletion (or in another transitional state). `arn` is the key's.
+pub fn require_not_pending(arn: &str, key: &KeyRecord) -> Result<(), KmsError> {
     match key.state {
         KeyState::Enabled | KeyState::Disabled => Ok(()),
-        other => Err(invalid_state(&caller.key_arn(&key.key_id), other)),
+        other => Err(invalid_state(arn, other)),
     }
 }
 
@@ -254,22 +203,17 @@ fn invalid_state(arn: &str, state: KeyState) -> KmsError {
 /// Applies `change` to the stored record of `key` and stores it. Updates of one key queue behind
 /// each other in this process; if another node changed the key meanwhile, the record is read
 /// again and `change` re-applied, so concurrent updates are never lost.
-pub async fn modify_key<T>(
-    ctx: &Ctx,
-    caller: &Caller,
-    key: KeyRecord,
-    change: impl Fn(&mut KeyRecord) -> Result<T, KmsError>,
-) -> Result<(KeyRecord, T), KmsError> {
+pub async fn modify_key<T>(ctx: &Ctx, key: AuthorizedKey, change: impl Fn(&mut KeyRecord) -> Result<T, KmsError>) -> Result<(AuthorizedKey, T), KmsError> {
     const ATTEMPTS: u64 = 8;
     let _serialised = ctx.key_lock(&key.key_id).lock().await;
-    let missing = || kms_error!(NotFoundException, "Key '{}' does not exist", caller.key_arn(&key.key_id));
+    let missing = || kms_error!(NotFoundException, "Key '{}' does not exist", key.arn);
     for attempt in 1..=ATTEMPTS {
-        let mut fresh = ctx.store.get_key(&caller.scope, &key.key_id).await?.ok_or_else(missing)?;
+        let mut fresh = ctx.store.get_key(&key.scope, &key.key_id).await?.ok_or_else(missing)?;
         let result = change(&mut fresh)?;
-        match ctx.store.update_key(&caller.scope, &fresh).await {
+        match ctx.store.update_key(&key.scope, &fresh).await {
             Ok(()) => {
                 fresh.revision += 1;
-                return Ok((fresh, result));
+                return Ok((AuthorizedKey { record: fresh, ..key }, result));
             }
             // Another node won: back off a little more each time, then start over.
             Err(StoreError::Conflict) => tokio::time::sleep(std::time::Duration::from_millis(attempt * attempt)).await,
@@ -280,21 +224,21 @@ pub async fn modify_key<T>(
 }
 
 /// The associated data binding wrapped material to its key and version.
-fn material_context(caller: &Caller, key_id: &str, material_id: &str) -> Vec<u8> {
-    format!("trent/material/v1/{}/{}/{key_id}/{material_id}", caller.scope.account, caller.scope.region).into_bytes()
+fn material_context(scope: &Scope, key_id: &str, material_id: &str) -> Vec<u8> {
+    format!("trent/material/v1/{}/{}/{key_id}/{material_id}", scope.account, scope.region).into_bytes()
 }
 
 /// Unwraps version `version` of the key's material.
-pub fn unwrap_material(ctx: &Ctx, caller: &Caller, key: &KeyRecord, version: u32) -> Result<KeyMaterial, KmsError> {
+pub fn unwrap_material(ctx: &Ctx, key: &AuthorizedKey, version: u32) -> Result<KeyMaterial, KmsError> {
     let material = key.materials.get(version as usize).ok_or_else(|| kms_error!(InvalidCiphertextException))?;
-    ctx.root.unwrap(&material.wrapped, &material_context(caller, &key.key_id, &material.id)).map_err(|e| {
+    ctx.root.unwrap(&material.wrapped, &material_context(&key.scope, &key.key_id, &material.id)).map_err(|e| {
         tracing::error!(key_id = %key.key_id, version, "stored key material does not unwrap under the root key");
         KmsError::from(e)
     })
 }
 
-pub fn wrap_material(ctx: &Ctx, caller: &Caller, key_id: &str, material_id: &str, material: &KeyMaterial) -> Result<Vec<u8>, KmsError> {
-    Ok(ctx.root.wrap(material, &material_context(caller, key_id, material_id))?)
+pub fn wrap_material(ctx: &Ctx, scope: &Scope, key_id: &str, material_id: &str, material: &KeyMaterial) -> Result<Vec<u8>, KmsError> {
+    Ok(ctx.root.wrap(material, &material_context(scope, key_id, material_id))?)
 }
 
 /// A page of a list: the items, and the marker of the next page if there is one.

@@ -1,7 +1,8 @@
 //! TagResource, UntagResource, ListResourceTags. A request that fails changes nothing: the whole
 //! new tag set is checked before the key record is written once.
 
-use super::{find_key, modify_key, page_limit, require_not_pending, Caller, Ctx, KeyIdForms};
+use super::authorize::{authorize_key, Conditions, KeyIdForms};
+use super::{modify_key, page_limit, require_not_pending, Caller, Ctx};
 use crate::store::StoredTag;
 use trent_model::*;
 
@@ -10,9 +11,11 @@ const MAX_TAGS: usize = 50;
 
 pub async fn tag_resource(ctx: &Ctx, caller: &Caller, input: TagResourceRequest) -> Result<(), KmsError> {
     let new: Vec<StoredTag> = input.tags.into_iter().map(StoredTag::from).collect();
-    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly).await?;
-    modify_key(ctx, caller, key, |key| {
-        require_not_pending(caller, key)?;
+    let conditions = Conditions { request_tags: new.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect(), ..Conditions::default() };
+    let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly, "TagResource", &conditions).await?;
+    let arn = key.arn.clone();
+    modify_key(ctx, key, |key| {
+        require_not_pending(&arn, key)?;
         check_new_tags(&key.tags, &new)?;
         for tag in &new {
             match key.tags.iter_mut().find(|t| t.key == tag.key) {
@@ -30,9 +33,14 @@ pub async fn untag_resource(ctx: &Ctx, caller: &Caller, input: UntagResourceRequ
     if input.tag_keys.iter().any(|k| is_reserved(k)) {
         return Err(reserved());
     }
-    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly).await?;
-    modify_key(ctx, caller, key, |key| {
-        require_not_pending(caller, key)?;
+    let mut conditions = Conditions::default();
+    for tag_key in &input.tag_keys {
+        conditions = conditions.with("aws:TagKeys", tag_key);
+    }
+    let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly, "UntagResource", &conditions).await?;
+    let arn = key.arn.clone();
+    modify_key(ctx, key, |key| {
+        require_not_pending(&arn, key)?;
         key.tags.retain(|t| !input.tag_keys.contains(&t.key));
         Ok(())
     })
@@ -41,7 +49,7 @@ pub async fn untag_resource(ctx: &Ctx, caller: &Caller, input: UntagResourceRequ
 }
 
 pub async fn list_resource_tags(ctx: &Ctx, caller: &Caller, input: ListResourceTagsRequest) -> Result<ListResourceTagsResponse, KmsError> {
-    let key = find_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly).await?;
+    let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly, "ListResourceTags", &Conditions::default()).await?;
     let limit = page_limit(input.limit, MAX_TAGS, MAX_TAGS);
     let start = match input.marker.as_deref() {
         None => 0,

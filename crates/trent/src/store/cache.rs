@@ -4,8 +4,11 @@
 //! Writes made through this node update or drop the cached entry at once, so a single node is
 //! exact. Entries also expire after `TTL`, so changes made by other nodes sharing the database are
 //! seen within that time — the eventual consistency AWS KMS itself documents for key changes.
+//!
+//! Grants are not cached: they are read only when the key policy alone does not allow a request,
+//! and a revoked grant must stop working on every node at once.
 
-use super::{AliasRecord, KeyRecord, Scope, Store, StoreError};
+use super::{AliasRecord, GrantFilter, GrantRecord, KeyRecord, Scope, Store, StoreError};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -110,5 +113,21 @@ impl Store for CachedStore {
 
     async fn list_aliases(&self, scope: &Scope, key_id: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<AliasRecord>, StoreError> {
         self.inner.list_aliases(scope, key_id, after, limit).await
+    }
+
+    async fn insert_grant(&self, scope: &Scope, grant: &GrantRecord, max_per_key: usize) -> Result<bool, StoreError> {
+        self.inner.insert_grant(scope, grant, max_per_key).await
+    }
+
+    async fn list_grants(&self, scope: &Scope, key_id: &str, filter: &GrantFilter<'_>, after: Option<&str>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+        self.inner.list_grants(scope, key_id, filter, after, limit).await
+    }
+
+    async fn list_retirable_grants(&self, scope: &Scope, retiring_principal: &str, after: Option<(&str, &str)>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+        self.inner.list_retirable_grants(scope, retiring_principal, after, limit).await
+    }
+
+    async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_grant(scope, key_id, grant_id).await
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! A key record (metadata, policy, tags, wrapped material) is one value, updated by
 //! compare-and-swap on its revision so that several Trent nodes on one database cannot lose each
-//! other's updates. Aliases are separate rows because they are looked up by name.
+//! other's updates. Aliases and grants are separate rows because they are looked up by name or
+//! principal, and because a key can have many grants that change independently of it.
 
 mod cache;
 mod sqlite;
@@ -84,6 +85,36 @@ pub struct AliasRecord {
     pub updated_ms: i64,
 }
 
+/// A grant on a key (AWS KMS CreateGrant). Stored as its own row, looked up by key and by retiring principal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    /// 64 lowercase hex characters.
+    pub grant_id: String,
+    pub key_id: String,
+    pub name: Option<String>,
+    pub grantee_principal: String,
+    pub retiring_principal: Option<String>,
+    /// `arn:aws:iam::ACCOUNT:root` of the account that created the grant.
+    pub issuing_account: String,
+    /// Operation names as AWS spells them ("Encrypt", "Decrypt", "CreateGrant", ...).
+    pub operations: Vec<String>,
+    pub constraints: Option<GrantConstraintsRecord>,
+    pub created_ms: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantConstraintsRecord {
+    pub encryption_context_equals: Option<std::collections::BTreeMap<String, String>>,
+    pub encryption_context_subset: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Which grants of a key to list (ListGrants's optional filters).
+#[derive(Clone, Debug, Default)]
+pub struct GrantFilter<'a> {
+    pub grant_id: Option<&'a str>,
+    pub grantee_principal: Option<&'a str>,
+}
+
 #[derive(Debug)]
 pub enum StoreError {
     /// The record changed since it was read (compare-and-swap lost), or a unique name is taken.
@@ -115,7 +146,7 @@ pub trait Store: Send + Sync {
     async fn update_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError>;
     /// Keys in key-ID order, starting after `after`.
     async fn list_keys(&self, scope: &Scope, after: Option<&str>, limit: usize) -> Result<Vec<KeyRecord>, StoreError>;
-    /// Deletes a key and its aliases for good.
+    /// Deletes a key, its aliases and its grants for good.
     async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<(), StoreError>;
     /// Keys whose deletion date is before `now_ms`, in any scope.
     async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError>;
@@ -129,6 +160,16 @@ pub trait Store: Send + Sync {
     async fn delete_alias(&self, scope: &Scope, name: &str) -> Result<bool, StoreError>;
     /// Aliases in name order, optionally only those of one key, starting after `after`.
     async fn list_aliases(&self, scope: &Scope, key_id: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<AliasRecord>, StoreError>;
+
+    /// Adds a grant unless its key already has `max_per_key` grants; returns false (and stores nothing) then.
+    /// Counting and inserting are one transaction. Fails with `Conflict` if the grant ID exists.
+    async fn insert_grant(&self, scope: &Scope, grant: &GrantRecord, max_per_key: usize) -> Result<bool, StoreError>;
+    /// Grants of one key matching `filter`, in grant-ID order, starting after grant ID `after`.
+    async fn list_grants(&self, scope: &Scope, key_id: &str, filter: &GrantFilter<'_>, after: Option<&str>, limit: usize) -> Result<Vec<GrantRecord>, StoreError>;
+    /// Grants in the scope (any key) whose retiring principal is `retiring_principal`, ordered by (key ID, grant ID), starting after the marker `after` = (key_id, grant_id).
+    async fn list_retirable_grants(&self, scope: &Scope, retiring_principal: &str, after: Option<(&str, &str)>, limit: usize) -> Result<Vec<GrantRecord>, StoreError>;
+    /// Deletes one grant; false if there was none.
+    async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool, StoreError>;
 }
 
 mod base64_bytes {

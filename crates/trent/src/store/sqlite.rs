@@ -1,9 +1,10 @@
 //! The embedded store: SQLite in WAL mode with `synchronous=FULL`, so a write is on disk before the
 //! response. One connection writes; one reads, so reads are not queued behind an fsync.
 
-use super::{AliasRecord, KeyRecord, Scope, Store, StoreError};
+use super::{AliasRecord, GrantFilter, GrantRecord, KeyRecord, Scope, Store, StoreError};
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -33,6 +34,18 @@ CREATE TABLE IF NOT EXISTS aliases (
     PRIMARY KEY (account, region, name)
 );
 CREATE INDEX IF NOT EXISTS aliases_key ON aliases (account, region, key_id);
+CREATE TABLE IF NOT EXISTS grants (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    grant_id TEXT NOT NULL,
+    grantee_principal TEXT NOT NULL,
+    retiring_principal TEXT,
+    record TEXT NOT NULL,
+    PRIMARY KEY (account, region, key_id, grant_id)
+);
+CREATE INDEX IF NOT EXISTS grants_retiring ON grants (account, region, retiring_principal, key_id, grant_id)
+    WHERE retiring_principal IS NOT NULL;
 ";
 
 impl SqliteStore {
@@ -75,12 +88,18 @@ fn backend(error: rusqlite::Error) -> StoreError {
     StoreError::Backend(error.to_string())
 }
 
-fn encode(key: &KeyRecord) -> Result<String, StoreError> {
-    serde_json::to_string(key).map_err(|e| StoreError::Backend(format!("encode key record: {e}")))
+fn encode<T: Serialize>(record: &T) -> Result<String, StoreError> {
+    serde_json::to_string(record).map_err(|e| StoreError::Backend(format!("encode {}: {e}", std::any::type_name::<T>())))
 }
 
-fn decode(text: &str) -> Result<KeyRecord, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("decode key record: {e}")))
+fn decode<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("decode {}: {e}", std::any::type_name::<T>())))
+}
+
+/// Decodes the `record` column of every row a grant query returns.
+fn grant_rows(stmt: &mut rusqlite::CachedStatement<'_>, params: impl rusqlite::Params) -> Result<Vec<GrantRecord>, StoreError> {
+    let rows = stmt.query_map(params, |r| r.get::<_, String>(0)).map_err(backend)?;
+    rows.map(|row| decode(&row.map_err(backend)?)).collect()
 }
 
 fn alias_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasRecord> {
@@ -99,7 +118,7 @@ impl Store for SqliteStore {
                 })
                 .map_err(backend)?;
             row.map(|(text, revision)| {
-                let mut key = decode(&text)?;
+                let mut key: KeyRecord = decode(&text)?;
                 key.revision = revision as u64;
                 Ok(key)
             })
@@ -152,7 +171,7 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             rows.map(|row| {
                 let (text, revision) = row.map_err(backend)?;
-                let mut key = decode(&text)?;
+                let mut key: KeyRecord = decode(&text)?;
                 key.revision = revision as u64;
                 Ok(key)
             })
@@ -166,6 +185,8 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let tx = conn.transaction().map_err(backend)?;
             tx.execute("DELETE FROM aliases WHERE account = ?1 AND region = ?2 AND key_id = ?3", params![scope.account, scope.region, key_id])
+                .map_err(backend)?;
+            tx.execute("DELETE FROM grants WHERE account = ?1 AND region = ?2 AND key_id = ?3", params![scope.account, scope.region, key_id])
                 .map_err(backend)?;
             tx.execute("DELETE FROM keys WHERE account = ?1 AND region = ?2 AND key_id = ?3", params![scope.account, scope.region, key_id])
                 .map_err(backend)?;
@@ -246,6 +267,92 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             let rows = stmt.query_map(params![scope.account, scope.region, key_id, after, limit as i64], alias_row).map_err(backend)?;
             rows.map(|r| r.map_err(backend)).collect()
+        })
+        .await
+    }
+
+    async fn insert_grant(&self, scope: &Scope, grant: &GrantRecord, max_per_key: usize) -> Result<bool, StoreError> {
+        let (scope, record, grant) = (scope.clone(), encode(grant)?, grant.clone());
+        self.write(move |conn| {
+            // IMMEDIATE takes the write lock before counting, so another node sharing the database
+            // cannot add a grant between the count and the insert.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let count: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM grants WHERE account = ?1 AND region = ?2 AND key_id = ?3",
+                    params![scope.account, scope.region, grant.key_id],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            if usize::try_from(count).map_or(true, |count| count >= max_per_key) {
+                return Ok(false);
+            }
+            let inserted = tx
+                .execute(
+                    "INSERT INTO grants (account, region, key_id, grant_id, grantee_principal, retiring_principal, record)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                    params![
+                        scope.account,
+                        scope.region,
+                        grant.key_id,
+                        grant.grant_id,
+                        grant.grantee_principal,
+                        grant.retiring_principal,
+                        record
+                    ],
+                )
+                .map_err(backend)?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict);
+            }
+            tx.commit().map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn list_grants(&self, scope: &Scope, key_id: &str, filter: &GrantFilter<'_>, after: Option<&str>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+        let (scope, key_id, after) = (scope.clone(), key_id.to_owned(), after.unwrap_or("").to_owned());
+        let (grant_id, grantee) = (filter.grant_id.map(str::to_owned), filter.grantee_principal.map(str::to_owned));
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT record FROM grants
+                     WHERE account = ?1 AND region = ?2 AND key_id = ?3 AND (?4 IS NULL OR grant_id = ?4)
+                       AND (?5 IS NULL OR grantee_principal = ?5) AND grant_id > ?6
+                     ORDER BY grant_id LIMIT ?7",
+                )
+                .map_err(backend)?;
+            grant_rows(&mut stmt, params![scope.account, scope.region, key_id, grant_id, grantee, after, limit as i64])
+        })
+        .await
+    }
+
+    async fn list_retirable_grants(&self, scope: &Scope, retiring_principal: &str, after: Option<(&str, &str)>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+        let (scope, retiring_principal) = (scope.clone(), retiring_principal.to_owned());
+        let (after_key, after_grant) = after.map_or((String::new(), String::new()), |(k, g)| (k.to_owned(), g.to_owned()));
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT record FROM grants
+                     WHERE account = ?1 AND region = ?2 AND retiring_principal = ?3 AND (key_id, grant_id) > (?4, ?5)
+                     ORDER BY key_id, grant_id LIMIT ?6",
+                )
+                .map_err(backend)?;
+            grant_rows(&mut stmt, params![scope.account, scope.region, retiring_principal, after_key, after_grant, limit as i64])
+        })
+        .await
+    }
+
+    async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool, StoreError> {
+        let (scope, key_id, grant_id) = (scope.clone(), key_id.to_owned(), grant_id.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM grants WHERE account = ?1 AND region = ?2 AND key_id = ?3 AND grant_id = ?4",
+                params![scope.account, scope.region, key_id, grant_id],
+            )
+            .map(|n| n > 0)
+            .map_err(backend)
         })
         .await
     }

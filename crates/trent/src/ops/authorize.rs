@@ -1,0 +1,340 @@
+//! Authorization of every request, the one way operations obtain a key: [`authorize_key`] finds the
+//! key a `KeyId` names (in the caller's account, or another account by ARN), evaluates its key
+//! policy with the caller's identity policies and its grants, and returns an [`AuthorizedKey`].
+//! Operations on no key (CreateKey, ListKeys, …) go through [`authorize_account`], which asks the
+//! identity policies only. The decisions themselves are [`crate::authz`]'s; this module gathers
+//! their inputs: the policies, the grants and the condition-key values of the request.
+
+use super::{Caller, Ctx};
+use crate::authz::{self, PrincipalInfo, RequestContext};
+use crate::store::{GrantFilter, GrantRecord, KeyRecord, Scope};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use trent_model::{kms_error, KmsError, Timestamp};
+
+/// A key the caller may use for the action it was authorized for. Only [`authorize_key`] (and
+/// CreateKey, for the key it creates) makes one.
+pub struct AuthorizedKey {
+    pub record: KeyRecord,
+    /// Where the key lives: the caller's account and region, or the account its ARN named.
+    pub scope: Scope,
+    pub arn: String,
+}
+
+impl std::ops::Deref for AuthorizedKey {
+    type Target = KeyRecord;
+    fn deref(&self) -> &KeyRecord {
+        &self.record
+    }
+}
+
+impl AuthorizedKey {
+    pub(super) fn new(scope: Scope, record: KeyRecord) -> AuthorizedKey {
+        let arn = key_arn(&scope, &record.key_id);
+        AuthorizedKey { record, scope, arn }
+    }
+}
+
+pub fn key_arn(scope: &Scope, key_id: &str) -> String {
+    format!("arn:aws:kms:{}:{}:key/{key_id}", scope.region, scope.account)
+}
+
+/// Which identifier forms an operation's `KeyId` accepts, as its AWS documentation says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum KeyIdForms {
+    /// Key ID, key ARN, alias name or alias ARN (cryptographic operations, DescribeKey).
+    AnyForm,
+    /// Key ID or key ARN only (management operations).
+    KeyOnly,
+}
+
+/// What a request adds to the condition keys every request has: its encryption context,
+/// algorithm, grant tokens and the like (`kms:` and `aws:` keys, spelled as in policies).
+#[derive(Default)]
+pub struct Conditions<'a> {
+    pub encryption_context: Option<&'a BTreeMap<String, String>>,
+    pub values: Vec<(&'static str, String)>,
+    pub grant_tokens: Option<&'a [String]>,
+    /// `aws:RequestTag/<key>` and `aws:TagKeys` (TagResource, CreateKey).
+    pub request_tags: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Conditions<'a> {
+    pub fn context(encryption_context: Option<&'a BTreeMap<String, String>>, grant_tokens: Option<&'a [String]>) -> Conditions<'a> {
+        Conditions { encryption_context, grant_tokens, ..Conditions::default() }
+    }
+
+    pub fn with(mut self, key: &'static str, value: impl ToString) -> Conditions<'a> {
+        self.values.push((key, value.to_string()));
+        self
+    }
+}
+
+/// Finds the key `key_id` names and authorizes `operation` (an operation name such as `Encrypt`,
+/// or `ReEncryptFrom` / `ReEncryptTo`) on it for the caller.
+pub async fn authorize_key(
+    ctx: &Ctx,
+    caller: &Caller,
+    key_id: &str,
+    forms: KeyIdForms,
+    operation: &str,
+    conditions: &Conditions<'_>,
+) -> Result<AuthorizedKey, KmsError> {
+    let (key, alias) = locate(ctx, caller, key_id, forms).await?;
+    decide(ctx, caller, &key, alias, operation, conditions).await?;
+    Ok(key)
+}
+
+/// RetireGrant: the grant's retiring principal may retire it, and so may its grantee when the
+/// grant allows RetireGrant; anyone else needs `kms:RetireGrant` on the key from its policies.
+pub async fn authorize_grant_retirement(ctx: &Ctx, caller: &Caller, key_id: &str, grant_id: &str) -> Result<(AuthorizedKey, GrantRecord), KmsError> {
+    let (key, _) = locate(ctx, caller, key_id, KeyIdForms::KeyOnly).await?;
+    let filter = GrantFilter { grant_id: Some(grant_id), grantee_principal: None };
+    let found = ctx.store.list_grants(&key.scope, &key.key_id, &filter, None, 1).await?.into_iter().next();
+    let grant = found.ok_or_else(|| super::grants::grant_not_found(grant_id))?;
+    let me = caller.principal.arn.as_str();
+    let party = grant.retiring_principal.as_deref() == Some(me) || (grant.grantee_principal == me && grant.operations.iter().any(|op| op == "RetireGrant"));
+    if !party {
+        decide(ctx, caller, &key, None, "RetireGrant", &Conditions::default()).await?;
+    }
+    Ok((key, grant))
+}
+
+/// The key `key_id` names, and the alias it was named by, if any.
+async fn locate<'a>(ctx: &Ctx, caller: &Caller, key_id: &'a str, forms: KeyIdForms) -> Result<(AuthorizedKey, Option<&'a str>), KmsError> {
+    let (scope, name) = parse_key_id(caller, key_id, forms)?;
+    let (id, alias) = match name {
+        KeyName::Id(id) => (id.to_owned(), None),
+        KeyName::Alias(alias) => {
+            let record = ctx.store.get_alias(&scope, alias).await?;
+            let record = record.ok_or_else(|| kms_error!(NotFoundException, "Alias {} is not found.", alias_arn(&scope, alias)))?;
+            (record.key_id, Some(alias))
+        }
+    };
+    let record = ctx.store.get_key(&scope, &id).await?;
+    let record = record.ok_or_else(|| kms_error!(NotFoundException, "Key '{}' does not exist", key_arn(&scope, &id)))?;
+    Ok((AuthorizedKey::new(scope, record), alias))
+}
+
+/// The decision on one key: its key policy with the caller's identity policies, then, unless a
+/// policy denied explicitly, the key's grants for the caller.
+async fn decide(ctx: &Ctx, caller: &Caller, key: &AuthorizedKey, alias: Option<&str>, operation: &str, conditions: &Conditions<'_>) -> Result<(), KmsError> {
+    let action = format!("kms:{operation}");
+    let mut values = request_values(caller, conditions);
+    values.insert("kms:keyspec".into(), vec![key.key_spec.as_str().to_owned()]);
+    values.insert("kms:keyusage".into(), vec![key.key_usage.as_str().to_owned()]);
+    values.insert("kms:keyorigin".into(), vec![key.origin.as_str().to_owned()]);
+    values.insert("kms:multiregion".into(), vec!["false".to_owned()]);
+    for tag in &key.tags {
+        values.insert(authz::condition_key(&format!("aws:ResourceTag/{}", tag.key)), vec![tag.value.clone()]);
+    }
+    if let Some(alias) = alias {
+        values.insert("kms:requestalias".into(), vec![alias.to_owned()]);
+    }
+    let policy = ctx.key_policy(&key.record.policy);
+    if policy.as_ref().is_some_and(|p| p.mentions("kms:resourcealiases")) {
+        let aliases = ctx.store.list_aliases(&key.scope, Some(&key.key_id), None, 1000).await?;
+        values.insert("kms:resourcealiases".into(), aliases.into_iter().map(|a| a.name).collect());
+    }
+    let principal = principal_info(caller);
+    let request = RequestContext { action: &action, principal: &principal, resource: &key.arn, values: &values };
+    let Some(policy) = policy else {
+        tracing::error!(key = %key.arn, "the stored key policy does not parse; denying");
+        return Err(access_denied(&request, &authz::Denial { reason: authz::DenialReason::NoResourcePolicyAllows, sid: None }));
+    };
+    let denial = match authz::authorize(&policy, &caller.principal.policies, &request) {
+        Ok(allowed) => {
+            tracing::debug!(key = %key.arn, action, key_policy_sid = ?allowed.key_policy_sid, identity_policy_sid = ?allowed.identity_policy_sid, "allowed");
+            return Ok(());
+        }
+        Err(denial) => denial,
+    };
+    let explicit = matches!(denial.reason, authz::DenialReason::ExplicitDenyInResourcePolicy | authz::DenialReason::ExplicitDenyInIdentityPolicy);
+    if !explicit {
+        check_grant_tokens(conditions.grant_tokens)?;
+        if let Some(grant) = allowing_grant(ctx, key, &principal, operation, conditions.encryption_context).await? {
+            tracing::debug!(key = %key.arn, action, grant_id = %grant.grant_id, "allowed by grant");
+            return Ok(());
+        }
+    }
+    Err(access_denied(&request, &denial))
+}
+
+/// Authorizes an operation that acts on no particular key (CreateKey, ListKeys, ListAliases,
+/// GenerateRandom, …): the caller's identity policies decide, the root user may do anything.
+pub fn authorize_account(caller: &Caller, operation: &str, conditions: &Conditions<'_>) -> Result<(), KmsError> {
+    let action = format!("kms:{operation}");
+    let values = request_values(caller, conditions);
+    let principal = principal_info(caller);
+    let request = RequestContext { action: &action, principal: &principal, resource: "*", values: &values };
+    authz::authorize_identity(&caller.principal.policies, &request).map(|_| ()).map_err(|denial| access_denied(&request, &denial))
+}
+
+/// Whether `policy`, as a new key policy, still lets the caller change it later: AWS's lockout
+/// safety check, skipped with `BypassPolicyLockoutSafetyCheck`.
+pub fn check_lockout(caller: &Caller, policy: &authz::Policy, key_arn: &str) -> Result<(), KmsError> {
+    let values = request_values(caller, &Conditions::default());
+    let principal = principal_info(caller);
+    let request = RequestContext { action: "kms:PutKeyPolicy", principal: &principal, resource: key_arn, values: &values };
+    match authz::authorize(policy, &caller.principal.policies, &request) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(kms_error!(
+            MalformedPolicyDocumentException,
+            "The new key policy will not allow you to update the key policy in the future."
+        )),
+    }
+}
+
+fn access_denied(request: &RequestContext, denial: &authz::Denial) -> KmsError {
+    tracing::info!(principal = %request.principal.arn, action = request.action, resource = request.resource, reason = ?denial.reason, statement = ?denial.sid, "access denied");
+    kms_error!(AccessDeniedException, "{}", denial.message(request))
+}
+
+fn principal_info(caller: &Caller) -> PrincipalInfo {
+    PrincipalInfo { arn: caller.principal.arn.clone(), account: caller.principal.account.clone(), role_arn: None }
+}
+
+/// The condition-key values of the request itself (not of a key), keys normalized as policies
+/// spell them after [`authz::condition_key`].
+fn request_values(caller: &Caller, conditions: &Conditions<'_>) -> HashMap<String, Vec<String>> {
+    let one = |value: &str| vec![value.to_owned()];
+    let mut values = HashMap::with_capacity(16);
+    values.insert("kms:calleraccount".into(), one(&caller.principal.account));
+    values.insert("aws:principalarn".into(), one(&caller.principal.arn));
+    values.insert("aws:principalaccount".into(), one(&caller.principal.account));
+    values.insert("aws:principaltype".into(), one(caller.principal.kind.iam_type()));
+    values.insert("aws:requestedregion".into(), one(&caller.scope.region));
+    values.insert("aws:securetransport".into(), one("false"));
+    values.insert("aws:multifactorauthpresent".into(), one("false"));
+    // Date conditions read epoch seconds as well as ISO 8601.
+    let now = (Timestamp::now().0 / 1000).to_string();
+    values.insert("aws:currenttime".into(), one(&now));
+    values.insert("aws:epochtime".into(), vec![now]);
+    if let Some(ip) = caller.source_ip {
+        values.insert("aws:sourceip".into(), one(&ip.to_canonical().to_string()));
+    }
+    if let Some(context) = conditions.encryption_context {
+        for (k, v) in context {
+            values.insert(authz::condition_key(&format!("kms:EncryptionContext:{k}")), one(v));
+        }
+        values.insert("kms:encryptioncontextkeys".into(), context.keys().cloned().collect());
+    }
+    for (key, value) in &conditions.values {
+        values.entry(authz::condition_key(key)).or_default().push(value.clone());
+    }
+    if !conditions.request_tags.is_empty() {
+        for (key, value) in &conditions.request_tags {
+            values.insert(authz::condition_key(&format!("aws:RequestTag/{key}")), one(value));
+        }
+        values.insert("aws:tagkeys".into(), conditions.request_tags.iter().map(|(k, _)| (*k).to_owned()).collect());
+    }
+    values
+}
+
+/// A grant on the key for the caller that allows `operation` under the request's encryption
+/// context, if there is one.
+async fn allowing_grant(
+    ctx: &Ctx,
+    key: &AuthorizedKey,
+    principal: &PrincipalInfo,
+    operation: &str,
+    context: Option<&BTreeMap<String, String>>,
+) -> Result<Option<GrantRecord>, KmsError> {
+    let filter = GrantFilter { grant_id: None, grantee_principal: Some(&principal.arn) };
+    let grants = ctx.store.list_grants(&key.scope, &key.key_id, &filter, None, super::grants::MAX_GRANTS_PER_KEY).await?;
+    Ok(grants.into_iter().find(|grant| grant.operations.iter().any(|op| op == operation) && super::grants::constraints_hold(grant, context)))
+}
+
+/// Grant tokens are opaque to callers but must be Trent's: a malformed one is refused, as AWS does.
+fn check_grant_tokens(tokens: Option<&[String]>) -> Result<(), KmsError> {
+    for token in tokens.unwrap_or_default() {
+        if super::grants::parse_token(token).is_none() {
+            return Err(kms_error!(InvalidGrantTokenException, "The grant token is invalid."));
+        }
+    }
+    Ok(())
+}
+
+enum KeyName<'a> {
+    Id(&'a str),
+    Alias(&'a str),
+}
+
+/// Where a `KeyId` points: the scope (the caller's, or the account and region of an ARN) and the
+/// key ID or alias name within it.
+fn parse_key_id<'a>(caller: &Caller, input: &'a str, forms: KeyIdForms) -> Result<(Scope, KeyName<'a>), KmsError> {
+    let (scope, resource) = match input.strip_prefix("arn:") {
+        Some(_) => {
+            let parts: Vec<&str> = input.splitn(6, ':').collect();
+            let [_, partition, service, region, account, resource] = parts[..] else {
+                return Err(kms_error!(InvalidArnException, "Invalid arn {input}"));
+            };
+            if !partition.starts_with("aws") || service != "kms" || !(resource.starts_with("key/") || resource.starts_with("alias/")) {
+                return Err(kms_error!(InvalidArnException, "Invalid arn {input}"));
+            }
+            if region != caller.scope.region {
+                return Err(kms_error!(NotFoundException, "Invalid arn {region}"));
+            }
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(kms_error!(InvalidArnException, "Invalid arn {input}"));
+            }
+            if resource.starts_with("alias/") && forms == KeyIdForms::KeyOnly {
+                return Err(kms_error!(InvalidArnException, "Invalid arn {input}: an alias ARN is not valid for this operation"));
+            }
+            let scope = Scope { account: account.to_owned(), region: region.to_owned() };
+            (scope, resource.strip_prefix("key/").unwrap_or(resource))
+        }
+        None => (caller.scope.clone(), input),
+    };
+    if resource.starts_with("alias/") {
+        return match forms {
+            KeyIdForms::AnyForm => Ok((scope, KeyName::Alias(resource))),
+            KeyIdForms::KeyOnly => Err(kms_error!(NotFoundException, "Invalid keyId '{input}'")),
+        };
+    }
+    if !is_key_id(resource) {
+        return Err(kms_error!(NotFoundException, "Invalid keyId '{input}'"));
+    }
+    Ok((scope, KeyName::Id(resource)))
+}
+
+fn alias_arn(scope: &Scope, alias_name: &str) -> String {
+    format!("arn:aws:kms:{}:{}:{alias_name}", scope.region, scope.account)
+}
+
+/// A UUID, or a multi-Region key ID (`mrk-` and 32 hex digits).
+fn is_key_id(id: &str) -> bool {
+    let hex = |s: &str| s.chars().all(|c| c.is_ascii_hexdigit());
+    if let Some(rest) = id.strip_prefix("mrk-") {
+        return rest.len() == 32 && hex(rest);
+    }
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]) && groups.iter().all(|g| hex(g))
+}
+
+/// Parsed key policies by their text, so a request does not parse its key's policy again.
+#[derive(Default)]
+pub struct PolicyCache {
+    parsed: std::sync::RwLock<HashMap<String, Option<Arc<authz::Policy>>>>,
+}
+
+/// Past this many distinct policies the cache starts over, which bounds its memory.
+const MAX_CACHED_POLICIES: usize = 10_000;
+
+impl PolicyCache {
+    /// The parsed policy, or None if the stored text does not parse (which PutKeyPolicy and
+    /// CreateKey prevent, but a damaged record must not crash a request).
+    pub fn get(&self, text: &str) -> Option<Arc<authz::Policy>> {
+        if let Some(parsed) = self.parsed.read().ok().and_then(|cache| cache.get(text).cloned()) {
+            return parsed;
+        }
+        let parsed = authz::parse(text, authz::PolicyKind::Key).ok().map(Arc::new);
+        if let Ok(mut cache) = self.parsed.write() {
+            if cache.len() >= MAX_CACHED_POLICIES {
+                cache.clear();
+            }
+            cache.insert(text.to_owned(), parsed.clone());
+        }
+        parsed
+    }
+}
