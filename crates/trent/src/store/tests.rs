@@ -71,6 +71,109 @@ pub async fn conformance(store: &dyn Store) {
     assert!(store.get_alias(&us, "alias/x").await.expect("get").is_none(), "aliases go with their key");
     assert!(store.delete_alias(&us, "alias/y").await.expect("delete"));
     assert!(!store.delete_alias(&us, "alias/y").await.expect("delete"));
+
+    grants(store).await;
+}
+
+fn grant(n: u8, key_id: &str, grantee: &str, retiring: Option<&str>) -> GrantRecord {
+    GrantRecord {
+        grant_id: format!("{n:064x}"),
+        key_id: key_id.into(),
+        name: None,
+        grantee_principal: grantee.into(),
+        retiring_principal: retiring.map(Into::into),
+        issuing_account: "arn:aws:iam::111122223333:root".into(),
+        operations: vec!["Encrypt".into(), "Decrypt".into()],
+        constraints: None,
+        created_ms: 7,
+    }
+}
+
+/// (key ID, the grant ID's last hex digit) of each grant, to compare orders at a glance.
+fn ids(grants: &[GrantRecord]) -> Vec<(&str, char)> {
+    grants.iter().map(|g| (g.key_id.as_str(), g.grant_id.chars().last().unwrap_or('?'))).collect()
+}
+
+async fn grants(store: &dyn Store) {
+    let us = scope("us-east-1");
+    let eu = scope("eu-west-1");
+    for id in ["k1", "k2"] {
+        store.insert_key(&us, &key(id)).await.expect("insert");
+    }
+    let constrained = GrantRecord {
+        name: Some("the-name".into()),
+        constraints: Some(GrantConstraintsRecord {
+            encryption_context_equals: Some([("purpose".to_owned(), "test".to_owned())].into()),
+            encryption_context_subset: None,
+        }),
+        ..grant(1, "k1", "alice", Some("ret"))
+    };
+    // Out of order, so the listings below show that the store sorts.
+    for g in [grant(3, "k1", "alice", None), constrained.clone(), grant(2, "k1", "bob", Some("ret"))] {
+        assert!(store.insert_grant(&us, &g, 10).await.expect("insert grant"));
+    }
+    // k2's grant IDs sort before k1's, so retirable paging must order by key first.
+    assert!(store.insert_grant(&us, &grant(0, "k2", "carol", Some("ret")), 10).await.expect("insert grant"));
+    assert!(store.insert_grant(&us, &grant(5, "k2", "carol", Some("other")), 10).await.expect("insert grant"));
+
+    let all = store.list_grants(&us, "k1", &GrantFilter::default(), None, 10).await.expect("list");
+    assert_eq!(all, vec![constrained.clone(), grant(2, "k1", "bob", Some("ret")), grant(3, "k1", "alice", None)]);
+    let page = store.list_grants(&us, "k1", &GrantFilter::default(), None, 2).await.expect("list");
+    assert_eq!(ids(&page), [("k1", '1'), ("k1", '2')]);
+    let page = store.list_grants(&us, "k1", &GrantFilter::default(), Some(&page[1].grant_id), 2).await.expect("list");
+    assert_eq!(ids(&page), [("k1", '3')]);
+
+    let by_id = GrantFilter { grant_id: Some(&constrained.grant_id), grantee_principal: None };
+    assert_eq!(store.list_grants(&us, "k1", &by_id, None, 10).await.expect("list"), vec![constrained.clone()]);
+    assert!(store.list_grants(&us, "k2", &by_id, None, 10).await.expect("list").is_empty(), "a grant ID filter stays within the key");
+    let alice = GrantFilter { grant_id: None, grantee_principal: Some("alice") };
+    assert_eq!(ids(&store.list_grants(&us, "k1", &alice, None, 10).await.expect("list")), [("k1", '1'), ("k1", '3')]);
+    assert_eq!(ids(&store.list_grants(&us, "k1", &alice, Some(&constrained.grant_id), 10).await.expect("list")), [("k1", '3')]);
+    let bob_and_alices_id = GrantFilter { grant_id: Some(&constrained.grant_id), grantee_principal: Some("bob") };
+    assert!(store.list_grants(&us, "k1", &bob_and_alices_id, None, 10).await.expect("list").is_empty(), "filters combine");
+
+    let retirable = store.list_retirable_grants(&us, "ret", None, 10).await.expect("retirable");
+    assert_eq!(ids(&retirable), [("k1", '1'), ("k1", '2'), ("k2", '0')]);
+    assert_eq!(retirable[0], constrained);
+    let page = store.list_retirable_grants(&us, "ret", None, 2).await.expect("retirable");
+    assert_eq!(ids(&page), [("k1", '1'), ("k1", '2')]);
+    let marker = (page[1].key_id.as_str(), page[1].grant_id.as_str());
+    assert_eq!(ids(&store.list_retirable_grants(&us, "ret", Some(marker), 2).await.expect("retirable")), [("k2", '0')]);
+    assert_eq!(ids(&store.list_retirable_grants(&us, "other", None, 10).await.expect("retirable")), [("k2", '5')]);
+    assert!(store.list_retirable_grants(&us, "alice", None, 10).await.expect("retirable").is_empty());
+
+    // At the limit nothing is stored; one more allowed and it is.
+    let extra = grant(6, "k1", "dave", None);
+    assert!(!store.insert_grant(&us, &extra, 3).await.expect("insert grant"));
+    assert_eq!(store.list_grants(&us, "k1", &GrantFilter::default(), None, 10).await.expect("list").len(), 3);
+    assert!(store.insert_grant(&us, &extra, 4).await.expect("insert grant"));
+    assert_eq!(ids(&store.list_grants(&us, "k1", &GrantFilter::default(), Some(&constrained.grant_id), 10).await.expect("list")), [
+        ("k1", '2'),
+        ("k1", '3'),
+        ("k1", '6')
+    ]);
+
+    let duplicate = GrantRecord { grantee_principal: "mallory".into(), ..constrained.clone() };
+    assert!(matches!(store.insert_grant(&us, &duplicate, 10).await, Err(StoreError::Conflict)));
+    assert_eq!(store.list_grants(&us, "k1", &by_id, None, 10).await.expect("list"), vec![constrained.clone()], "the original is kept");
+
+    assert!(store.list_grants(&eu, "k1", &GrantFilter::default(), None, 10).await.expect("list").is_empty(), "grants are per region");
+    assert!(store.list_retirable_grants(&eu, "ret", None, 10).await.expect("retirable").is_empty());
+    assert!(!store.delete_grant(&eu, "k1", &constrained.grant_id).await.expect("delete grant"));
+
+    assert!(!store.delete_grant(&us, "k2", &extra.grant_id).await.expect("delete grant"), "a grant is deleted only from its key");
+    assert!(store.delete_grant(&us, "k1", &extra.grant_id).await.expect("delete grant"));
+    assert!(!store.delete_grant(&us, "k1", &extra.grant_id).await.expect("delete grant"));
+    assert_eq!(ids(&store.list_grants(&us, "k1", &GrantFilter::default(), None, 10).await.expect("list")), [
+        ("k1", '1'),
+        ("k1", '2'),
+        ("k1", '3')
+    ]);
+
+    store.delete_key(&us, "k1").await.expect("delete");
+    assert!(store.list_grants(&us, "k1", &GrantFilter::default(), None, 10).await.expect("list").is_empty(), "grants go with their key");
+    assert_eq!(ids(&store.list_retirable_grants(&us, "ret", None, 10).await.expect("retirable")), [("k2", '0')]);
+    assert_eq!(store.list_grants(&us, "k2", &GrantFilter::default(), None, 10).await.expect("list").len(), 2, "other keys keep theirs");
 }
 
 #[tokio::test]
