@@ -1,6 +1,8 @@
 //! Load benchmark: requests/s and p50/p99 latency per KMS operation against a freshly started
 //! `trent serve`, at 1, 16 and 64 keep-alive HTTP/1.1 connections, next to a ceiling: the same
 //! HTTP stack (`trent::http::serve`) with a handler that answers `200 {}` to everything.
+//! Every request is SigV4-signed as the default identity (`test`/`test`), for both servers, so
+//! that the ceiling includes the client's signing cost too.
 //!
 //! `cargo run --release -p trent-bench -- [--seconds N] [--trent PATH]`
 
@@ -10,6 +12,9 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use http_body_util::{BodyExt, Full};
@@ -42,6 +47,11 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 const JSON_1_1: &str = "application/x-amz-json-1.1";
 const CEILING: &str = "ceiling (200 {})";
+/// The default identity of a Trent without a config file, and the region the benchmark's keys live in.
+const ACCESS_KEY: &str = "test";
+const SECRET_KEY: &str = "test";
+const REGION: &str = "us-east-1";
+const ACCOUNT: &str = "111122223333";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -118,7 +128,7 @@ async fn bench(options: Options) -> Result<(), BoxError> {
     let mut trent = Server::start(Kind::Trent(trent_bin)).await?;
     let mut ceiling = Server::start(Kind::Ceiling).await?;
 
-    let key_id = call(&trent.addr, "CreateKey", json!({"Description": "trent-bench"})).await?["KeyMetadata"]["KeyId"]
+    let key_id = call(&trent.addr, "CreateKey", json!({"Description": "trent-bench", "Policy": key_policy()})).await?["KeyMetadata"]["KeyId"]
         .as_str()
         .ok_or("CreateKey returned no KeyId")?
         .to_owned();
@@ -174,6 +184,38 @@ async fn bench(options: Options) -> Result<(), BoxError> {
         print_key_spec_report(&case_rows, &ceiling.stats);
     }
     Ok(())
+}
+
+/// A key policy like a real deployment's, since the server evaluates it on every request: the
+/// account's default delegation to IAM, the one user the benchmark signs as, allowed the
+/// operations it measures under a condition, and a guard rail that denies deletion without MFA.
+fn key_policy() -> String {
+    let statements = json!([
+        {
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")},
+            "Action": "kms:*",
+            "Resource": "*"
+        },
+        {
+            "Sid": "Allow use of the key",
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:user/test")},
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:CallerAccount": ACCOUNT}}
+        },
+        {
+            "Sid": "Deny key deletion without MFA",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:ScheduleKeyDeletion",
+            "Resource": "*",
+            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}}
+        }
+    ]);
+    json!({"Version": "2012-10-17", "Id": "trent-bench", "Statement": statements}).to_string()
 }
 
 /// The key-spec cases run at one concurrency, where the ceiling is near its best.
@@ -342,7 +384,13 @@ async fn run_worker(target: Arc<Target>, worker: usize, measure_from: Instant, e
                 }
             },
         };
-        let request = kms_request(&target.addr, target.op, target.body(worker, n));
+        let request = match kms_request(&target.addr, target.op, target.body(worker, n)) {
+            Ok(request) => request,
+            Err(e) => {
+                stats.error(measured, || format!("cannot sign: {e}"));
+                continue;
+            }
+        };
         match exchange(sender, request).await {
             Ok((status, body)) => {
                 if measured {
@@ -379,18 +427,26 @@ async fn connect(addr: &str) -> Result<SendRequest<Full<Bytes>>, BoxError> {
     Ok(sender)
 }
 
-fn kms_request(addr: &str, op: &str, body: Bytes) -> Request<Full<Bytes>> {
-    let mut request = Request::new(Full::new(body));
-    *request.method_mut() = hyper::Method::POST;
-    let headers = request.headers_mut();
-    if let Ok(host) = addr.parse() {
-        headers.insert(HOST, host);
+/// A KMS call, signed now: each request pays what a real client pays for its signature.
+fn kms_request(addr: &str, op: &str, body: Bytes) -> Result<Request<Full<Bytes>>, BoxError> {
+    let target = format!("TrentService.{op}");
+    let headers = [(HOST.as_str(), addr), (CONTENT_TYPE.as_str(), JSON_1_1), ("x-amz-target", target.as_str())];
+    let identity = Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "trent-bench").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name("kms")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()?
+        .into();
+    let signable = SignableRequest::new("POST", format!("http://{addr}/"), headers.into_iter(), SignableBody::Bytes(&body))?;
+    let (instructions, _) = sign(signable, &params)?.into_parts();
+    let mut request = Request::post("/");
+    for (name, value) in headers.into_iter().chain(instructions.headers()) {
+        request = request.header(name, value);
     }
-    headers.insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static(JSON_1_1));
-    if let Ok(target) = format!("TrentService.{op}").parse() {
-        headers.insert("x-amz-target", target);
-    }
-    request
+    Ok(request.body(Full::new(body))?)
 }
 
 /// One request on an open connection; the whole response body is read so the connection can be reused.
@@ -404,7 +460,7 @@ async fn exchange(sender: &mut SendRequest<Full<Bytes>>, request: Request<Full<B
 /// A single setup call that must succeed; returns the response JSON.
 async fn call(addr: &str, op: &str, body: Value) -> Result<Value, BoxError> {
     let mut sender = connect(addr).await?;
-    let (status, body) = exchange(&mut sender, kms_request(addr, op, Bytes::from(body.to_string()))).await?;
+    let (status, body) = exchange(&mut sender, kms_request(addr, op, Bytes::from(body.to_string()))?).await?;
     if status != StatusCode::OK {
         return Err(format!("{op} answered {status}: {}", String::from_utf8_lossy(&body)).into());
     }

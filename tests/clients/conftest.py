@@ -75,22 +75,31 @@ def server(tmp_path_factory):
             assert code == 0, f"graceful shutdown on SIGTERM should exit 0, got {code}"
 
 
-@pytest.fixture(scope="session")
-def kms(server):
+def make_client(server, access_key="test", secret_key="test"):
+    """A boto3 KMS client for the server; by default with the default identity's credentials."""
     return boto3.session.Session().client(
         "kms",
         endpoint_url=server,
         region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
         # No retries: every assertion sees the server's first answer.
         config=Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=30),
     )
 
 
 @pytest.fixture(scope="session")
+def kms(server):
+    return make_client(server)
+
+
+@pytest.fixture(scope="session")
 def aws(server, tmp_path_factory):
-    """Runs `aws kms ...` against the server and returns the parsed JSON (or raw text)."""
+    """Runs `aws kms ...` against the server and returns the parsed JSON (or raw text).
+
+    `aws.failing(*args, **env)` runs it with extra environment variables, expects it to fail and
+    returns its stderr.
+    """
     home = tmp_path_factory.mktemp("aws-cli")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
@@ -103,13 +112,22 @@ def aws(server, tmp_path_factory):
     cli = Path(sys.executable).parent / "aws"
     assert cli.is_file(), f"no AWS CLI at {cli}: run scripts/python-env.sh"
 
-    def run(*args, output="json"):
+    def execute(args, output, extra_env):
         cmd = [str(cli), "kms", *args, "--endpoint-url", server, "--region", REGION, "--output", output]
-        done = subprocess.run(cmd, env=env, cwd=home, capture_output=True, text=True, timeout=60)
+        return subprocess.run(cmd, env={**env, **extra_env}, cwd=home, capture_output=True, text=True, timeout=60)
+
+    def run(*args, output="json"):
+        done = execute(args, output, {})
         assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}:\n{done.stderr}"
         if output == "json":
             return json.loads(done.stdout) if done.stdout.strip() else None
         return done.stdout.strip()
 
+    def failing(*args, **extra_env):
+        done = execute(args, "json", extra_env)
+        assert done.returncode != 0, f"{' '.join(args)} succeeded:\n{done.stdout}"
+        return done.stderr
+
     run.dir = home
+    run.failing = failing
     return run

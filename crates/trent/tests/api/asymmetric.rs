@@ -1702,6 +1702,7 @@ async fn generate_data_key_pair_needs_a_symmetric_encryption_key() {
     let symmetric = create_key(&server.client("us-east-1")).await.key_id;
     let reply = server
         .call(
+            "us-east-1",
             "GenerateDataKeyPair",
             &serde_json::json!({"KeyId": symmetric, "KeyPairSpec": "RSA_1024"}),
         )
@@ -1862,6 +1863,7 @@ async fn derive_shared_secret_rejects_bad_peers_and_keys() {
     let b64 = base64::engine::general_purpose::STANDARD;
     let reply = server
         .call(
+            "us-east-1",
             "DeriveSharedSecret",
             &serde_json::json!({
                 "KeyId": east_key,
@@ -1951,7 +1953,7 @@ async fn asymmetric_keys_survive_a_restart() {
 #[tokio::test]
 async fn get_public_key_raw_encoding_extension() {
     let server = Server::start();
-    // Raw calls are unsigned, so they land in us-east-1.
+    // Raw calls here are signed for us-east-1, the region of this client.
     let kms = server.client("us-east-1");
     let b64 = base64::engine::general_purpose::STANDARD;
     for (spec, raw_len) in [("ECC_NIST_EDWARDS25519", 32), ("ECC_NIST_P256", 65)] {
@@ -1959,7 +1961,11 @@ async fn get_public_key_raw_encoding_extension() {
         let der = public_key(&kms, &key).await;
 
         let default = server
-            .call("GetPublicKey", &serde_json::json!({"KeyId": key}))
+            .call(
+                "us-east-1",
+                "GetPublicKey",
+                &serde_json::json!({"KeyId": key}),
+            )
             .await
             .ok();
         let default_key = b64
@@ -1969,6 +1975,7 @@ async fn get_public_key_raw_encoding_extension() {
 
         let raw = server
             .call(
+                "us-east-1",
                 "GetPublicKey",
                 &serde_json::json!({"KeyId": key, "PublicKeyEncoding": "RAW"}),
             )

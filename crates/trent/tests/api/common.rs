@@ -16,12 +16,18 @@ use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::{Blob, DateTime};
 use aws_sdk_kms::types::{AliasListEntry, KeyMetadata, Tag};
 use aws_sdk_kms::Client;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub const ACCOUNT: &str = "111122223333";
-/// The region most tests use; `us-east-1` is the other one (and the one of unsigned requests).
+/// The region most tests use; `us-east-1` is the other one.
 pub const REGION: &str = "eu-west-1";
+/// The access key and secret of the default identity, the only one a server without a config
+/// file knows (user `test` of account `ACCOUNT`, allowed everything).
+pub const ACCESS_KEY: &str = "test";
+pub const SECRET_KEY: &str = "test";
 /// A well-formed key ID that no test ever creates.
 pub const MISSING_KEY: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
 
@@ -59,17 +65,25 @@ impl Server {
         self.root.join("server.log")
     }
 
-    /// A client for `region` with fixed test credentials and no retries, so that every assertion
-    /// sees the server's first answer.
+    /// A client for `region` with the default identity's credentials and no retries, so that
+    /// every assertion sees the server's first answer.
     pub fn client(&self, region: &str) -> Client {
-        let config = aws_sdk_kms::Config::builder()
+        Client::from_conf(self.sdk_config(region, ACCESS_KEY, SECRET_KEY).build())
+    }
+
+    /// The configuration behind [`Server::client`], for other credentials or further settings.
+    pub fn sdk_config(
+        &self,
+        region: &str,
+        access_key: &str,
+        secret: &str,
+    ) -> aws_sdk_kms::config::Builder {
+        aws_sdk_kms::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
             .endpoint_url(&self.url)
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .credentials_provider(Credentials::new(access_key, secret, None, None, "test"))
             .retry_config(RetryConfig::disabled())
-            .build();
-        Client::from_conf(config)
     }
 
     /// Stops the server with SIGTERM, expects a clean exit, and starts it again on the same data
@@ -129,28 +143,119 @@ impl Server {
             })
     }
 
-    /// An unsigned KMS API call (`POST /`): no Authorization header, so region `us-east-1`.
-    /// Every API response must carry `x-amzn-RequestId`; that is checked here, for all of them.
-    pub async fn raw(&self, target: Option<&str>, content_type: &str, body: &[u8]) -> Reply {
-        let mut headers = vec![("Content-Type", content_type)];
-        if let Some(target) = target {
-            headers.push(("X-Amz-Target", target));
-        }
+    /// `POST /` with exactly `headers` (besides the Host and Content-Length that `http` adds).
+    /// Every API response, error or not, must carry `x-amzn-RequestId`: that is checked here.
+    pub async fn post(&self, headers: &[(String, String)], body: &[u8]) -> Reply {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
         let reply = self.http("POST", "/", &headers, body).await;
         assert!(
             reply
                 .header("x-amzn-RequestId")
                 .is_some_and(|id| !id.is_empty()),
-            "response to {target:?} has no x-amzn-RequestId: {reply:?}"
+            "response to {headers:?} has no x-amzn-RequestId: {reply:?}"
         );
         reply
     }
 
+    /// A KMS API call (`POST /`) signed by the default identity for `region`, which is the
+    /// region it acts in.
+    pub async fn raw(
+        &self,
+        region: &str,
+        target: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> Reply {
+        let headers = kms_headers(target, content_type);
+        let signed = Signer::test(region).sign(&self.url, &headers, body);
+        self.post(&signed, body).await
+    }
+
+    /// A KMS API call without any signature.
+    pub async fn unsigned(&self, target: Option<&str>, content_type: &str, body: &[u8]) -> Reply {
+        self.post(&kms_headers(target, content_type), body).await
+    }
+
     /// `raw` for `TrentService.<op>` with the JSON 1.1 content type.
-    pub async fn call(&self, op: &str, body: &serde_json::Value) -> Reply {
+    pub async fn call(&self, region: &str, op: &str, body: &serde_json::Value) -> Reply {
         let body = serde_json::to_vec(body).expect("serialize request");
-        self.raw(Some(&format!("TrentService.{op}")), JSON_1_1, &body)
+        self.raw(region, Some(&format!("TrentService.{op}")), JSON_1_1, &body)
             .await
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// The headers of a KMS call before signing: its content type and, if any, `X-Amz-Target`.
+pub fn kms_headers(target: Option<&str>, content_type: &str) -> Vec<(String, String)> {
+    let mut headers = vec![("Content-Type".to_owned(), content_type.to_owned())];
+    if let Some(target) = target {
+        headers.push(("X-Amz-Target".to_owned(), target.to_owned()));
+    }
+    headers
+}
+
+/// Who signs a request (SigV4, service `kms`), for which region and as of when.
+#[derive(Clone, Copy, Debug)]
+pub struct Signer<'a> {
+    pub access_key: &'a str,
+    pub secret: &'a str,
+    pub region: &'a str,
+    pub time: SystemTime,
+}
+
+impl Signer<'_> {
+    /// The default identity, signing now.
+    pub fn test(region: &str) -> Signer<'_> {
+        Signer {
+            access_key: ACCESS_KEY,
+            secret: SECRET_KEY,
+            region,
+            time: SystemTime::now(),
+        }
+    }
+
+    /// `headers` plus the ones SigV4 adds (`X-Amz-Date`, `Authorization`) for `POST /` with
+    /// `body` to the server at `url`. The host, taken from `url`, is signed too; it must be the
+    /// Host the request is sent with (`Server::http` sends the same one).
+    pub fn sign(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Vec<(String, String)> {
+        let identity = Credentials::new(self.access_key, self.secret, None, None, "test").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(self.region)
+            .name("kms")
+            .time(self.time)
+            .settings(SigningSettings::default())
+            .build()
+            .expect("signing params")
+            .into();
+        let url = format!("{}/", url.trim_end_matches('/'));
+        let signable = SignableRequest::new(
+            "POST",
+            &url,
+            headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            SignableBody::Bytes(body),
+        )
+        .expect("signable request");
+        let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+        let mut signed = headers.to_vec();
+        signed.extend(
+            instructions
+                .headers()
+                .map(|(n, v)| (n.to_owned(), v.to_owned())),
+        );
+        signed
     }
 }
 

@@ -247,11 +247,12 @@ async fn mac_message_limits() {
     );
     assert!(msg.contains("'message'"), "{msg}");
 
-    // An unknown MacAlgorithm is an enum validation error (raw JSON, region us-east-1).
+    // An unknown MacAlgorithm is an enum validation error (raw JSON, signed for us-east-1).
     let east = server.client("us-east-1");
     let key = create_hmac(&east, "HMAC_256").await;
     let reply = server
         .call(
+            "us-east-1",
             "GenerateMac",
             &serde_json::json!({"KeyId": key, "Message": "aGVsbG8=", "MacAlgorithm": "HMAC_SHA_1"}),
         )
@@ -264,6 +265,7 @@ async fn mac_message_limits() {
     // MacAlgorithm is required.
     let reply = server
         .call(
+            "us-east-1",
             "GenerateMac",
             &serde_json::json!({"KeyId": key, "Message": "aGVsbG8="}),
         )

@@ -8,6 +8,7 @@ mod common;
 
 mod aliases;
 mod asymmetric;
+mod auth;
 mod encryption;
 mod keys;
 mod mac;

@@ -1,5 +1,6 @@
-//! The AWS JSON 1.1 protocol as seen on the wire, through raw HTTP. Requests are unsigned, so
-//! they act in region us-east-1. `Server::raw` itself checks `x-amzn-RequestId` on every answer.
+//! The AWS JSON 1.1 protocol as seen on the wire, through raw HTTP. Requests are signed by the
+//! default identity for `REGION`, the region they act in (authentication itself is `auth.rs`'s
+//! subject). `Server::raw` itself checks `x-amzn-RequestId` on every answer.
 
 use std::collections::BTreeSet;
 
@@ -16,15 +17,15 @@ async fn health_answers_200() {
 #[tokio::test]
 async fn responses_carry_request_ids_and_aws_json() {
     let server = Server::start();
-    let success = server.call("ListKeys", &json!({})).await;
+    let success = server.call(REGION, "ListKeys", &json!({})).await;
     assert_eq!(success.ok()["Keys"], json!([]));
     let failure = server
-        .call("DescribeKey", &json!({"KeyId": MISSING_KEY}))
+        .call(REGION, "DescribeKey", &json!({"KeyId": MISSING_KEY}))
         .await;
     let message = failure.error(&["NotFoundException"]);
     assert_eq!(
         message,
-        format!("Key '{}' does not exist", key_arn("us-east-1", MISSING_KEY))
+        format!("Key '{}' does not exist", key_arn(REGION, MISSING_KEY))
     );
 
     for reply in [&success, &failure] {
@@ -41,24 +42,25 @@ async fn responses_carry_request_ids_and_aws_json() {
 async fn unknown_operations_are_rejected() {
     let server = Server::start();
     for target in ["TrentService.Nope", "KMS.ListKeys"] {
-        let reply = server.raw(Some(target), JSON_1_1, b"{}").await;
+        let reply = server.raw(REGION, Some(target), JSON_1_1, b"{}").await;
         reply.error(&["UnknownOperationException"]);
     }
-    let reply = server.raw(None, JSON_1_1, b"{}").await;
+    let reply = server.raw(REGION, None, JSON_1_1, b"{}").await;
     assert_eq!(reply.status, 400, "no X-Amz-Target: {reply:?}");
 }
 
 #[tokio::test]
 async fn unimplemented_operations_name_themselves() {
     let server = Server::start();
-    let key = server.call("CreateKey", &json!({})).await.ok()["KeyMetadata"]["KeyId"].clone();
+    let key =
+        server.call(REGION, "CreateKey", &json!({})).await.ok()["KeyMetadata"]["KeyId"].clone();
     let grant = json!({
         "KeyId": key,
         "GranteePrincipal": format!("arn:aws:iam::{ACCOUNT}:role/reader"),
         "Operations": ["Decrypt"],
     });
     let message = server
-        .call("CreateGrant", &grant)
+        .call(REGION, "CreateGrant", &grant)
         .await
         .error(&["UnsupportedOperationException"]);
     assert!(message.contains("CreateGrant"), "{message}");
@@ -96,7 +98,7 @@ async fn malformed_bodies_are_client_errors() {
     ];
     for (op, body, codes) in cases {
         let reply = server
-            .raw(Some(&format!("TrentService.{op}")), JSON_1_1, body)
+            .raw(REGION, Some(&format!("TrentService.{op}")), JSON_1_1, body)
             .await;
         assert!(
             reply.status < 500,
@@ -116,7 +118,7 @@ async fn malformed_bodies_are_client_errors() {
 async fn unknown_members_are_ignored() {
     let server = Server::start();
     server
-        .call("ListKeys", &json!({"SomeFutureField": {"x": 1}}))
+        .call(REGION, "ListKeys", &json!({"SomeFutureField": {"x": 1}}))
         .await
         .ok();
 }
@@ -125,7 +127,7 @@ async fn unknown_members_are_ignored() {
 async fn an_invalid_enum_value_lists_the_model_values() {
     let server = Server::start();
     let message = server
-        .call("CreateKey", &json!({"KeySpec": "NOPE"}))
+        .call(REGION, "CreateKey", &json!({"KeySpec": "NOPE"}))
         .await
         .error(&["ValidationException"]);
     let prefix =
@@ -163,17 +165,20 @@ async fn an_invalid_enum_value_lists_the_model_values() {
     .filter_map(|v| v.as_str())
     .collect();
     assert_eq!(listed, expected);
-    assert!(server.call("ListKeys", &json!({})).await.ok()["Keys"]
-        .as_array()
-        .is_some_and(Vec::is_empty));
+    assert!(
+        server.call(REGION, "ListKeys", &json!({})).await.ok()["Keys"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
 }
 
 #[tokio::test]
 async fn an_oversized_body_is_refused_without_harm() {
     let server = Server::start();
-    let key = server.call("CreateKey", &json!({})).await.ok()["KeyMetadata"]["KeyId"].clone();
+    let key =
+        server.call(REGION, "CreateKey", &json!({})).await.ok()["KeyMetadata"]["KeyId"].clone();
     let huge = json!({"KeyId": key, "Plaintext": "A".repeat(2 * 1024 * 1024)});
-    let reply = server.call("Encrypt", &huge).await;
+    let reply = server.call(REGION, "Encrypt", &huge).await;
     assert!(
         (400..500).contains(&reply.status),
         "2 MiB body → {}",
@@ -182,33 +187,51 @@ async fn an_oversized_body_is_refused_without_harm() {
 
     assert_eq!(server.http("GET", "/health", &[], b"").await.status, 200);
     let encrypted = server
-        .call("Encrypt", &json!({"KeyId": key, "Plaintext": "aGVsbG8="}))
+        .call(
+            REGION,
+            "Encrypt",
+            &json!({"KeyId": key, "Plaintext": "aGVsbG8="}),
+        )
         .await;
     assert!(encrypted.ok()["CiphertextBlob"].is_string());
 }
 
 #[tokio::test]
-async fn timestamps_are_epoch_seconds_and_unsigned_requests_use_us_east_1() {
+async fn timestamps_are_epoch_seconds_and_the_signed_scope_names_the_region() {
     let server = Server::start();
     let start = now();
-    let created = server.call("CreateKey", &json!({})).await.ok();
+    let created = server.call(REGION, "CreateKey", &json!({})).await.ok();
     let meta = &created["KeyMetadata"];
     let id = meta["KeyId"].as_str().expect("KeyId");
-    assert_eq!(meta["Arn"], json!(key_arn("us-east-1", id)));
+    assert_eq!(meta["Arn"], json!(key_arn(REGION, id)));
     assert_epoch(&meta["CreationDate"], start, now());
+    // The same request signed for another region addresses that region's keys.
+    let elsewhere = server
+        .call("us-east-1", "DescribeKey", &json!({"KeyId": id}))
+        .await
+        .error(&["NotFoundException"]);
+    assert_eq!(
+        elsewhere,
+        format!("Key '{}' does not exist", key_arn("us-east-1", id))
+    );
 
     server
         .call(
+            REGION,
             "CreateAlias",
             &json!({"AliasName": "alias/raw", "TargetKeyId": id}),
         )
         .await
         .ok();
-    let aliases = server.call("ListAliases", &json!({"KeyId": id})).await.ok();
+    let aliases = server
+        .call(REGION, "ListAliases", &json!({"KeyId": id}))
+        .await
+        .ok();
     assert_epoch(&aliases["Aliases"][0]["CreationDate"], start, now());
 
     let scheduled = server
         .call(
+            REGION,
             "ScheduleKeyDeletion",
             &json!({"KeyId": id, "PendingWindowInDays": 7}),
         )
