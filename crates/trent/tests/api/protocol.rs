@@ -54,16 +54,11 @@ async fn unimplemented_operations_name_themselves() {
     let server = Server::start();
     let key =
         server.call(REGION, "CreateKey", &json!({})).await.ok()["KeyMetadata"]["KeyId"].clone();
-    let grant = json!({
-        "KeyId": key,
-        "GranteePrincipal": format!("arn:aws:iam::{ACCOUNT}:role/reader"),
-        "Operations": ["Decrypt"],
-    });
     let message = server
-        .call(REGION, "CreateGrant", &grant)
+        .call(REGION, "EnableKeyRotation", &json!({ "KeyId": key }))
         .await
         .error(&["UnsupportedOperationException"]);
-    assert!(message.contains("CreateGrant"), "{message}");
+    assert!(message.contains("EnableKeyRotation"), "{message}");
 }
 
 #[tokio::test]
