@@ -120,7 +120,8 @@ impl Server {
 
     fn respawn(&mut self) {
         // On failure the panic leaves `self` to Drop, which keeps the directory for inspection.
-        let (child, url) = spawn(&self.root, self.config.as_deref()).unwrap_or_else(|failure| panic!("restart: {failure}"));
+        let (child, url) = spawn(&self.root, self.config.as_deref())
+            .unwrap_or_else(|failure| panic!("restart: {failure}"));
         self.child = child;
         self.url = url;
     }
