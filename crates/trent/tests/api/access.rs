@@ -1366,7 +1366,7 @@ async fn another_account_needs_the_key_policy_and_its_identity_policy() {
         "{}",
         own.arn
     );
-    assert_eq!(list_key_ids(&bob, None).await, [own.id.clone()]);
+    assert_eq!(list_key_ids(&bob, None).await, [own.id.as_str()]);
     let mut keys_of_a = list_key_ids(&admin, None).await;
     keys_of_a.sort();
     let mut expected = vec![private.id, shared.id];
@@ -1532,7 +1532,7 @@ async fn the_lockout_safety_check_and_its_bypass() {
         assert_code(result, "MalformedPolicyDocumentException"),
         LOCKOUT
     );
-    assert_eq!(list_key_ids(&admin, None).await, [key.id.clone()]);
+    assert_eq!(list_key_ids(&admin, None).await, [key.id.as_str()]);
 
     admin
         .put_key_policy()
