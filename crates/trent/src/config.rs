@@ -30,6 +30,7 @@ use subtle::ConstantTimeEq as _;
 use zeroize::Zeroize as _;
 
 use crate::authz::{self, Policy, PolicyKind};
+use crate::sigv4::SigningKeys;
 use crate::DEFAULT_ACCOUNT;
 
 /// Access key ID and secret of the loopback default identity (`test` / `test`, as LocalStack uses).
@@ -337,6 +338,8 @@ pub struct Credential {
     pub secret: Secret,
     pub session_token: Option<Secret>,
     pub principal: Arc<Principal>,
+    /// Signing keys derived from the secret, by credential scope.
+    pub signing_keys: SigningKeys,
 }
 
 /// The lookup from access key ID to credential that [`crate::sigv4::verify`] uses.
@@ -377,7 +380,8 @@ impl Identities {
 
     /// Adds an access key (replacing one with the same ID).
     pub fn insert(&mut self, access_key_id: &str, secret: Secret, session_token: Option<Secret>, principal: Arc<Principal>) {
-        self.by_access_key.insert(access_key_id.to_owned(), Credential { secret, session_token, principal });
+        let credential = Credential { secret, session_token, principal, signing_keys: SigningKeys::default() };
+        self.by_access_key.insert(access_key_id.to_owned(), credential);
     }
 
     pub fn get(&self, access_key_id: &str) -> Option<&Credential> {

@@ -71,7 +71,7 @@ pub fn verify_for_service(parts: &Parts, body: &[u8], identities: &Identities, n
     let payload_hash = payload_hash(&parts.headers, body)?;
     let canonical = canonical_request(parts, authorization.signed_headers, &payload_hash);
     let string_to_sign = string_to_sign(&amz_date, &scope.to_string(), canonical.as_bytes());
-    let key = signing_key(credential.secret.expose(), scope.date, scope.region, scope.service);
+    let key = credential.signing_keys.get_or_derive(&scope, || signing_key(credential.secret.expose(), scope.date, scope.region, scope.service));
     let expected = hex(hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
     if !bool::from(expected.as_bytes().ct_eq(authorization.signature.as_bytes())) {
         tracing::debug!(
@@ -422,6 +422,34 @@ fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> Stri
 }
 
 /// `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
+/// The signing keys one access key has derived, by credential scope (`date/region/service`).
+/// Deriving one takes four HMACs — more than checking the request itself — and a client signs with
+/// the same scope all day, so each is derived once.
+#[derive(Debug, Default)]
+pub struct SigningKeys {
+    by_scope: std::sync::RwLock<std::collections::HashMap<String, hmac::Key>>,
+}
+
+/// Scopes kept per access key: a day's regions, a few days of clock skew.
+const MAX_SIGNING_KEYS: usize = 64;
+
+impl SigningKeys {
+    fn get_or_derive(&self, scope: &Scope<'_>, derive: impl FnOnce() -> hmac::Key) -> hmac::Key {
+        let name = format!("{}/{}/{}", scope.date, scope.region, scope.service);
+        if let Some(key) = self.by_scope.read().ok().and_then(|keys| keys.get(&name).cloned()) {
+            return key;
+        }
+        let key = derive();
+        if let Ok(mut keys) = self.by_scope.write() {
+            if keys.len() >= MAX_SIGNING_KEYS {
+                keys.clear();
+            }
+            keys.insert(name, key.clone());
+        }
+        key
+    }
+}
+
 fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
     let mut k_secret = Zeroizing::new(Vec::with_capacity(4 + secret.len()));
     k_secret.extend_from_slice(b"AWS4");

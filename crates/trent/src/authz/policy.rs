@@ -356,10 +356,10 @@ impl<T> Negatable<Vec<T>> {
 }
 
 impl Policy {
-    /// Whether any statement has a condition on `key` (normalized with
-    /// [`conditions::condition_key`]), so that costly values are gathered only when needed.
-    pub fn mentions(&self, key: &str) -> bool {
-        self.statements.iter().flat_map(|s| &s.conditions).any(|c| c.key() == key)
+    /// The condition keys the policy's statements test (normalized with
+    /// [`conditions::condition_key`]), so that callers gather only the values that matter.
+    pub fn condition_keys(&self) -> impl Iterator<Item = &str> {
+        self.statements.iter().flat_map(|s| &s.conditions).map(|c| c.key())
     }
 }
 

@@ -1,12 +1,13 @@
 //! CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
 
-use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
+use super::authorize::{authorize_account, authorize_alias, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
 use super::{page_limit, require_not_pending, Caller, Ctx, Page};
 use crate::store::{AliasRecord, StoreError};
 use trent_model::*;
 
 pub async fn create_alias(ctx: &Ctx, caller: &Caller, input: CreateAliasRequest) -> Result<(), KmsError> {
     check_alias_name(&input.alias_name)?;
+    authorize_alias(caller, "CreateAlias", &input.alias_name)?;
     let key = alias_target(ctx, caller, &input.target_key_id, "CreateAlias").await?;
     let now = Timestamp::now().0;
     let alias = AliasRecord { name: input.alias_name, key_id: key.record.key_id, created_ms: now, updated_ms: now };
@@ -18,6 +19,7 @@ pub async fn create_alias(ctx: &Ctx, caller: &Caller, input: CreateAliasRequest)
 
 pub async fn update_alias(ctx: &Ctx, caller: &Caller, input: UpdateAliasRequest) -> Result<(), KmsError> {
     check_alias_name(&input.alias_name)?;
+    authorize_alias(caller, "UpdateAlias", &input.alias_name)?;
     let alias = existing_alias(ctx, caller, &input.alias_name).await?;
     // As AWS: the caller needs UpdateAlias on the key the alias leaves and on the one it gets.
     let current = authorize_key(ctx, caller, &alias.key_id, KeyIdForms::KeyOnly, "UpdateAlias", &Conditions::default()).await;
@@ -49,6 +51,7 @@ pub async fn update_alias(ctx: &Ctx, caller: &Caller, input: UpdateAliasRequest)
 
 pub async fn delete_alias(ctx: &Ctx, caller: &Caller, input: DeleteAliasRequest) -> Result<(), KmsError> {
     check_alias_name(&input.alias_name)?;
+    authorize_alias(caller, "DeleteAlias", &input.alias_name)?;
     let alias = existing_alias(ctx, caller, &input.alias_name).await?;
     match authorize_key(ctx, caller, &alias.key_id, KeyIdForms::KeyOnly, "DeleteAlias", &Conditions::default()).await {
         Err(e) if e.code() != ErrorCode::NotFoundException => return Err(e),

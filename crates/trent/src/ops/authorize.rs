@@ -120,22 +120,26 @@ async fn locate<'a>(ctx: &Ctx, caller: &Caller, key_id: &'a str, forms: KeyIdFor
 /// policy denied explicitly, the key's grants for the caller.
 async fn decide(ctx: &Ctx, caller: &Caller, key: &AuthorizedKey, alias: Option<&str>, operation: &str, conditions: &Conditions<'_>) -> Result<(), KmsError> {
     let action = format!("kms:{operation}");
-    let mut values = request_values(caller, conditions);
-    values.insert("kms:keyspec".into(), vec![key.key_spec.as_str().to_owned()]);
-    values.insert("kms:keyusage".into(), vec![key.key_usage.as_str().to_owned()]);
-    values.insert("kms:keyorigin".into(), vec![key.origin.as_str().to_owned()]);
-    values.insert("kms:multiregion".into(), vec!["false".to_owned()]);
-    for tag in &key.tags {
-        values.insert(authz::condition_key(&format!("aws:ResourceTag/{}", tag.key)), vec![tag.value.clone()]);
+    let policy = ctx.key_policy(&key.record.policy);
+    let mut values = Values::wanted_by(policy.as_deref().into_iter().chain(&caller.principal.policies));
+    values.of_request(caller, conditions);
+    values.put("kms:keyspec", || vec![key.key_spec.as_str().to_owned()]);
+    values.put("kms:keyusage", || vec![key.key_usage.as_str().to_owned()]);
+    values.put("kms:keyorigin", || vec![key.origin.as_str().to_owned()]);
+    values.put("kms:multiregion", || vec!["false".to_owned()]);
+    if values.wants_prefix("aws:resourcetag/") {
+        for tag in &key.tags {
+            values.put(&authz::condition_key(&format!("aws:ResourceTag/{}", tag.key)), || vec![tag.value.clone()]);
+        }
     }
     if let Some(alias) = alias {
-        values.insert("kms:requestalias".into(), vec![alias.to_owned()]);
+        values.put("kms:requestalias", || vec![alias.to_owned()]);
     }
-    let policy = ctx.key_policy(&key.record.policy);
-    if policy.as_ref().is_some_and(|p| p.mentions("kms:resourcealiases")) {
+    if values.wants("kms:resourcealiases") {
         let aliases = ctx.store.list_aliases(&key.scope, Some(&key.key_id), None, 1000).await?;
-        values.insert("kms:resourcealiases".into(), aliases.into_iter().map(|a| a.name).collect());
+        values.put("kms:resourcealiases", || aliases.into_iter().map(|a| a.name).collect());
     }
+    let values = values.map;
     let principal = principal_info(caller);
     let request = RequestContext { action: &action, principal: &principal, resource: &key.arn, values: &values };
     let Some(policy) = policy else {
@@ -163,17 +167,32 @@ async fn decide(ctx: &Ctx, caller: &Caller, key: &AuthorizedKey, alias: Option<&
 /// Authorizes an operation that acts on no particular key (CreateKey, ListKeys, ListAliases,
 /// GenerateRandom, …): the caller's identity policies decide, the root user may do anything.
 pub fn authorize_account(caller: &Caller, operation: &str, conditions: &Conditions<'_>) -> Result<(), KmsError> {
+    authorize_by_identity(caller, operation, "*", conditions)
+}
+
+/// CreateAlias, UpdateAlias and DeleteAlias need their action on the alias as well as on the key;
+/// an alias has no policy of its own, so only identity policies can allow that part.
+pub fn authorize_alias(caller: &Caller, operation: &str, alias_name: &str) -> Result<(), KmsError> {
+    let alias_arn = alias_arn(&caller.scope, alias_name);
+    authorize_by_identity(caller, operation, &alias_arn, &Conditions::default())
+}
+
+fn authorize_by_identity(caller: &Caller, operation: &str, resource: &str, conditions: &Conditions<'_>) -> Result<(), KmsError> {
     let action = format!("kms:{operation}");
-    let values = request_values(caller, conditions);
+    let mut values = Values::wanted_by(&caller.principal.policies);
+    values.of_request(caller, conditions);
+    let values = values.map;
     let principal = principal_info(caller);
-    let request = RequestContext { action: &action, principal: &principal, resource: "*", values: &values };
+    let request = RequestContext { action: &action, principal: &principal, resource, values: &values };
     authz::authorize_identity(&caller.principal.policies, &request).map(|_| ()).map_err(|denial| access_denied(&request, &denial))
 }
 
 /// Whether `policy`, as a new key policy, still lets the caller change it later: AWS's lockout
 /// safety check, skipped with `BypassPolicyLockoutSafetyCheck`.
 pub fn check_lockout(caller: &Caller, policy: &authz::Policy, key_arn: &str) -> Result<(), KmsError> {
-    let values = request_values(caller, &Conditions::default());
+    let mut values = Values::wanted_by(std::iter::once(policy).chain(&caller.principal.policies));
+    values.of_request(caller, &Conditions::default());
+    let values = values.map;
     let principal = principal_info(caller);
     let request = RequestContext { action: "kms:PutKeyPolicy", principal: &principal, resource: key_arn, values: &values };
     match authz::authorize(policy, &caller.principal.policies, &request) {
@@ -194,41 +213,73 @@ fn principal_info(caller: &Caller) -> PrincipalInfo {
     PrincipalInfo { arn: caller.principal.arn.clone(), account: caller.principal.account.clone(), role_arn: None }
 }
 
-/// The condition-key values of the request itself (not of a key), keys normalized as policies
-/// spell them after [`authz::condition_key`].
-fn request_values(caller: &Caller, conditions: &Conditions<'_>) -> HashMap<String, Vec<String>> {
-    let one = |value: &str| vec![value.to_owned()];
-    let mut values = HashMap::with_capacity(16);
-    values.insert("kms:calleraccount".into(), one(&caller.principal.account));
-    values.insert("aws:principalarn".into(), one(&caller.principal.arn));
-    values.insert("aws:principalaccount".into(), one(&caller.principal.account));
-    values.insert("aws:principaltype".into(), one(caller.principal.kind.iam_type()));
-    values.insert("aws:requestedregion".into(), one(&caller.scope.region));
-    values.insert("aws:securetransport".into(), one("false"));
-    values.insert("aws:multifactorauthpresent".into(), one("false"));
-    // Date conditions read epoch seconds as well as ISO 8601.
-    let now = (Timestamp::now().0 / 1000).to_string();
-    values.insert("aws:currenttime".into(), one(&now));
-    values.insert("aws:epochtime".into(), vec![now]);
-    if let Some(ip) = caller.source_ip {
-        values.insert("aws:sourceip".into(), one(&ip.to_canonical().to_string()));
+/// The condition-key values of a request, gathered only for the keys its policies' conditions
+/// name: most policies have few conditions or none, and every value costs an allocation per request.
+struct Values<'p> {
+    /// Condition keys as [`authz::condition_key`] normalizes them.
+    wanted: Vec<&'p str>,
+    map: HashMap<String, Vec<String>>,
+}
+
+impl<'p> Values<'p> {
+    fn wanted_by(policies: impl IntoIterator<Item = &'p authz::Policy>) -> Values<'p> {
+        Values { wanted: policies.into_iter().flat_map(authz::Policy::condition_keys).collect(), map: HashMap::new() }
     }
-    if let Some(context) = conditions.encryption_context {
-        for (k, v) in context {
-            values.insert(authz::condition_key(&format!("kms:EncryptionContext:{k}")), one(v));
+
+    fn wants(&self, key: &str) -> bool {
+        self.wanted.contains(&key)
+    }
+
+    fn wants_prefix(&self, prefix: &str) -> bool {
+        self.wanted.iter().any(|key| key.starts_with(prefix))
+    }
+
+    /// Adds `key` (normalized) if a policy asks for it.
+    fn put(&mut self, key: &str, values: impl FnOnce() -> Vec<String>) {
+        if self.wants(key) {
+            self.map.entry(key.to_owned()).or_default().extend(values());
         }
-        values.insert("kms:encryptioncontextkeys".into(), context.keys().cloned().collect());
     }
-    for (key, value) in &conditions.values {
-        values.entry(authz::condition_key(key)).or_default().push(value.clone());
-    }
-    if !conditions.request_tags.is_empty() {
-        for (key, value) in &conditions.request_tags {
-            values.insert(authz::condition_key(&format!("aws:RequestTag/{key}")), one(value));
+
+    /// The values of the request itself, not of a key.
+    fn of_request(&mut self, caller: &Caller, conditions: &Conditions<'_>) {
+        if self.wanted.is_empty() {
+            return;
         }
-        values.insert("aws:tagkeys".into(), conditions.request_tags.iter().map(|(k, _)| (*k).to_owned()).collect());
+        let one = |value: &str| vec![value.to_owned()];
+        let principal = &caller.principal;
+        self.put("kms:calleraccount", || one(&principal.account));
+        self.put("aws:principalarn", || one(&principal.arn));
+        self.put("aws:principalaccount", || one(&principal.account));
+        self.put("aws:principaltype", || one(principal.kind.iam_type()));
+        self.put("aws:requestedregion", || one(&caller.scope.region));
+        self.put("aws:securetransport", || one("false"));
+        self.put("aws:multifactorauthpresent", || one("false"));
+        // Date conditions read epoch seconds as well as ISO 8601.
+        let now = || one(&(Timestamp::now().0 / 1000).to_string());
+        self.put("aws:currenttime", now);
+        self.put("aws:epochtime", now);
+        if let Some(ip) = caller.source_ip {
+            self.put("aws:sourceip", || one(&ip.to_canonical().to_string()));
+        }
+        if let Some(context) = conditions.encryption_context {
+            if self.wants_prefix("kms:encryptioncontext:") {
+                for (k, v) in context {
+                    self.put(&authz::condition_key(&format!("kms:EncryptionContext:{k}")), || one(v));
+                }
+            }
+            self.put("kms:encryptioncontextkeys", || context.keys().cloned().collect());
+        }
+        for (key, value) in &conditions.values {
+            self.put(&authz::condition_key(key), || one(value));
+        }
+        if self.wants_prefix("aws:requesttag/") {
+            for (key, value) in &conditions.request_tags {
+                self.put(&authz::condition_key(&format!("aws:RequestTag/{key}")), || one(value));
+            }
+        }
+        self.put("aws:tagkeys", || conditions.request_tags.iter().map(|(k, _)| (*k).to_owned()).collect());
     }
-    values
 }
 
 /// A grant on the key for the caller that allows `operation` under the request's encryption

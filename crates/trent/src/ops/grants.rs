@@ -35,11 +35,6 @@ pub async fn create_grant(ctx: &Ctx, caller: &Caller, input: CreateGrantRequest)
         encryption_context_equals: c.encryption_context_equals,
         encryption_context_subset: c.encryption_context_subset,
     });
-    if constraints.is_some() {
-        if let Some(op) = input.operations.iter().find(|op| !CONTEXT_OPERATIONS.contains(op)) {
-            return Err(kms_error!(ValidationException, "Grant constraints are not supported for the {op} operation, which takes no encryption context."));
-        }
-    }
     let mut conditions = Conditions::context(None, input.grant_tokens.as_deref())
         .with("kms:GranteePrincipal", &input.grantee_principal)
         .with("kms:GrantIsForAWSResource", "false");
@@ -57,6 +52,11 @@ pub async fn create_grant(ctx: &Ctx, caller: &Caller, input: CreateGrantRequest)
     }
     let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly, "CreateGrant", &conditions).await?;
     require_not_pending(&key.arn, &key)?;
+    if constraints.is_some() {
+        if let Some(op) = input.operations.iter().find(|op| !CONTEXT_OPERATIONS.contains(op)) {
+            return Err(kms_error!(ValidationException, "Grant constraints are not supported for the {op} operation, which takes no encryption context."));
+        }
+    }
     if constraints.is_some() && key.key_spec != KeySpec::SymmetricDefault {
         return Err(kms_error!(ValidationException, "Grant constraints are not supported for {} keys, which take no encryption context.", key.key_spec));
     }

@@ -42,14 +42,34 @@ pub struct Server {
     root: PathBuf,
     child: Child,
     url: String,
+    /// The `--config` file, if any (kept across restarts).
+    config: Option<PathBuf>,
 }
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_in(unique_temp_dir(), None)
+    }
+
+    /// A server started with `--config` on a file holding `config_toml` (accounts, users, roles,
+    /// access keys and identity policies; see `crates/trent/src/config.rs`).
+    pub fn start_with_config(config_toml: &str) -> Server {
         let root = unique_temp_dir();
+        std::fs::create_dir_all(&root).expect("create the test dir");
+        let config = root.join("trent.toml");
+        std::fs::write(&config, config_toml).expect("write the config file");
+        Server::start_in(root, Some(config))
+    }
+
+    fn start_in(root: PathBuf, config: Option<PathBuf>) -> Server {
         std::fs::create_dir_all(root.join("data")).expect("create the data dir");
-        match spawn(&root) {
-            Ok((child, url)) => Server { root, child, url },
+        match spawn(&root, config.as_deref()) {
+            Ok((child, url)) => Server {
+                root,
+                child,
+                url,
+                config,
+            },
             Err(failure) => {
                 let _ = std::fs::remove_dir_all(&root);
                 panic!("{failure}");
@@ -68,10 +88,15 @@ impl Server {
     /// A client for `region` with the default identity's credentials and no retries, so that
     /// every assertion sees the server's first answer.
     pub fn client(&self, region: &str) -> Client {
-        Client::from_conf(self.sdk_config(region, ACCESS_KEY, SECRET_KEY).build())
+        self.client_as(region, ACCESS_KEY, SECRET_KEY)
     }
 
-    /// The configuration behind [`Server::client`], for other credentials or further settings.
+    /// Like `client`, signing with another access key (one that the config file defines).
+    pub fn client_as(&self, region: &str, access_key_id: &str, secret: &str) -> Client {
+        Client::from_conf(self.sdk_config(region, access_key_id, secret).build())
+    }
+
+    /// The configuration behind [`Server::client_as`], for further settings.
     pub fn sdk_config(
         &self,
         region: &str,
@@ -108,7 +133,8 @@ impl Server {
 
     fn respawn(&mut self) {
         // On failure the panic leaves `self` to Drop, which keeps the directory for inspection.
-        let (child, url) = spawn(&self.root).unwrap_or_else(|failure| panic!("restart: {failure}"));
+        let (child, url) = spawn(&self.root, self.config.as_deref())
+            .unwrap_or_else(|failure| panic!("restart: {failure}"));
         self.child = child;
         self.url = url;
     }
@@ -291,14 +317,18 @@ fn unique_temp_dir() -> PathBuf {
 }
 
 /// Starts the binary and waits for its `listening on http://…` line on stdout.
-fn spawn(root: &Path) -> Result<(Child, String), String> {
+fn spawn(root: &Path, config: Option<&Path>) -> Result<(Child, String), String> {
     let log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(root.join("server.log"))
         .expect("open server.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
-        .arg("serve")
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trent"));
+    command.arg("serve");
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command
         .args(["--listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(root.join("data"))

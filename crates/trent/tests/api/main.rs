@@ -6,6 +6,7 @@
 
 mod common;
 
+mod access;
 mod aliases;
 mod asymmetric;
 mod auth;
