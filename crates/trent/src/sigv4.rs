@@ -70,8 +70,9 @@ pub fn verify_for_service(parts: &Parts, body: &[u8], identities: &Identities, n
 
     let payload_hash = payload_hash(&parts.headers, body)?;
     let canonical = canonical_request(parts, authorization.signed_headers, &payload_hash);
-    let string_to_sign = string_to_sign(&amz_date, &scope.to_string(), canonical.as_bytes());
-    let key = credential.signing_keys.get_or_derive(&scope, || signing_key(credential.secret.expose(), scope.date, scope.region, scope.service));
+    let credential_scope = scope.to_string();
+    let string_to_sign = string_to_sign(&amz_date, &credential_scope, canonical.as_bytes());
+    let key = credential.signing_keys.get_or_derive(&credential_scope, || signing_key(credential.secret.expose(), scope.date, scope.region, scope.service));
     let expected = hex(hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
     if !bool::from(expected.as_bytes().ct_eq(authorization.signature.as_bytes())) {
         tracing::debug!(
@@ -422,29 +423,28 @@ fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> Stri
 }
 
 /// `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
-/// The signing keys one access key has derived, by credential scope (`date/region/service`).
+/// The signing keys one access key has derived, by credential scope.
 /// Deriving one takes four HMACs — more than checking the request itself — and a client signs with
 /// the same scope all day, so each is derived once.
 #[derive(Debug, Default)]
 pub struct SigningKeys {
-    by_scope: std::sync::RwLock<std::collections::HashMap<String, hmac::Key>>,
+    by_scope: std::sync::RwLock<std::collections::HashMap<String, Arc<hmac::Key>>>,
 }
 
 /// Scopes kept per access key: a day's regions, a few days of clock skew.
 const MAX_SIGNING_KEYS: usize = 64;
 
 impl SigningKeys {
-    fn get_or_derive(&self, scope: &Scope<'_>, derive: impl FnOnce() -> hmac::Key) -> hmac::Key {
-        let name = format!("{}/{}/{}", scope.date, scope.region, scope.service);
-        if let Some(key) = self.by_scope.read().ok().and_then(|keys| keys.get(&name).cloned()) {
+    fn get_or_derive(&self, credential_scope: &str, derive: impl FnOnce() -> hmac::Key) -> Arc<hmac::Key> {
+        if let Some(key) = self.by_scope.read().ok().and_then(|keys| keys.get(credential_scope).cloned()) {
             return key;
         }
-        let key = derive();
+        let key = Arc::new(derive());
         if let Ok(mut keys) = self.by_scope.write() {
             if keys.len() >= MAX_SIGNING_KEYS {
                 keys.clear();
             }
-            keys.insert(name, key.clone());
+            keys.insert(credential_scope.to_owned(), key.clone());
         }
         key
     }
@@ -920,6 +920,19 @@ mod tests {
             let (parts, body) = signed("kms-secret", Some("session"), "ap-southeast-2", now(), b"");
             let verified = verify(&parts, &body, &kms_identities("kms-secret", Some("session")), now()).expect("verifies");
             assert_eq!(verified.region, "ap-southeast-2");
+        }
+
+        #[test]
+        fn cached_signing_keys_are_per_scope() {
+            let ids = kms_identities("kms-secret", None);
+            let yesterday = now() - Duration::from_secs(86_400);
+            for (region, time) in [("eu-west-1", now()), ("us-east-1", now()), ("eu-west-1", now()), ("eu-west-1", yesterday)] {
+                let (parts, body) = signed("kms-secret", None, region, time, BODY);
+                assert_eq!(verify(&parts, &body, &ids, time).expect("verifies").region, region);
+                // The key derived for this scope does not accept another secret's signature.
+                let (parts, body) = signed("other-secret", None, region, time, BODY);
+                assert_eq!(code(verify(&parts, &body, &ids, time)).0, ErrorCode::InvalidSignatureException);
+            }
         }
 
         #[test]
