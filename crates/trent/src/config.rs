@@ -58,6 +58,10 @@ pub struct Config {
     /// The AWS accounts Trent serves, with their users, roles and access keys.
     #[serde(default = "no_accounts")]
     pub accounts: Vec<AccountConfig>,
+    /// Serve the test-only admin endpoints (clock advance, reset). Default off; `--test-admin` /
+    /// `TRENT_TEST_ADMIN=1` turn them on too.
+    #[serde(default)]
+    pub test_admin: bool,
 }
 
 /// One AWS account.
