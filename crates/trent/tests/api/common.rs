@@ -42,14 +42,47 @@ pub struct Server {
     root: PathBuf,
     child: Child,
     url: String,
+    /// Flags beyond the listen address and data dir, kept for restarts.
+    extra_args: Vec<&'static str>,
 }
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// A server with the test-only admin endpoints (`--test-admin`): see [`Server::advance_clock`].
+    pub fn start_with_test_admin() -> Server {
+        Server::start_with(&["--test-admin"])
+    }
+
+    /// Moves the server's clock `seconds` forward (`POST /_trent/clock/advance`), which also runs
+    /// the deletions and rotations then due; returns the total offset in seconds.
+    pub async fn advance_clock(&self, seconds: u64) -> u64 {
+        let body = serde_json::json!({ "seconds": seconds }).to_string();
+        let reply = self
+            .http(
+                "POST",
+                "/_trent/clock/advance",
+                &[("Content-Type", "application/json")],
+                body.as_bytes(),
+            )
+            .await;
+        reply.ok()["offset_seconds"]
+            .as_u64()
+            .expect("offset_seconds")
+    }
+
+    fn start_with(extra_args: &[&'static str]) -> Server {
         let root = unique_temp_dir();
         std::fs::create_dir_all(root.join("data")).expect("create the data dir");
-        match spawn(&root) {
-            Ok((child, url)) => Server { root, child, url },
+        match spawn(&root, extra_args) {
+            Ok((child, url)) => Server {
+                root,
+                child,
+                url,
+                extra_args: extra_args.to_vec(),
+            },
             Err(failure) => {
                 let _ = std::fs::remove_dir_all(&root);
                 panic!("{failure}");
@@ -108,7 +141,8 @@ impl Server {
 
     fn respawn(&mut self) {
         // On failure the panic leaves `self` to Drop, which keeps the directory for inspection.
-        let (child, url) = spawn(&self.root).unwrap_or_else(|failure| panic!("restart: {failure}"));
+        let (child, url) = spawn(&self.root, &self.extra_args)
+            .unwrap_or_else(|failure| panic!("restart: {failure}"));
         self.child = child;
         self.url = url;
     }
@@ -291,7 +325,7 @@ fn unique_temp_dir() -> PathBuf {
 }
 
 /// Starts the binary and waits for its `listening on http://…` line on stdout.
-fn spawn(root: &Path) -> Result<(Child, String), String> {
+fn spawn(root: &Path, extra_args: &[&str]) -> Result<(Child, String), String> {
     let log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -302,6 +336,7 @@ fn spawn(root: &Path) -> Result<(Child, String), String> {
         .args(["--listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(root.join("data"))
+        .args(extra_args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)

@@ -14,4 +14,5 @@ mod keys;
 mod mac;
 mod persistence;
 mod protocol;
+mod rotation;
 mod tags;
