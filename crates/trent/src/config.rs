@@ -466,6 +466,8 @@ users = [{ name = "bob", access_keys = [{ id = "AKIABOB000000001", secret = "bob
         let config = Config::parse("").expect("empty config");
         assert!(config.listen.is_none() && config.data_dir.is_none() && config.root_key_file.is_none());
         assert!(!config.has_accounts());
+        assert!(!config.test_admin, "the test-admin endpoints are off unless asked for");
+        assert!(Config::parse("test_admin = true").expect("valid config").test_admin);
         assert!(Identities::from_config(&config).expect("valid config").is_empty());
         let config = Config::parse("listen = \"[::1]:4599\"").expect("valid config");
         assert_eq!(config.listen, Some("[::1]:4599".parse().expect("address")));
