@@ -23,10 +23,6 @@ impl Clock {
     pub fn advance(&self, ms: i64) -> i64 {
         self.offset_ms.fetch_add(ms, Ordering::Relaxed).saturating_add(ms)
     }
-
-    pub fn offset_ms(&self) -> i64 {
-        self.offset_ms.load(Ordering::Relaxed)
-    }
 }
 
 #[cfg(test)]
@@ -40,6 +36,5 @@ mod tests {
         assert_eq!(clock.advance(86_400_000), 86_400_000);
         assert_eq!(clock.advance(1_000), 86_401_000);
         assert!(clock.now_ms() >= before + 86_401_000);
-        assert_eq!(clock.offset_ms(), 86_401_000);
     }
 }

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS keys (
     deletion_ms INTEGER,
     record TEXT NOT NULL,
     PRIMARY KEY (account, region, key_id)
+    -- rotation_ms INTEGER: added by `migrate`, for new and older databases alike.
 );
 CREATE INDEX IF NOT EXISTS keys_deletion ON keys (deletion_ms) WHERE deletion_ms IS NOT NULL;
 CREATE TABLE IF NOT EXISTS aliases (
