@@ -178,6 +178,39 @@ def test_bad_enum_value_is_a_validation_exception(kms):
     assert error_code(excinfo) == "ValidationException"
 
 
+def test_rotation_on_demand_keeps_old_ciphertexts_decryptable(kms):
+    key_id = new_key(kms)
+    first = kms.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"]
+    old = kms.encrypt(KeyId=key_id, Plaintext=b"before rotation")["CiphertextBlob"]
+
+    kms.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=90)
+    status = kms.get_key_rotation_status(KeyId=key_id)
+    assert status["KeyRotationEnabled"] is True
+    assert status["RotationPeriodInDays"] == 90
+    assert status["KeyId"] == key_arn(key_id)
+    assert "NextRotationDate" in status
+
+    assert kms.rotate_key_on_demand(KeyId=key_id)["KeyId"] == key_arn(key_id)
+    second = kms.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"]
+    assert second != first
+
+    rotations = kms.list_key_rotations(KeyId=key_id)["Rotations"]
+    assert [(r["KeyMaterialId"], r["RotationType"], r["KeyMaterialState"]) for r in rotations] == [
+        (second, "ON_DEMAND", "CURRENT")
+    ]
+    everything = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [(r["KeyMaterialId"], r["KeyMaterialState"]) for r in everything] == [
+        (first, "NON_CURRENT"),
+        (second, "CURRENT"),
+    ]
+
+    decrypted = kms.decrypt(CiphertextBlob=old)
+    assert decrypted["Plaintext"] == b"before rotation"
+    assert decrypted["KeyMaterialId"] == first
+    new = kms.encrypt(KeyId=key_id, Plaintext=b"after rotation")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=new)["KeyMaterialId"] == second
+
+
 # --- AWS CLI -----------------------------------------------------------------------------------
 
 

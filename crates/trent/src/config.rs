@@ -59,6 +59,10 @@ pub struct Config {
     /// The AWS accounts Trent serves, with their users, roles and access keys.
     #[serde(default = "no_accounts")]
     pub accounts: Vec<AccountConfig>,
+    /// Serve the test-only admin endpoints (clock advance, reset). Default off; `--test-admin` /
+    /// `TRENT_TEST_ADMIN=1` turn them on too.
+    #[serde(default)]
+    pub test_admin: bool,
 }
 
 /// One AWS account.
@@ -466,6 +470,8 @@ users = [{ name = "bob", access_keys = [{ id = "AKIABOB000000001", secret = "bob
         let config = Config::parse("").expect("empty config");
         assert!(config.listen.is_none() && config.data_dir.is_none() && config.root_key_file.is_none());
         assert!(!config.has_accounts());
+        assert!(!config.test_admin, "the test-admin endpoints are off unless asked for");
+        assert!(Config::parse("test_admin = true").expect("valid config").test_admin);
         assert!(Identities::from_config(&config).expect("valid config").is_empty());
         let config = Config::parse("listen = \"[::1]:4599\"").expect("valid config");
         assert_eq!(config.listen, Some("[::1]:4599".parse().expect("address")));

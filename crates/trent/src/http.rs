@@ -100,6 +100,14 @@ pub async fn handle(ctx: Arc<Ctx>, parts: Parts, body: Bytes) -> Response<Full<B
     if parts.method == Method::GET && parts.uri.path() == "/health" {
         return json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#), &request_id);
     }
+    if ctx.test_admin && parts.method == Method::POST {
+        if let Some(result) = test_admin(&ctx, parts.uri.path(), &body).await {
+            return match result {
+                Ok(body) => json_response(StatusCode::OK, Bytes::from(body.to_string()), &request_id),
+                Err(error) => error_response(&error, &request_id),
+            };
+        }
+    }
     let started = Instant::now();
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let operation = target.strip_prefix("TrentService.").unwrap_or(target);
@@ -127,6 +135,39 @@ pub async fn handle(ctx: Arc<Ctx>, parts: Parts, body: Bytes) -> Response<Full<B
             error_response(&error, &request_id)
         }
     }
+}
+
+/// The test-only admin endpoints (`--test-admin`), `None` for any other path. Unauthenticated, like
+/// `/health`; when off, these paths are answered like any other unsigned request.
+async fn test_admin(ctx: &Ctx, path: &str, body: &[u8]) -> Option<Result<serde_json::Value, KmsError>> {
+    match path {
+        "/_trent/clock/advance" => Some(advance_clock(ctx, body).await),
+        "/_trent/reset" => Some(reset(ctx).await),
+        _ => None,
+    }
+}
+
+/// `{"seconds": N}` moves the clock N ≥ 0 seconds forward, then runs the deletions and rotations
+/// now due, so a test sees their effect without waiting for the scheduler's next tick.
+async fn advance_clock(ctx: &Ctx, body: &[u8]) -> Result<serde_json::Value, KmsError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Advance {
+        seconds: u32,
+    }
+    let advance: Advance = serde_json::from_slice(body)
+        .map_err(|e| kms_error!(ValidationException, "Expected {{\"seconds\": N}} with N a whole number from 0 to 4294967295: {e}"))?;
+    let offset_ms = ctx.clock.advance(i64::from(advance.seconds) * 1000);
+    ops::run_due_work(ctx).await?;
+    tracing::warn!(offset_seconds = offset_ms / 1000, "test admin: clock advanced");
+    Ok(serde_json::json!({ "offset_seconds": offset_ms / 1000 }))
+}
+
+/// Empties the store: every key, alias and grant in every account and region.
+async fn reset(ctx: &Ctx) -> Result<serde_json::Value, KmsError> {
+    ctx.store.reset().await?;
+    tracing::warn!("test admin: store reset");
+    Ok(serde_json::json!({}))
 }
 
 pub fn error_response(error: &KmsError, request_id: &str) -> Response<Full<Bytes>> {

@@ -6,6 +6,7 @@
 //! [`trent_crypto`] and [`store`] → a JSON response or an AWS error.
 
 pub mod authz;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod ops;
@@ -33,6 +34,8 @@ pub struct Settings {
     /// A root key file given by the operator; by default `root.key` in the data directory,
     /// created on first start.
     pub root_key_file: Option<PathBuf>,
+    /// Serve the test-only admin endpoints (`--test-admin`); the config's `test_admin` also can.
+    pub test_admin: bool,
 }
 
 /// Runs the server until `shutdown` completes. Prints where it listens once it accepts requests.
@@ -56,7 +59,8 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
     let db_path = data_dir.join("trent.db");
     let store = store::SqliteStore::open(&db_path).map_err(|e| format!("cannot open database {}: {e:?}", db_path.display()))?;
     let store = Arc::new(store::CachedStore::new(Arc::new(store)));
-    let ctx = Arc::new(ops::Ctx::new(store, Arc::new(root), identities));
+    let test_admin = settings.test_admin || config.test_admin;
+    let ctx = Arc::new(ops::Ctx::new(store, Arc::new(root), identities).with_test_admin(test_admin));
 
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -67,24 +71,28 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
         false => println!("account: {DEFAULT_ACCOUNT}, credentials test/test (no config file: loopback only)"),
     }
     println!("region: the one each request is signed for");
+    if test_admin {
+        println!("WARNING: test admin endpoints are on (POST /_trent/clock/advance, POST /_trent/reset): anyone who can reach this port can empty the store. Never use this in production.");
+    }
     use std::io::Write as _;
     std::io::stdout().flush().ok();
 
-    let deleter = tokio::spawn(delete_due_keys_forever(ctx.clone()));
+    let scheduler = tokio::spawn(run_due_work_forever(ctx.clone()));
     let handler = move |parts, body| http::handle(ctx.clone(), parts, body);
     http::serve(listener, handler, shutdown).await;
-    deleter.abort();
+    scheduler.abort();
     tracing::info!("trent stopped");
     Ok(())
 }
 
-/// Destroys keys whose deletion window has passed, once a minute.
-async fn delete_due_keys_forever(ctx: Arc<ops::Ctx>) {
+/// Destroys keys whose deletion window has passed and rotates keys whose rotation date has come,
+/// once a minute.
+async fn run_due_work_forever(ctx: Arc<ops::Ctx>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        if let Err(e) = ops::delete_due_keys(&ctx).await {
-            tracing::error!("scheduled key deletion failed: {e:?}");
+        if let Err(e) = ops::run_due_work(&ctx).await {
+            tracing::error!("scheduled work failed: {e:?}");
         }
     }
 }

@@ -7,13 +7,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use trent::Settings;
 
 const USAGE: &str = "\
-Usage: trent serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--root-key-file FILE]
+Usage: trent serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--root-key-file FILE] [--test-admin]
 
   --config FILE          TOML configuration: accounts, users, roles, access keys (env TRENT_CONFIG);
                          without one, only the test/test credentials exist, on loopback addresses
   --listen ADDR          address to listen on (env TRENT_LISTEN, default 127.0.0.1:4599)
   --data-dir DIR         where the database and root key live (env TRENT_DATA_DIR, default ./trent-data)
   --root-key-file FILE   32-byte root key file (env TRENT_ROOT_KEY_FILE, default DIR/root.key, created on first start)
+  --test-admin           for tests only: serve POST /_trent/clock/advance and POST /_trent/reset
+                         (env TRENT_TEST_ADMIN=1); never in production
 
 Log level: RUST_LOG (default info).";
 
@@ -52,6 +54,7 @@ fn parse_args(args: Vec<String>) -> Result<Settings, String> {
     let mut data_dir = env("TRENT_DATA_DIR");
     let mut root_key_file = env("TRENT_ROOT_KEY_FILE");
     let mut config = env("TRENT_CONFIG");
+    let mut test_admin = env("TRENT_TEST_ADMIN").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
     let mut args = args.into_iter();
     match args.next().as_deref() {
         Some("serve") => {}
@@ -66,6 +69,7 @@ fn parse_args(args: Vec<String>) -> Result<Settings, String> {
             "--listen" => listen = Some(value()?),
             "--data-dir" => data_dir = Some(value()?),
             "--root-key-file" => root_key_file = Some(value()?),
+            "--test-admin" => test_admin = true,
             other => return Err(format!("unknown option '{other}'")),
         }
     }
@@ -73,7 +77,7 @@ fn parse_args(args: Vec<String>) -> Result<Settings, String> {
         Some(listen) => Some(listen.parse().map_err(|e| format!("invalid listen address '{listen}': {e}"))?),
         None => None,
     };
-    Ok(Settings { config: config.map(PathBuf::from), listen, data_dir: data_dir.map(PathBuf::from), root_key_file: root_key_file.map(PathBuf::from) })
+    Ok(Settings { config: config.map(PathBuf::from), listen, data_dir: data_dir.map(PathBuf::from), root_key_file: root_key_file.map(PathBuf::from), test_admin })
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -9,7 +9,7 @@ pub async fn create_alias(ctx: &Ctx, caller: &Caller, input: CreateAliasRequest)
     check_alias_name(&input.alias_name)?;
     authorize_alias(caller, "CreateAlias", &input.alias_name)?;
     let key = alias_target(ctx, caller, &input.target_key_id, "CreateAlias").await?;
-    let now = Timestamp::now().0;
+    let now = ctx.clock.now_ms();
     let alias = AliasRecord { name: input.alias_name, key_id: key.record.key_id, created_ms: now, updated_ms: now };
     match ctx.store.insert_alias(&caller.scope, &alias).await {
         Err(StoreError::Conflict) => Err(kms_error!(AlreadyExistsException, "An alias with the name {} already exists", caller.alias_arn(&alias.name))),
@@ -43,7 +43,7 @@ pub async fn update_alias(ctx: &Ctx, caller: &Caller, input: UpdateAliasRequest)
             ));
         }
     }
-    if !ctx.store.retarget_alias(&caller.scope, &alias.name, &key.key_id, Timestamp::now().0).await? {
+    if !ctx.store.retarget_alias(&caller.scope, &alias.name, &key.key_id, ctx.clock.now_ms()).await? {
         return Err(alias_not_found(caller, &alias.name));
     }
     Ok(())

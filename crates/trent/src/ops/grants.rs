@@ -84,7 +84,7 @@ pub async fn create_grant(ctx: &Ctx, caller: &Caller, input: CreateGrantRequest)
         issuing_account: crate::config::account_root_arn(&caller.scope.account),
         operations,
         constraints,
-        created_ms: Timestamp::now().0,
+        created_ms: ctx.clock.now_ms(),
     };
     if !ctx.store.insert_grant(&key.scope, &grant, MAX_GRANTS_PER_KEY).await? {
         return Err(kms_error!(LimitExceededException, "The grants limit of {MAX_GRANTS_PER_KEY} for {} has been reached.", key.arn));

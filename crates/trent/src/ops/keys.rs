@@ -52,16 +52,17 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
         None => default_policy(&caller.scope.account),
     };
 
-    let material_id = hex(trent_crypto::random_bytes(32)?.as_bytes());
+    let material_id = new_material_id()?;
     let material = match key_spec {
         KeySpec::SymmetricDefault => trent_crypto::random_bytes(trent_crypto::symmetric::KEY_LEN)?,
         asymmetric_or_hmac => trent_crypto::asymmetric::generate(asymmetric_or_hmac)?,
     };
     let wrapped = wrap_material(ctx, &caller.scope, &key_id, &material_id, &material)?;
+    let now_ms = ctx.clock.now_ms();
     let key = KeyRecord {
         key_id,
         revision: 0,
-        created_ms: Timestamp::now().0,
+        created_ms: now_ms,
         description: input.description.unwrap_or_default(),
         key_spec,
         key_usage,
@@ -70,7 +71,9 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
         deletion: None,
         policy,
         tags,
-        materials: vec![Material { id: material_id, wrapped }],
+        materials: vec![Material { id: material_id, wrapped, created_ms: now_ms, rotation: None }],
+        rotation: None,
+        on_demand_rotations: 0,
     };
     ctx.store.insert_key(&caller.scope, &key).await?;
     Ok(CreateKeyResponse { key_metadata: Some(key_metadata(&AuthorizedKey::new(caller.scope.clone(), key))) })
@@ -140,7 +143,7 @@ pub async fn schedule_key_deletion(ctx: &Ctx, caller: &Caller, input: ScheduleKe
     let arn = key.arn.clone();
     let (key, deletion) = modify_key(ctx, key, |key| {
         require_not_pending(&arn, key)?;
-        let deletion = Deletion { date_ms: Timestamp::now().plus_days(i64::from(window_days)).0, window_days };
+        let deletion = Deletion { date_ms: ctx.clock.now().plus_days(i64::from(window_days)).0, window_days };
         key.state = KeyState::PendingDeletion;
         key.deletion = Some(deletion);
         Ok(deletion)
@@ -203,6 +206,11 @@ fn new_key_id() -> Result<String, KmsError> {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(random.as_bytes());
     Ok(uuid::Builder::from_random_bytes(bytes).into_uuid().to_string())
+}
+
+/// A fresh `KeyMaterialId`: 64 random hex characters, as AWS's.
+pub fn new_material_id() -> Result<String, KmsError> {
+    Ok(hex(trent_crypto::random_bytes(32)?.as_bytes()))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

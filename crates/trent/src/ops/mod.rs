@@ -4,14 +4,17 @@
 mod aliases;
 mod asymmetric;
 pub mod authorize;
+mod custom_key_stores;
 mod encryption;
 mod grants;
 mod key_specs;
 mod keys;
 mod mac;
 mod policies;
+mod rotation;
 mod tags;
 
+use crate::clock::Clock;
 use crate::config::{Identities, Principal};
 use crate::store::{KeyRecord, Scope, Store, StoreError};
 use authorize::{AuthorizedKey, PolicyCache};
@@ -27,6 +30,10 @@ pub struct Ctx {
     pub root: Arc<dyn RootKey>,
     /// Who may sign requests (access keys → principals with their identity policies).
     pub identities: Identities,
+    /// The time every time rule reads (see `clock.rs`).
+    pub clock: Clock,
+    /// Whether the test-only admin endpoints (clock advance, reset) are served.
+    pub test_admin: bool,
     key_policies: PolicyCache,
     /// Serialises read-modify-write of one key within this process (striped by key ID), so that
     /// concurrent updates queue instead of exhausting compare-and-swap retries.
@@ -38,7 +45,12 @@ const KEY_LOCK_STRIPES: usize = 64;
 impl Ctx {
     pub fn new(store: Arc<dyn Store>, root: Arc<dyn RootKey>, identities: Identities) -> Ctx {
         let key_locks = (0..KEY_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
-        Ctx { store, root, identities, key_policies: PolicyCache::default(), key_locks }
+        Ctx { store, root, identities, clock: Clock::default(), test_admin: false, key_policies: PolicyCache::default(), key_locks }
+    }
+
+    /// Serves the test-only admin endpoints too (`--test-admin`).
+    pub fn with_test_admin(self, test_admin: bool) -> Ctx {
+        Ctx { test_admin, ..self }
     }
 
     /// The parsed form of a stored key policy.
@@ -121,23 +133,23 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
         Op::ListRetirableGrants(input) => reply(grants::list_retirable_grants(ctx, caller, input).await),
         Op::RetireGrant(input) => reply(grants::retire_grant(ctx, caller, input).await),
         Op::RevokeGrant(input) => reply(grants::revoke_grant(ctx, caller, input).await),
+        Op::EnableKeyRotation(input) => reply(rotation::enable_key_rotation(ctx, caller, input).await),
+        Op::DisableKeyRotation(input) => reply(rotation::disable_key_rotation(ctx, caller, input).await),
+        Op::GetKeyRotationStatus(input) => reply(rotation::get_key_rotation_status(ctx, caller, input).await),
+        Op::RotateKeyOnDemand(input) => reply(rotation::rotate_key_on_demand(ctx, caller, input).await),
+        Op::ListKeyRotations(input) => reply(rotation::list_key_rotations(ctx, caller, input).await),
+        Op::DescribeCustomKeyStores(input) => reply(custom_key_stores::describe(caller, input)),
+        Op::CreateCustomKeyStore(_) => reply(custom_key_stores::create(caller)),
+        Op::ConnectCustomKeyStore(input) => reply(custom_key_stores::connect(caller, input)),
+        Op::DisconnectCustomKeyStore(input) => reply(custom_key_stores::disconnect(caller, input)),
+        Op::UpdateCustomKeyStore(input) => reply(custom_key_stores::update(caller, input)),
+        Op::DeleteCustomKeyStore(input) => reply(custom_key_stores::delete(caller, input)),
         // Not implemented yet: each is answered by name, never by a wildcard.
-        Op::ConnectCustomKeyStore(_)
-        | Op::CreateCustomKeyStore(_)
-        | Op::DeleteCustomKeyStore(_)
-        | Op::DeleteImportedKeyMaterial(_)
-        | Op::DescribeCustomKeyStores(_)
-        | Op::DisableKeyRotation(_)
-        | Op::DisconnectCustomKeyStore(_)
-        | Op::EnableKeyRotation(_)
+        Op::DeleteImportedKeyMaterial(_)
         | Op::GetKeyLastUsage(_)
-        | Op::GetKeyRotationStatus(_)
         | Op::GetParametersForImport(_)
         | Op::ImportKeyMaterial(_)
-        | Op::ListKeyRotations(_)
         | Op::ReplicateKey(_)
-        | Op::RotateKeyOnDemand(_)
-        | Op::UpdateCustomKeyStore(_)
         | Op::UpdatePrimaryRegion(_) => Err(not_implemented(operation.name())),
     }
 }
@@ -156,10 +168,15 @@ fn reply<T: Serialize>(output: Result<T, KmsError>) -> Result<Vec<u8>, KmsError>
 
 /// AWS's answer to using a key in a state that does not allow `what`; `Ok` when enabled.
 pub fn require_enabled(key: &AuthorizedKey) -> Result<(), KmsError> {
-    match key.state {
+    require_state_enabled(&key.arn, key.state)
+}
+
+/// [`require_enabled`] for a record being modified; `arn` is the key's.
+pub fn require_state_enabled(arn: &str, state: KeyState) -> Result<(), KmsError> {
+    match state {
         KeyState::Enabled => Ok(()),
-        KeyState::Disabled => Err(kms_error!(DisabledException, "{} is disabled.", key.arn)),
-        other => Err(invalid_state(&key.arn, other)),
+        KeyState::Disabled => Err(kms_error!(DisabledException, "{arn} is disabled.")),
+        other => Err(invalid_state(arn, other)),
     }
 }
 
@@ -274,9 +291,17 @@ pub fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     Ok(())
 }
 
+/// The scheduled work whose time has come on `ctx.clock`: deletions, then automatic rotations.
+pub async fn run_due_work(ctx: &Ctx) -> Result<(), KmsError> {
+    // Both run even if one fails.
+    let deleted = delete_due_keys(ctx).await;
+    let rotated = rotation::rotate_due_keys(ctx).await;
+    deleted.and(rotated)
+}
+
 /// Destroys, for good, every key whose deletion date has passed, with its material and aliases.
-pub async fn delete_due_keys(ctx: &Ctx) -> Result<(), KmsError> {
-    for (scope, key_id) in ctx.store.keys_due_for_deletion(trent_model::Timestamp::now().0).await? {
+async fn delete_due_keys(ctx: &Ctx) -> Result<(), KmsError> {
+    for (scope, key_id) in ctx.store.keys_due_for_deletion(ctx.clock.now_ms()).await? {
         ctx.store.delete_key(&scope, &key_id).await?;
         tracing::info!(account = %scope.account, region = %scope.region, %key_id, "key deleted after its waiting period");
     }

@@ -95,6 +95,18 @@ impl Store for CachedStore {
         self.inner.keys_due_for_deletion(now_ms).await
     }
 
+    async fn keys_due_for_rotation(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
+        self.inner.keys_due_for_rotation(now_ms).await
+    }
+
+    async fn reset(&self) -> Result<(), StoreError> {
+        let result = self.inner.reset().await;
+        if let Ok(mut keys) = self.keys.write() {
+            keys.clear();
+        }
+        result
+    }
+
     async fn get_alias(&self, scope: &Scope, name: &str) -> Result<Option<AliasRecord>, StoreError> {
         self.inner.get_alias(scope, name).await
     }

@@ -15,7 +15,7 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use trent_model::{kms_error, KeySpec, KeyState, KeyUsageType, KmsError, OriginType, Tag};
+use trent_model::{kms_error, KeySpec, KeyState, KeyUsageType, KmsError, OriginType, RotationType, Tag};
 
 /// The account and region a resource lives in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +41,19 @@ pub struct KeyRecord {
     pub tags: Vec<StoredTag>,
     /// Every version of the key material, oldest first; a ciphertext names its version by index.
     pub materials: Vec<Material>,
+    /// Set while automatic rotation is enabled. (Records written before rotation existed have none.)
+    #[serde(default)]
+    pub rotation: Option<RotationSchedule>,
+    /// On-demand rotations so far; AWS allows 25 per key.
+    #[serde(default)]
+    pub on_demand_rotations: u32,
+}
+
+/// Automatic rotation: every `period_days`, next at `next_ms`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct RotationSchedule {
+    pub period_days: i32,
+    pub next_ms: i64,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -68,6 +81,12 @@ pub struct Material {
     pub id: String,
     #[serde(with = "base64_bytes")]
     pub wrapped: Vec<u8>,
+    /// When this version was made (for a rotation, the rotation date).
+    #[serde(default)]
+    pub created_ms: i64,
+    /// How this version came to be: by a rotation of either kind, or `None` for the key's first.
+    #[serde(default)]
+    pub rotation: Option<RotationType>,
 }
 
 impl KeyRecord {
@@ -150,6 +169,10 @@ pub trait Store: Send + Sync {
     async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<(), StoreError>;
     /// Keys whose deletion date is before `now_ms`, in any scope.
     async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError>;
+    /// Keys whose automatic rotation date (`rotation.next_ms`) is before `now_ms`, in any scope.
+    async fn keys_due_for_rotation(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError>;
+    /// Deletes everything: keys, aliases, grants (the test-admin reset; never used otherwise).
+    async fn reset(&self) -> Result<(), StoreError>;
 
     async fn get_alias(&self, scope: &Scope, name: &str) -> Result<Option<AliasRecord>, StoreError>;
     /// Creates the alias; fails with `Conflict` if the name is taken.

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS keys (
     deletion_ms INTEGER,
     record TEXT NOT NULL,
     PRIMARY KEY (account, region, key_id)
+    -- rotation_ms INTEGER: added by `migrate`, for new and older databases alike.
 );
 CREATE INDEX IF NOT EXISTS keys_deletion ON keys (deletion_ms) WHERE deletion_ms IS NOT NULL;
 CREATE TABLE IF NOT EXISTS aliases (
@@ -52,6 +53,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let writer = connect(path)?;
         writer.execute_batch(SCHEMA).map_err(backend)?;
+        migrate(&writer)?;
         let reader = connect(path)?;
         Ok(SqliteStore { writer: Arc::new(Mutex::new(writer)), reader: Arc::new(Mutex::new(reader)) })
     }
@@ -63,6 +65,19 @@ impl SqliteStore {
     async fn write<T: Send + 'static>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
         run(self.writer.clone(), f).await
     }
+}
+
+/// Brings a database made by an older Trent up to `SCHEMA`; each step is skipped once done.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    // `rotation_ms` (the next automatic rotation) came with key rotation.
+    let has_rotation_ms: bool = conn
+        .query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('keys') WHERE name = 'rotation_ms'", [], |r| r.get(0))
+        .map_err(backend)?;
+    if !has_rotation_ms {
+        conn.execute_batch("ALTER TABLE keys ADD COLUMN rotation_ms INTEGER;").map_err(backend)?;
+    }
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS keys_rotation ON keys (rotation_ms) WHERE rotation_ms IS NOT NULL;")
+        .map_err(backend)
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -102,6 +117,17 @@ fn grant_rows(stmt: &mut rusqlite::CachedStatement<'_>, params: impl rusqlite::P
     rows.map(|row| decode(&row.map_err(backend)?)).collect()
 }
 
+/// The indexed due dates of a key: (deletion, next automatic rotation).
+fn due_dates(key: &KeyRecord) -> (Option<i64>, Option<i64>) {
+    (key.deletion.map(|d| d.date_ms), key.rotation.map(|r| r.next_ms))
+}
+
+/// The (scope, key ID) of every row a `SELECT account, region, key_id … <= ?1` query returns.
+fn key_names(mut stmt: rusqlite::CachedStatement<'_>, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
+    let rows = stmt.query_map(params![now_ms], |r| Ok((Scope { account: r.get(0)?, region: r.get(1)? }, r.get(2)?))).map_err(backend)?;
+    rows.map(|r| r.map_err(backend)).collect()
+}
+
 fn alias_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasRecord> {
     Ok(AliasRecord { name: row.get(0)?, key_id: row.get(1)?, created_ms: row.get(2)?, updated_ms: row.get(3)? })
 }
@@ -128,13 +154,14 @@ impl Store for SqliteStore {
     }
 
     async fn insert_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
-        let (scope, record, key_id, deletion) = (scope.clone(), encode(key)?, key.key_id.clone(), key.deletion.map(|d| d.date_ms));
+        let (scope, record, key_id) = (scope.clone(), encode(key)?, key.key_id.clone());
+        let (deletion, rotation) = due_dates(key);
         self.write(move |conn| {
             let inserted = conn
                 .execute(
-                    "INSERT INTO keys (account, region, key_id, revision, deletion_ms, record) VALUES (?1, ?2, ?3, 0, ?4, ?5)
+                    "INSERT INTO keys (account, region, key_id, revision, deletion_ms, rotation_ms, record) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)
                      ON CONFLICT DO NOTHING",
-                    params![scope.account, scope.region, key_id, deletion, record],
+                    params![scope.account, scope.region, key_id, deletion, rotation, record],
                 )
                 .map_err(backend)?;
             if inserted == 0 { Err(StoreError::Conflict) } else { Ok(()) }
@@ -143,14 +170,15 @@ impl Store for SqliteStore {
     }
 
     async fn update_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
-        let (scope, record, key_id, deletion) = (scope.clone(), encode(key)?, key.key_id.clone(), key.deletion.map(|d| d.date_ms));
+        let (scope, record, key_id) = (scope.clone(), encode(key)?, key.key_id.clone());
+        let (deletion, rotation) = due_dates(key);
         let revision = key.revision as i64;
         self.write(move |conn| {
             let updated = conn
                 .execute(
-                    "UPDATE keys SET record = ?1, deletion_ms = ?2, revision = revision + 1
-                     WHERE account = ?3 AND region = ?4 AND key_id = ?5 AND revision = ?6",
-                    params![record, deletion, scope.account, scope.region, key_id, revision],
+                    "UPDATE keys SET record = ?1, deletion_ms = ?2, rotation_ms = ?3, revision = revision + 1
+                     WHERE account = ?4 AND region = ?5 AND key_id = ?6 AND revision = ?7",
+                    params![record, deletion, rotation, scope.account, scope.region, key_id, revision],
                 )
                 .map_err(backend)?;
             if updated == 0 { Err(StoreError::Conflict) } else { Ok(()) }
@@ -197,13 +225,25 @@ impl Store for SqliteStore {
 
     async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
         self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT account, region, key_id FROM keys WHERE deletion_ms IS NOT NULL AND deletion_ms <= ?1")
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(params![now_ms], |r| Ok((Scope { account: r.get(0)?, region: r.get(1)? }, r.get(2)?)))
-                .map_err(backend)?;
-            rows.map(|r| r.map_err(backend)).collect()
+            let stmt = conn.prepare_cached("SELECT account, region, key_id FROM keys WHERE deletion_ms IS NOT NULL AND deletion_ms <= ?1");
+            key_names(stmt.map_err(backend)?, now_ms)
+        })
+        .await
+    }
+
+    async fn keys_due_for_rotation(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
+        self.read(move |conn| {
+            let stmt = conn.prepare_cached("SELECT account, region, key_id FROM keys WHERE rotation_ms IS NOT NULL AND rotation_ms <= ?1");
+            key_names(stmt.map_err(backend)?, now_ms)
+        })
+        .await
+    }
+
+    async fn reset(&self) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute_batch("DELETE FROM grants; DELETE FROM aliases; DELETE FROM keys;").map_err(backend)?;
+            tx.commit().map_err(backend)
         })
         .await
     }

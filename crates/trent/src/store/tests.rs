@@ -1,7 +1,7 @@
 //! The conformance suite every `Store` implementation must pass.
 
 use super::*;
-use trent_model::{KeySpec, KeyState, KeyUsageType, OriginType};
+use trent_model::{KeySpec, KeyState, KeyUsageType, OriginType, RotationType};
 
 fn scope(region: &str) -> Scope {
     Scope { account: "111122223333".into(), region: region.into() }
@@ -20,7 +20,9 @@ fn key(id: &str) -> KeyRecord {
         deletion: None,
         policy: "{}".into(),
         tags: vec![],
-        materials: vec![Material { id: "ab".repeat(32), wrapped: vec![1, 2, 3] }],
+        materials: vec![Material { id: "ab".repeat(32), wrapped: vec![1, 2, 3], created_ms: 1, rotation: None }],
+        rotation: None,
+        on_demand_rotations: 0,
     }
 }
 
@@ -72,7 +74,41 @@ pub async fn conformance(store: &dyn Store) {
     assert!(store.delete_alias(&us, "alias/y").await.expect("delete"));
     assert!(!store.delete_alias(&us, "alias/y").await.expect("delete"));
 
+    rotation(store).await;
     grants(store).await;
+    reset(store).await;
+}
+
+async fn rotation(store: &dyn Store) {
+    let us = scope("us-east-1");
+    let mut r = KeyRecord { rotation: Some(RotationSchedule { period_days: 90, next_ms: 200 }), ..key("r") };
+    store.insert_key(&us, &r).await.expect("insert");
+    assert!(store.keys_due_for_rotation(199).await.expect("due").is_empty());
+    assert_eq!(store.keys_due_for_rotation(200).await.expect("due"), vec![(us.clone(), "r".to_owned())]);
+    // Rotating moves the date; disabling rotation takes the key off the list.
+    r.rotation = Some(RotationSchedule { period_days: 90, next_ms: 300 });
+    r.materials.push(Material { id: "cd".repeat(32), wrapped: vec![4], created_ms: 200, rotation: Some(RotationType::Automatic) });
+    store.update_key(&us, &r).await.expect("update");
+    assert!(store.keys_due_for_rotation(299).await.expect("due").is_empty());
+    let mut r = store.get_key(&us, "r").await.expect("get").expect("exists");
+    assert_eq!(r.materials.len(), 2);
+    assert_eq!(r.materials[1].rotation, Some(RotationType::Automatic));
+    r.rotation = None;
+    store.update_key(&us, &r).await.expect("update");
+    assert!(store.keys_due_for_rotation(i64::MAX).await.expect("due").is_empty());
+    store.delete_key(&us, "r").await.expect("delete");
+}
+
+async fn reset(store: &dyn Store) {
+    let us = scope("us-east-1");
+    store.insert_key(&us, &key("z")).await.expect("insert");
+    store.insert_alias(&us, &AliasRecord { name: "alias/z".into(), key_id: "z".into(), created_ms: 1, updated_ms: 1 }).await.expect("alias");
+    assert!(store.get_key(&us, "z").await.expect("get").is_some(), "cached, if the store caches");
+    store.reset().await.expect("reset");
+    assert!(store.get_key(&us, "z").await.expect("get").is_none());
+    assert!(store.list_keys(&us, None, 10).await.expect("list").is_empty());
+    assert!(store.list_aliases(&us, None, None, 10).await.expect("list").is_empty());
+    assert!(store.list_grants(&us, "k2", &GrantFilter::default(), None, 10).await.expect("list").is_empty());
 }
 
 fn grant(n: u8, key_id: &str, grantee: &str, retiring: Option<&str>) -> GrantRecord {
@@ -186,5 +222,32 @@ async fn sqlite_conformance() {
     // The same suite through the read cache, on a fresh database.
     let store = SqliteStore::open(&dir.join("cached.db")).expect("open");
     conformance(&CachedStore::new(std::sync::Arc::new(store))).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A database made before rotation existed (no `rotation_ms` column, records without rotation
+/// fields) opens, migrates once, and its keys load.
+#[tokio::test]
+async fn sqlite_migrates_an_older_database() {
+    let dir = std::env::temp_dir().join(format!("trent-store-migrate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute_batch("CREATE TABLE keys (account TEXT NOT NULL, region TEXT NOT NULL, key_id TEXT NOT NULL, revision INTEGER NOT NULL, deletion_ms INTEGER, record TEXT NOT NULL, PRIMARY KEY (account, region, key_id));")
+            .expect("old schema");
+        let mut old = serde_json::to_value(key("old")).expect("encode");
+        let object = old.as_object_mut().expect("object");
+        object.remove("rotation");
+        object.remove("on_demand_rotations");
+        object["materials"][0].as_object_mut().expect("material").retain(|k, _| k == "id" || k == "wrapped");
+        conn.execute("INSERT INTO keys VALUES ('111122223333', 'us-east-1', 'old', 0, NULL, ?1)", [old.to_string()]).expect("insert");
+    }
+    for _ in 0..2 {
+        let store = SqliteStore::open(&path).expect("open and migrate");
+        let old = store.get_key(&scope("us-east-1"), "old").await.expect("get").expect("exists");
+        assert!(old.rotation.is_none() && old.materials[0].rotation.is_none());
+        assert!(store.keys_due_for_rotation(i64::MAX).await.expect("due").is_empty());
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

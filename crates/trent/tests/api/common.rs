@@ -42,13 +42,36 @@ pub struct Server {
     root: PathBuf,
     child: Child,
     url: String,
-    /// The `--config` file, if any (kept across restarts).
-    config: Option<PathBuf>,
+    /// Flags beyond the listen address and data dir (`--config FILE`, `--test-admin`), kept for
+    /// restarts.
+    extra_args: Vec<String>,
 }
 
 impl Server {
     pub fn start() -> Server {
-        Server::start_in(unique_temp_dir(), None)
+        Server::start_in(unique_temp_dir(), Vec::new())
+    }
+
+    /// A server with the test-only admin endpoints (`--test-admin`): see [`Server::advance_clock`].
+    pub fn start_with_test_admin() -> Server {
+        Server::start_in(unique_temp_dir(), vec!["--test-admin".to_owned()])
+    }
+
+    /// Moves the server's clock `seconds` forward (`POST /_trent/clock/advance`), which also runs
+    /// the deletions and rotations then due; returns the total offset in seconds.
+    pub async fn advance_clock(&self, seconds: u64) -> u64 {
+        let body = serde_json::json!({ "seconds": seconds }).to_string();
+        let reply = self
+            .http(
+                "POST",
+                "/_trent/clock/advance",
+                &[("Content-Type", "application/json")],
+                body.as_bytes(),
+            )
+            .await;
+        reply.ok()["offset_seconds"]
+            .as_u64()
+            .expect("offset_seconds")
     }
 
     /// A server started with `--config` on a file holding `config_toml` (accounts, users, roles,
@@ -58,17 +81,18 @@ impl Server {
         std::fs::create_dir_all(&root).expect("create the test dir");
         let config = root.join("trent.toml");
         std::fs::write(&config, config_toml).expect("write the config file");
-        Server::start_in(root, Some(config))
+        let extra_args = vec!["--config".to_owned(), config.display().to_string()];
+        Server::start_in(root, extra_args)
     }
 
-    fn start_in(root: PathBuf, config: Option<PathBuf>) -> Server {
+    fn start_in(root: PathBuf, extra_args: Vec<String>) -> Server {
         std::fs::create_dir_all(root.join("data")).expect("create the data dir");
-        match spawn(&root, config.as_deref()) {
+        match spawn(&root, &extra_args) {
             Ok((child, url)) => Server {
                 root,
                 child,
                 url,
-                config,
+                extra_args,
             },
             Err(failure) => {
                 let _ = std::fs::remove_dir_all(&root);
@@ -133,7 +157,7 @@ impl Server {
 
     fn respawn(&mut self) {
         // On failure the panic leaves `self` to Drop, which keeps the directory for inspection.
-        let (child, url) = spawn(&self.root, self.config.as_deref())
+        let (child, url) = spawn(&self.root, &self.extra_args)
             .unwrap_or_else(|failure| panic!("restart: {failure}"));
         self.child = child;
         self.url = url;
@@ -317,21 +341,18 @@ fn unique_temp_dir() -> PathBuf {
 }
 
 /// Starts the binary and waits for its `listening on http://…` line on stdout.
-fn spawn(root: &Path, config: Option<&Path>) -> Result<(Child, String), String> {
+fn spawn(root: &Path, extra_args: &[String]) -> Result<(Child, String), String> {
     let log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(root.join("server.log"))
         .expect("open server.log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_trent"));
-    command.arg("serve");
-    if let Some(config) = config {
-        command.arg("--config").arg(config);
-    }
-    let mut child = command
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
+        .arg("serve")
         .args(["--listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(root.join("data"))
+        .args(extra_args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)

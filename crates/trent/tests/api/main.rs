@@ -15,4 +15,5 @@ mod keys;
 mod mac;
 mod persistence;
 mod protocol;
+mod rotation;
 mod tags;

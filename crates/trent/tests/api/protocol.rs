@@ -55,10 +55,10 @@ async fn unimplemented_operations_name_themselves() {
     let key =
         server.call(REGION, "CreateKey", &json!({})).await.ok()["KeyMetadata"]["KeyId"].clone();
     let message = server
-        .call(REGION, "EnableKeyRotation", &json!({ "KeyId": key }))
+        .call(REGION, "GetKeyLastUsage", &json!({ "KeyId": key }))
         .await
         .error(&["UnsupportedOperationException"]);
-    assert!(message.contains("EnableKeyRotation"), "{message}");
+    assert!(message.contains("GetKeyLastUsage"), "{message}");
 }
 
 #[tokio::test]

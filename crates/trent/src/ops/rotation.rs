@@ -1,0 +1,164 @@
+//! Key rotation: EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand,
+//! ListKeyRotations, and the automatic rotations the scheduler runs when they fall due.
+//!
+//! A rotation appends a version to the key's materials: new ciphertexts use it, old ones name
+//! their version and keep decrypting.
+
+use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
+use super::keys::new_material_id;
+use super::{modify_key, page_limit, require_state_enabled, wrap_material, Caller, Ctx, Page};
+use crate::store::{Material, RotationSchedule};
+use trent_model::*;
+
+const DEFAULT_PERIOD_DAYS: i32 = 365;
+/// AWS's quota, not adjustable.
+const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
+
+pub async fn enable_key_rotation(ctx: &Ctx, caller: &Caller, input: EnableKeyRotationRequest) -> Result<(), KmsError> {
+    let period_days = input.rotation_period_in_days.unwrap_or(DEFAULT_PERIOD_DAYS);
+    let conditions = Conditions::default().with("kms:RotationPeriodInDays", period_days);
+    let key = rotatable_key(ctx, caller, &input.key_id, "EnableKeyRotation", &conditions).await?;
+    let (arn, now) = (key.arn.clone(), ctx.clock.now());
+    modify_key(ctx, key, |key| {
+        require_state_enabled(&arn, key.state)?;
+        // A new period on a key that already rotates counts from the same start (the enable date
+        // or last rotation), as AWS does; otherwise the first rotation is one period from now.
+        let start = key.rotation.map_or(now, |r| Timestamp(r.next_ms).plus_days(-i64::from(r.period_days)));
+        key.rotation = Some(RotationSchedule { period_days, next_ms: start.plus_days(i64::from(period_days)).0 });
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+pub async fn disable_key_rotation(ctx: &Ctx, caller: &Caller, input: DisableKeyRotationRequest) -> Result<(), KmsError> {
+    let key = rotatable_key(ctx, caller, &input.key_id, "DisableKeyRotation", &Conditions::default()).await?;
+    let arn = key.arn.clone();
+    modify_key(ctx, key, |key| {
+        require_state_enabled(&arn, key.state)?;
+        key.rotation = None;
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+pub async fn get_key_rotation_status(ctx: &Ctx, caller: &Caller, input: GetKeyRotationStatusRequest) -> Result<GetKeyRotationStatusResponse, KmsError> {
+    let key = rotatable_key(ctx, caller, &input.key_id, "GetKeyRotationStatus", &Conditions::default()).await?;
+    // As AWS: a key pending deletion reports rotation off, and gets its schedule back if the
+    // deletion is cancelled. On-demand rotations complete within the request, so none is ever
+    // in progress and `OnDemandRotationStartDate` is never set.
+    let schedule = key.rotation.filter(|_| key.state != KeyState::PendingDeletion);
+    Ok(GetKeyRotationStatusResponse {
+        key_id: Some(key.arn.clone()),
+        key_rotation_enabled: Some(schedule.is_some()),
+        rotation_period_in_days: schedule.map(|s| s.period_days),
+        next_rotation_date: schedule.map(|s| Timestamp(s.next_ms)),
+        on_demand_rotation_start_date: None,
+    })
+}
+
+pub async fn rotate_key_on_demand(ctx: &Ctx, caller: &Caller, input: RotateKeyOnDemandRequest) -> Result<RotateKeyOnDemandResponse, KmsError> {
+    let key = rotatable_key(ctx, caller, &input.key_id, "RotateKeyOnDemand", &Conditions::default()).await?;
+    let version = new_version(ctx, &key, RotationType::OnDemand)?;
+    let arn = key.arn.clone();
+    let (key, ()) = modify_key(ctx, key, |key| {
+        require_state_enabled(&arn, key.state)?;
+        if key.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS {
+            return Err(kms_error!(
+                LimitExceededException,
+                "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {arn}"
+            ));
+        }
+        key.on_demand_rotations += 1;
+        key.materials.push(version.clone());
+        Ok(())
+    })
+    .await?;
+    Ok(RotateKeyOnDemandResponse { key_id: Some(key.arn.clone()) })
+}
+
+pub async fn list_key_rotations(ctx: &Ctx, caller: &Caller, input: ListKeyRotationsRequest) -> Result<ListKeyRotationsResponse, KmsError> {
+    let key = rotatable_key(ctx, caller, &input.key_id, "ListKeyRotations", &Conditions::default()).await?;
+    let limit = page_limit(input.limit, 100, 1000);
+    // The marker is the index of the last material listed.
+    let after = match input.marker.as_deref() {
+        None => None,
+        Some(marker) => Some(marker.parse::<usize>().map_err(|_| kms_error!(InvalidMarkerException, "The marker {marker} is not valid."))?),
+    };
+    let all_material = input.include_key_material == Some(IncludeKeyMaterial::AllKeyMaterial);
+    let current = key.materials.len().saturating_sub(1);
+    let fetched: Vec<(usize, &Material)> = (key.materials.iter().enumerate())
+        .filter(|(index, material)| after.is_none_or(|after| *index > after) && (all_material || material.rotation.is_some()))
+        .take(limit + 1)
+        .collect();
+    let page = Page::from_fetched(fetched, limit, |(index, _)| index.to_string());
+    let rotations = page.items.iter().map(|&(index, material)| RotationsListEntry {
+        key_id: Some(key.arn.clone()),
+        key_material_id: Some(material.id.clone()),
+        key_material_state: Some(if index == current { KeyMaterialState::Current } else { KeyMaterialState::NonCurrent }),
+        // The key's first material came with the key, not from a rotation.
+        rotation_date: material.rotation.map(|_| Timestamp(material.created_ms)),
+        rotation_type: material.rotation,
+        ..RotationsListEntry::default()
+    });
+    Ok(ListKeyRotationsResponse { rotations: Some(rotations.collect()), truncated: Some(page.truncated()), next_marker: page.next_marker })
+}
+
+/// Rotates every key whose automatic rotation date has passed on `ctx.clock`. A failure is logged
+/// and leaves that key due, so the next run tries again.
+pub async fn rotate_due_keys(ctx: &Ctx) -> Result<(), KmsError> {
+    let now_ms = ctx.clock.now_ms();
+    for (scope, key_id) in ctx.store.keys_due_for_rotation(now_ms).await? {
+        let Some(record) = ctx.store.get_key(&scope, &key_id).await? else { continue };
+        let key = AuthorizedKey::new(scope, record);
+        if let Err(e) = rotate_if_due(ctx, key, now_ms).await {
+            tracing::error!(%key_id, "scheduled rotation failed: {e:?}");
+        }
+    }
+    Ok(())
+}
+
+async fn rotate_if_due(ctx: &Ctx, key: AuthorizedKey, now_ms: i64) -> Result<(), KmsError> {
+    // As AWS: disabled keys and keys pending deletion are not rotated; they stay due, so one
+    // enabled again after its date rotates at the next run.
+    if key.state != KeyState::Enabled {
+        return Ok(());
+    }
+    let version = new_version(ctx, &key, RotationType::Automatic)?;
+    let (key, rotated) = modify_key(ctx, key, |key| {
+        let Some(schedule) = key.rotation.as_mut().filter(|s| s.next_ms <= now_ms && key.state == KeyState::Enabled) else {
+            return Ok(false); // changed meanwhile
+        };
+        schedule.next_ms = Timestamp(now_ms).plus_days(i64::from(schedule.period_days)).0;
+        key.materials.push(version.clone());
+        Ok(true)
+    })
+    .await?;
+    if rotated {
+        tracing::info!(account = %key.scope.account, region = %key.scope.region, key_id = %key.key_id, material_id = %version.id, "key rotated on schedule");
+    }
+    Ok(())
+}
+
+/// The key, authorized for `operation`, if it is one AWS rotates: symmetric encryption keys
+/// whose material KMS generated.
+async fn rotatable_key(ctx: &Ctx, caller: &Caller, key_id: &str, operation: &str, conditions: &Conditions<'_>) -> Result<AuthorizedKey, KmsError> {
+    let key = authorize_key(ctx, caller, key_id, KeyIdForms::KeyOnly, operation, conditions).await?;
+    if key.key_spec != KeySpec::SymmetricDefault || key.origin != OriginType::AwsKms {
+        // AWS answers RotateKeyOnDemand with no message at all (shared/aws-kms-facts.md).
+        if operation == "RotateKeyOnDemand" {
+            return Err(kms_error!(UnsupportedOperationException));
+        }
+        return Err(kms_error!(UnsupportedOperationException, "{} is not a symmetric encryption KMS key.", key.arn));
+    }
+    Ok(key)
+}
+
+/// A new version of the key's material, dated now; the caller appends it.
+fn new_version(ctx: &Ctx, key: &AuthorizedKey, kind: RotationType) -> Result<Material, KmsError> {
+    let id = new_material_id()?;
+    let material = trent_crypto::random_bytes(trent_crypto::symmetric::KEY_LEN)?;
+    let wrapped = wrap_material(ctx, &key.scope, &key.key_id, &id, &material)?;
+    Ok(Material { id, wrapped, created_ms: ctx.clock.now_ms(), rotation: Some(kind) })
+}
