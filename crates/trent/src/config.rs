@@ -29,7 +29,7 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroize as _;
 
-use crate::authz::{self, Policy, PolicyKind};
+use crate::authz::{self, Policy, PolicyKind, PrincipalInfo};
 use crate::sigv4::SigningKeys;
 use crate::DEFAULT_ACCOUNT;
 
@@ -308,6 +308,8 @@ pub struct Principal {
     pub name: String,
     /// Identity-based policies.
     pub policies: Vec<Policy>,
+    /// The principal as policies see it, built once rather than per request.
+    pub info: PrincipalInfo,
 }
 
 impl Principal {
@@ -327,7 +329,8 @@ impl Principal {
             PrincipalKind::Role => format!("arn:aws:iam::{account}:role/{name}"),
             PrincipalKind::Root => account_root_arn(account),
         };
-        Principal { account: account.to_owned(), arn, kind, name: name.to_owned(), policies }
+        let info = PrincipalInfo { arn: arn.clone(), account: account.to_owned(), role_arn: None };
+        Principal { account: account.to_owned(), arn, kind, name: name.to_owned(), policies, info }
     }
 }
 

@@ -164,8 +164,10 @@ struct Scope<'a> {
 
 impl<'a> Scope<'a> {
     fn parse(credential: &'a str, amz_date: &str, service: &str) -> Result<Scope<'a>, KmsError> {
-        let elements: Vec<&str> = credential.trim_end_matches('/').split('/').collect();
-        let [access_key_id, date, region, scope_service, terminator] = elements[..] else {
+        let mut elements = credential.trim_end_matches('/').split('/');
+        let (Some(access_key_id), Some(date), Some(region), Some(scope_service), Some(terminator), None) =
+            (elements.next(), elements.next(), elements.next(), elements.next(), elements.next(), elements.next())
+        else {
             return Err(kms_error!(
                 IncompleteSignatureException,
                 "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
@@ -202,13 +204,14 @@ impl std::fmt::Display for Scope<'_> {
 /// The shape of an AWS region name (`us-east-1`, `eu-central-2`, `us-gov-west-1`, `us-isob-east-1`):
 /// any such name is served, since keys are kept per region.
 fn is_region(region: &str) -> bool {
-    let parts: Vec<&str> = region.split('-').collect();
+    let Some((area, rest)) = region.split_once('-') else { return false };
+    let Some((middle, number)) = rest.rsplit_once('-') else { return false };
     region.len() <= 32
-        && parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
-        && parts[1..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-        && parts.last().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && area.len() == 2
+        && area.bytes().all(|b| b.is_ascii_lowercase())
+        && middle.split('-').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The request time from `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`) or else `Date` (RFC 7231 IMF-fixdate),

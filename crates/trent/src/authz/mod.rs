@@ -26,17 +26,16 @@ pub mod conditions;
 pub mod policy;
 
 pub use conditions::condition_key;
-pub use policy::{delegation, evaluate, parse, Decision, Policy, PolicyKind, PrincipalInfo, RequestContext};
-
+pub use policy::{delegation, evaluate, parse, Decision, Policy, PolicyKind, PrincipalInfo, RequestContext, Sid};
 
 /// An allowed request, with the statements that allowed it (for the server log).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Allowed {
     /// The key policy statement that allowed the caller, directly or by delegation.
-    pub key_policy_sid: Option<String>,
+    pub key_policy_sid: Option<Sid>,
     /// The identity policy statement that allowed, when one was needed (delegation or another
     /// account) and the caller is not a root user.
-    pub identity_policy_sid: Option<String>,
+    pub identity_policy_sid: Option<Sid>,
 }
 
 /// A refused request: why, and the statement that decided (the explicit Deny, or the key policy
@@ -44,7 +43,7 @@ pub struct Allowed {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Denial {
     pub reason: DenialReason,
-    pub sid: Option<String>,
+    pub sid: Option<Sid>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,18 +79,15 @@ pub fn authorize(key_policy: &Policy, identity_policies: &[Policy], request: &Re
     if let Decision::Deny { sid } = key_decision {
         return denial(DenialReason::ExplicitDenyInResourcePolicy, sid);
     }
-    let identity_decisions: Vec<Decision> = identity_policies.iter().map(|p| evaluate(p, request)).collect();
-    if let Some(Decision::Deny { sid }) = identity_decisions.iter().find(|d| matches!(d, Decision::Deny { .. })) {
-        return denial(DenialReason::ExplicitDenyInIdentityPolicy, sid.clone());
+    // One pass over the identity policies: any Deny decides; otherwise the first Allow counts.
+    let mut identity_allow = request.principal.is_root().then_some(None);
+    for decision in identity_policies.iter().map(|p| evaluate(p, request)) {
+        match decision {
+            Decision::Deny { sid } => return denial(DenialReason::ExplicitDenyInIdentityPolicy, sid),
+            Decision::Allow { sid } if identity_allow.is_none() => identity_allow = Some(sid),
+            _ => {}
+        }
     }
-    let identity_allow = if request.principal.is_root() {
-        Some(None)
-    } else {
-        identity_decisions.into_iter().find_map(|d| match d {
-            Decision::Allow { sid } => Some(sid),
-            _ => None,
-        })
-    };
     let same_account = key_account(request.resource).is_none_or(|account| account == request.principal.account);
 
     if same_account {
@@ -112,7 +108,7 @@ pub fn authorize(key_policy: &Policy, identity_policies: &[Policy], request: &Re
 /// Decides a request that targets no key (CreateKey, ListKeys, …) from the caller's identity
 /// policies alone: an explicit Deny wins, then an Allow; the root user is always allowed. Returns
 /// the allowing statement's ID.
-pub fn authorize_identity(identity_policies: &[Policy], request: &RequestContext) -> Result<Option<String>, Denial> {
+pub fn authorize_identity(identity_policies: &[Policy], request: &RequestContext) -> Result<Option<Sid>, Denial> {
     let mut allowed = None;
     for decision in identity_policies.iter().map(|p| evaluate(p, request)) {
         match decision {

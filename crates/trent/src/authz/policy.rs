@@ -35,7 +35,8 @@ pub struct Policy {
 
 #[derive(Clone, Debug, PartialEq)]
 struct Statement {
-    sid: Option<String>,
+    /// Shared, so that a decision naming it costs no allocation.
+    sid: Option<Sid>,
     effect: Effect,
     /// None in identity policies: the statement applies to the principal it is attached to.
     principals: Option<Negatable<Vec<PrincipalEntry>>>,
@@ -99,11 +100,14 @@ pub struct RequestContext<'a> {
     pub values: &'a HashMap<String, Vec<String>>,
 }
 
+/// A statement ID (`Sid`).
+pub type Sid = std::sync::Arc<str>;
+
 /// The outcome of one policy for one request. `sid` names the deciding statement (for logs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
-    Allow { sid: Option<String> },
-    Deny { sid: Option<String> },
+    Allow { sid: Option<Sid> },
+    Deny { sid: Option<Sid> },
     NoMatch,
 }
 
@@ -170,7 +174,7 @@ fn parse_statement(value: &serde_json::Value, kind: PolicyKind) -> Result<Statem
     let (mut sid, mut effect, mut principals, mut actions, mut resources, mut conditions) = (None, None, None, None, None, Vec::new());
     for (name, value) in object {
         match name.as_str() {
-            "Sid" => sid = Some(value.as_str().ok_or(INVALID_ELEMENT)?.to_owned()),
+            "Sid" => sid = Some(Sid::from(value.as_str().ok_or(INVALID_ELEMENT)?)),
             "Effect" => {
                 effect = Some(match value.as_str() {
                     Some("Allow") => Effect::Allow,

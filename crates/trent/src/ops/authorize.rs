@@ -140,8 +140,8 @@ async fn decide(ctx: &Ctx, caller: &Caller, key: &AuthorizedKey, alias: Option<&
         values.put("kms:resourcealiases", || aliases.into_iter().map(|a| a.name).collect());
     }
     let values = values.map;
-    let principal = principal_info(caller);
-    let request = RequestContext { action: &action, principal: &principal, resource: &key.arn, values: &values };
+    let principal = &caller.principal.info;
+    let request = RequestContext { action: &action, principal, resource: &key.arn, values: &values };
     let Some(policy) = policy else {
         tracing::error!(key = %key.arn, "the stored key policy does not parse; denying");
         return Err(access_denied(&request, &authz::Denial { reason: authz::DenialReason::NoResourcePolicyAllows, sid: None }));
@@ -156,7 +156,7 @@ async fn decide(ctx: &Ctx, caller: &Caller, key: &AuthorizedKey, alias: Option<&
     let explicit = matches!(denial.reason, authz::DenialReason::ExplicitDenyInResourcePolicy | authz::DenialReason::ExplicitDenyInIdentityPolicy);
     if !explicit {
         check_grant_tokens(conditions.grant_tokens)?;
-        if let Some(grant) = allowing_grant(ctx, key, &principal, operation, conditions.encryption_context).await? {
+        if let Some(grant) = allowing_grant(ctx, key, principal, operation, conditions.encryption_context).await? {
             tracing::debug!(key = %key.arn, action, grant_id = %grant.grant_id, "allowed by grant");
             return Ok(());
         }
@@ -182,8 +182,8 @@ fn authorize_by_identity(caller: &Caller, operation: &str, resource: &str, condi
     let mut values = Values::wanted_by(&caller.principal.policies);
     values.of_request(caller, conditions);
     let values = values.map;
-    let principal = principal_info(caller);
-    let request = RequestContext { action: &action, principal: &principal, resource, values: &values };
+    let principal = &caller.principal.info;
+    let request = RequestContext { action: &action, principal, resource, values: &values };
     authz::authorize_identity(&caller.principal.policies, &request).map(|_| ()).map_err(|denial| access_denied(&request, &denial))
 }
 
@@ -193,8 +193,8 @@ pub fn check_lockout(caller: &Caller, policy: &authz::Policy, key_arn: &str) -> 
     let mut values = Values::wanted_by(std::iter::once(policy).chain(&caller.principal.policies));
     values.of_request(caller, &Conditions::default());
     let values = values.map;
-    let principal = principal_info(caller);
-    let request = RequestContext { action: "kms:PutKeyPolicy", principal: &principal, resource: key_arn, values: &values };
+    let principal = &caller.principal.info;
+    let request = RequestContext { action: "kms:PutKeyPolicy", principal, resource: key_arn, values: &values };
     match authz::authorize(policy, &caller.principal.policies, &request) {
         Ok(_) => Ok(()),
         Err(_) => Err(kms_error!(
@@ -207,10 +207,6 @@ pub fn check_lockout(caller: &Caller, policy: &authz::Policy, key_arn: &str) -> 
 fn access_denied(request: &RequestContext, denial: &authz::Denial) -> KmsError {
     tracing::info!(principal = %request.principal.arn, action = request.action, resource = request.resource, reason = ?denial.reason, statement = ?denial.sid, "access denied");
     kms_error!(AccessDeniedException, "{}", denial.message(request))
-}
-
-fn principal_info(caller: &Caller) -> PrincipalInfo {
-    PrincipalInfo { arn: caller.principal.arn.clone(), account: caller.principal.account.clone(), role_arn: None }
 }
 
 /// The condition-key values of a request, gathered only for the keys its policies' conditions
