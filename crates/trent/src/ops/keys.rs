@@ -6,7 +6,7 @@ use super::tags::check_new_tags;
 use super::key_specs;
 use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
 use super::policies::{check_policy, default_policy};
-use super::{modify_key, page_limit, require_not_pending, wrap_material, Caller, Ctx, Page};
+use super::{invalid_state, modify_key, page_limit, require_not_pending, wrap_material, Caller, Ctx, Page};
 use crate::store::{Deletion, KeyRecord, Material, StoredTag};
 use trent_model::*;
 
@@ -117,6 +117,10 @@ async fn set_enabled(ctx: &Ctx, caller: &Caller, key_id: &str, state: KeyState, 
     let key = authorize_key(ctx, caller, key_id, KeyIdForms::KeyOnly, operation, &Conditions::default()).await?;
     let arn = key.arn.clone();
     modify_key(ctx, key, |key| {
+        // A key pending import has no material to enable or disable (AWS: KMSInvalidStateException).
+        if key.state == KeyState::PendingImport {
+            return Err(invalid_state(&arn, key.state));
+        }
         require_not_pending(&arn, key)?;
         key.state = state;
         Ok(())

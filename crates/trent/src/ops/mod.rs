@@ -195,11 +195,12 @@ pub fn current_material(ctx: &Ctx, key: &AuthorizedKey) -> Result<KeyMaterial, K
     unwrap_material(ctx, key, version)
 }
 
-/// For management operations, which work on enabled and disabled keys but not on keys pending
-/// deletion (or in another transitional state). `arn` is the key's.
+/// For management operations, which work on enabled and disabled keys and, as in AWS, on keys
+/// pending import, but not on keys pending deletion (or in another transitional state). `arn` is
+/// the key's.
 pub fn require_not_pending(arn: &str, key: &KeyRecord) -> Result<(), KmsError> {
     match key.state {
-        KeyState::Enabled | KeyState::Disabled => Ok(()),
+        KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport => Ok(()),
         other => Err(invalid_state(arn, other)),
     }
 }

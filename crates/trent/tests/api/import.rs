@@ -424,3 +424,25 @@ async fn imported_material_and_wrapping_keys_never_reach_the_data_directory() {
         }
     }
 }
+
+#[tokio::test]
+async fn keys_pending_import_are_managed_but_not_enabled() {
+    let server = Server::start();
+    let kms = server.client(REGION);
+    let key_id = create_external(&kms, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT").await;
+    let arn = key_arn(REGION, &key_id);
+    let message = assert_code(kms.enable_key().key_id(&key_id).send().await, "KMSInvalidStateException");
+    assert_eq!(message, format!("{arn} is pending import."));
+    let message = assert_code(kms.disable_key().key_id(&key_id).send().await, "KMSInvalidStateException");
+    assert_eq!(message, format!("{arn} is pending import."));
+    kms.update_key_description().key_id(&key_id).description("awaiting material").send().await.expect("UpdateKeyDescription");
+    kms.tag_resource().key_id(&key_id).tags(tag("stage", "import")).send().await.expect("TagResource");
+    create_alias(&kms, "alias/pending-import", &key_id).await;
+    // Deletion can be scheduled, and cancelling it leaves the key pending import, not disabled.
+    kms.schedule_key_deletion().key_id(&key_id).pending_window_in_days(7).send().await.expect("ScheduleKeyDeletion");
+    assert_eq!(describe(&kms, &key_id).await.key_state, Some(KeyState::PendingDeletion));
+    kms.cancel_key_deletion().key_id(&key_id).send().await.expect("CancelKeyDeletion");
+    let metadata = describe(&kms, &key_id).await;
+    assert_eq!(metadata.key_state, Some(KeyState::PendingImport));
+    assert_eq!(metadata.description.as_deref(), Some("awaiting material"));
+}
