@@ -32,7 +32,7 @@ async fn create_external(kms: &Client, spec: &str, usage: &str) -> String {
         .expect("KeyMetadata");
     assert_eq!(metadata.origin, Some(OriginType::External));
     assert_eq!(metadata.key_state, Some(KeyState::PendingImport));
-    assert_eq!(metadata.enabled, false);
+    assert!(!metadata.enabled);
     assert_eq!(metadata.expiration_model, None, "no material yet");
     metadata.key_id
 }
@@ -445,4 +445,51 @@ async fn keys_pending_import_are_managed_but_not_enabled() {
     let metadata = describe(&kms, &key_id).await;
     assert_eq!(metadata.key_state, Some(KeyState::PendingImport));
     assert_eq!(metadata.description.as_deref(), Some("awaiting material"));
+}
+
+#[tokio::test]
+async fn key_policies_see_the_wrapping_and_expiration_condition_keys() {
+    let server = Server::start();
+    let kms = server.client(REGION);
+    let scratch = Scratch::new();
+    // Only RSA_AES_KEY_WRAP_SHA_256 with RSA_4096 wrapping keys, and only material that expires.
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")}, "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Deny", "Principal": "*", "Action": "kms:GetParametersForImport", "Resource": "*",
+             "Condition": {"StringNotEquals": {"kms:WrappingAlgorithm": "RSA_AES_KEY_WRAP_SHA_256"}}},
+            {"Effect": "Deny", "Principal": "*", "Action": "kms:GetParametersForImport", "Resource": "*",
+             "Condition": {"StringNotEquals": {"kms:WrappingKeySpec": "RSA_4096"}}},
+            {"Effect": "Deny", "Principal": "*", "Action": "kms:ImportKeyMaterial", "Resource": "*",
+             "Condition": {"StringEquals": {"kms:ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}}}
+        ]
+    });
+    let key_id = kms
+        .create_key()
+        .origin(OriginType::External)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .expect("CreateKey")
+        .key_metadata
+        .expect("KeyMetadata")
+        .key_id;
+    let get = |algorithm: AlgorithmSpec, spec: WrappingKeySpec| {
+        kms.get_parameters_for_import().key_id(&key_id).wrapping_algorithm(algorithm).wrapping_key_spec(spec).send()
+    };
+    assert_code(get(AlgorithmSpec::RsaesOaepSha256, WrappingKeySpec::Rsa4096).await, "AccessDeniedException");
+    assert_code(get(AlgorithmSpec::RsaAesKeyWrapSha256, WrappingKeySpec::Rsa2048).await, "AccessDeniedException");
+    let out = get(AlgorithmSpec::RsaAesKeyWrapSha256, WrappingKeySpec::Rsa4096).await.expect("allowed parameters");
+    let (token, public) = (out.import_token.expect("token").into_inner(), out.public_key.expect("public key").into_inner());
+    let wrapped = wrap(&scratch, &public, "RSA_AES_KEY_WRAP_SHA_256", &scratch.openssl_ok(&["rand", "32"]));
+    assert_code(import(&kms, &key_id, &token, &wrapped).await, "AccessDeniedException");
+    kms.import_key_material()
+        .key_id(&key_id)
+        .import_token(Blob::new(token))
+        .encrypted_key_material(Blob::new(wrapped))
+        .valid_to(DateTime::from_secs(now() + DAY as i64))
+        .send()
+        .await
+        .expect("material that expires is allowed");
 }
