@@ -8,6 +8,7 @@ pub mod ed448;
 mod edwards;
 mod error;
 mod hmac;
+pub mod import;
 mod material;
 mod pq;
 pub mod root;

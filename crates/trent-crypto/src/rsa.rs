@@ -9,7 +9,7 @@ use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{
-    KeySize, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey, OAEP_SHA1_MGF1SHA1,
+    KeySize, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey, PrivateDecryptingKey, OAEP_SHA1_MGF1SHA1,
     OAEP_SHA256_MGF1SHA256,
 };
 use aws_lc_rs::signature::{self, KeyPair as _, RsaEncoding, RsaKeyPair, RsaParameters, UnparsedPublicKey};
@@ -24,7 +24,7 @@ pub(crate) enum Size {
 }
 
 impl Size {
-    fn bytes(self) -> usize {
+    pub(crate) fn bytes(self) -> usize {
         match self {
             Size::Rsa2048 => 256,
             Size::Rsa3072 => 384,
@@ -53,12 +53,12 @@ fn key_pair(size: Size, private: &KeyMaterial) -> Result<RsaKeyPair, CryptoError
     Ok(pair)
 }
 
-fn decrypting_key(size: Size, private: &KeyMaterial) -> Result<OaepPrivateDecryptingKey, CryptoError> {
+fn decrypting_key(size: Size, private: &KeyMaterial) -> Result<PrivateDecryptingKey, CryptoError> {
     let key = PrivateDecryptingKey::from_pkcs8(private.as_bytes()).map_err(|_| CryptoError::InvalidKey)?;
     if key.key_size_bytes() != size.bytes() {
         return Err(CryptoError::InvalidKey);
     }
-    OaepPrivateDecryptingKey::new(key).map_err(|_| CryptoError::InvalidKey)
+    Ok(key)
 }
 
 pub(crate) fn public_key(size: Size, private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
@@ -168,9 +168,19 @@ pub(crate) fn encrypt(size: Size, private: &KeyMaterial, algorithm: EncryptionAl
 
 pub(crate) fn decrypt(size: Size, private: &KeyMaterial, algorithm: EncryptionAlgorithmSpec, ciphertext: &[u8]) -> Result<KeyMaterial, CryptoError> {
     let oaep = oaep(algorithm)?;
-    let key = decrypting_key(size, private)?;
+    let key = OaepPrivateDecryptingKey::new(decrypting_key(size, private)?).map_err(|_| CryptoError::InvalidKey)?;
     let mut plaintext = KeyMaterial::new(vec![0u8; key.min_output_size()]);
     let len = key.decrypt(oaep, ciphertext, plaintext.bytes_mut(), None).map_err(|_| CryptoError::Decrypt)?.len();
+    plaintext.bytes_mut().truncate(len);
+    Ok(plaintext)
+}
+
+/// RSAES-PKCS1-v1_5 decryption, only for unwrapping imported key material (AWS still offers it
+/// as a wrapping algorithm); no key usage encrypts with it.
+pub(crate) fn decrypt_pkcs1(size: Size, private: &KeyMaterial, ciphertext: &[u8]) -> Result<KeyMaterial, CryptoError> {
+    let key = Pkcs1PrivateDecryptingKey::new(decrypting_key(size, private)?).map_err(|_| CryptoError::InvalidKey)?;
+    let mut plaintext = KeyMaterial::new(vec![0u8; key.min_output_size()]);
+    let len = key.decrypt(ciphertext, plaintext.bytes_mut()).map_err(|_| CryptoError::Decrypt)?.len();
     plaintext.bytes_mut().truncate(len);
     Ok(plaintext)
 }

@@ -1,11 +1,12 @@
 //! Key management: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, UpdateKeyDescription,
 //! ScheduleKeyDeletion, CancelKeyDeletion.
 
+use super::import;
 use super::tags::check_new_tags;
 use super::key_specs;
 use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
 use super::policies::{check_policy, default_policy};
-use super::{modify_key, page_limit, require_not_pending, wrap_material, Caller, Ctx, Page};
+use super::{invalid_state, modify_key, page_limit, require_not_pending, wrap_material, Caller, Ctx, Page};
 use crate::store::{Deletion, KeyRecord, Material, StoredTag};
 use trent_model::*;
 
@@ -32,7 +33,7 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
         return Err(kms_error!(CustomKeyStoreNotFoundException, "Custom key store does not exist"));
     }
     let origin = input.origin.unwrap_or(OriginType::AwsKms);
-    if origin != OriginType::AwsKms || input.xks_key_id.is_some() {
+    if !matches!(origin, OriginType::AwsKms | OriginType::External) || input.xks_key_id.is_some() {
         return Err(kms_error!(UnsupportedOperationException, "Origin {origin} is not supported by Trent yet."));
     }
     if input.multi_region == Some(true) {
@@ -52,13 +53,19 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
         None => default_policy(&caller.scope.account),
     };
 
-    let material_id = new_material_id()?;
-    let material = match key_spec {
-        KeySpec::SymmetricDefault => trent_crypto::random_bytes(trent_crypto::symmetric::KEY_LEN)?,
-        asymmetric_or_hmac => trent_crypto::asymmetric::generate(asymmetric_or_hmac)?,
-    };
-    let wrapped = wrap_material(ctx, &caller.scope, &key_id, &material_id, &material)?;
     let now_ms = ctx.clock.now_ms();
+    // A key for imported material starts without any, pending import.
+    let (state, materials, import) = if origin == OriginType::External {
+        (KeyState::PendingImport, Vec::new(), Some(import::new_import(ctx, &caller.scope, &key_id)?))
+    } else {
+        let material_id = new_material_id()?;
+        let material = match key_spec {
+            KeySpec::SymmetricDefault => trent_crypto::random_bytes(trent_crypto::symmetric::KEY_LEN)?,
+            asymmetric_or_hmac => trent_crypto::asymmetric::generate(asymmetric_or_hmac)?,
+        };
+        let wrapped = wrap_material(ctx, &caller.scope, &key_id, &material_id, &material)?;
+        (KeyState::Enabled, vec![Material { id: material_id, wrapped, created_ms: now_ms, rotation: None }], None)
+    };
     let key = KeyRecord {
         key_id,
         revision: 0,
@@ -67,13 +74,14 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
         key_spec,
         key_usage,
         origin,
-        state: KeyState::Enabled,
+        state,
         deletion: None,
         policy,
         tags,
-        materials: vec![Material { id: material_id, wrapped, created_ms: now_ms, rotation: None }],
+        materials,
         rotation: None,
         on_demand_rotations: 0,
+        import,
     };
     ctx.store.insert_key(&caller.scope, &key).await?;
     Ok(CreateKeyResponse { key_metadata: Some(key_metadata(&AuthorizedKey::new(caller.scope.clone(), key))) })
@@ -109,6 +117,10 @@ async fn set_enabled(ctx: &Ctx, caller: &Caller, key_id: &str, state: KeyState, 
     let key = authorize_key(ctx, caller, key_id, KeyIdForms::KeyOnly, operation, &Conditions::default()).await?;
     let arn = key.arn.clone();
     modify_key(ctx, key, |key| {
+        // A key pending import has no material to enable or disable (AWS: KMSInvalidStateException).
+        if key.state == KeyState::PendingImport {
+            return Err(invalid_state(&arn, key.state));
+        }
         require_not_pending(&arn, key)?;
         key.state = state;
         Ok(())
@@ -164,8 +176,10 @@ pub async fn cancel_key_deletion(ctx: &Ctx, caller: &Caller, input: CancelKeyDel
         if key.state != KeyState::PendingDeletion {
             return Err(kms_error!(KMSInvalidStateException, "{arn} is not pending deletion."));
         }
-        // As AWS: a key whose deletion is cancelled comes back disabled.
-        key.state = KeyState::Disabled;
+        // As AWS: a key whose deletion is cancelled comes back disabled, or pending import if
+        // its imported material was deleted or expired meanwhile.
+        let has_material = key.current_material().is_some_and(|(_, m)| !m.is_deleted());
+        key.state = if has_material { KeyState::Disabled } else { KeyState::PendingImport };
         key.deletion = None;
         Ok(())
     })
@@ -176,6 +190,8 @@ pub async fn cancel_key_deletion(ctx: &Ctx, caller: &Caller, input: CancelKeyDel
 /// Everything AWS returns about a key.
 pub fn key_metadata(key: &AuthorizedKey) -> KeyMetadata {
     let lists = key_specs::algorithm_lists(key.key_spec, key.key_usage);
+    // Expiration is shown for imported material that is there.
+    let imported_material = key.import.as_ref().filter(|_| key.current_material().is_some_and(|(_, m)| !m.is_deleted()));
     KeyMetadata {
         aws_account_id: Some(key.scope.account.clone()),
         key_id: key.key_id.clone(),
@@ -197,6 +213,11 @@ pub fn key_metadata(key: &AuthorizedKey) -> KeyMetadata {
         key_agreement_algorithms: lists.key_agreement,
         multi_region: Some(false),
         current_key_material_id: key.current_material().map(|(_, m)| m.id.clone()),
+        expiration_model: imported_material.map(|import| match import.valid_to_ms {
+            Some(_) => ExpirationModelType::KeyMaterialExpires,
+            None => ExpirationModelType::KeyMaterialDoesNotExpire,
+        }),
+        valid_to: imported_material.and_then(|import| import.valid_to_ms.map(Timestamp)),
         ..KeyMetadata::default()
     }
 }

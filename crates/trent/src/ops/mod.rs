@@ -7,6 +7,7 @@ pub mod authorize;
 mod custom_key_stores;
 mod encryption;
 mod grants;
+mod import;
 mod key_specs;
 mod keys;
 mod mac;
@@ -144,11 +145,11 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
         Op::DisconnectCustomKeyStore(input) => reply(custom_key_stores::disconnect(caller, input)),
         Op::UpdateCustomKeyStore(input) => reply(custom_key_stores::update(caller, input)),
         Op::DeleteCustomKeyStore(input) => reply(custom_key_stores::delete(caller, input)),
+        Op::GetParametersForImport(input) => reply(import::get_parameters_for_import(ctx, caller, input).await),
+        Op::ImportKeyMaterial(input) => reply(import::import_key_material(ctx, caller, input).await),
+        Op::DeleteImportedKeyMaterial(input) => reply(import::delete_imported_key_material(ctx, caller, input).await),
         // Not implemented yet: each is answered by name, never by a wildcard.
-        Op::DeleteImportedKeyMaterial(_)
-        | Op::GetKeyLastUsage(_)
-        | Op::GetParametersForImport(_)
-        | Op::ImportKeyMaterial(_)
+        Op::GetKeyLastUsage(_)
         | Op::ReplicateKey(_)
         | Op::UpdatePrimaryRegion(_) => Err(not_implemented(operation.name())),
     }
@@ -194,16 +195,17 @@ pub fn current_material(ctx: &Ctx, key: &AuthorizedKey) -> Result<KeyMaterial, K
     unwrap_material(ctx, key, version)
 }
 
-/// For management operations, which work on enabled and disabled keys but not on keys pending
-/// deletion (or in another transitional state). `arn` is the key's.
+/// For management operations, which work on enabled and disabled keys and, as in AWS, on keys
+/// pending import, but not on keys pending deletion (or in another transitional state). `arn` is
+/// the key's.
 pub fn require_not_pending(arn: &str, key: &KeyRecord) -> Result<(), KmsError> {
     match key.state {
-        KeyState::Enabled | KeyState::Disabled => Ok(()),
+        KeyState::Enabled | KeyState::Disabled | KeyState::PendingImport => Ok(()),
         other => Err(invalid_state(arn, other)),
     }
 }
 
-fn invalid_state(arn: &str, state: KeyState) -> KmsError {
+pub fn invalid_state(arn: &str, state: KeyState) -> KmsError {
     let what = match state {
         KeyState::PendingDeletion => "pending deletion",
         KeyState::PendingImport => "pending import",
@@ -248,6 +250,11 @@ fn material_context(scope: &Scope, key_id: &str, material_id: &str) -> Vec<u8> {
 /// Unwraps version `version` of the key's material.
 pub fn unwrap_material(ctx: &Ctx, key: &AuthorizedKey, version: u32) -> Result<KeyMaterial, KmsError> {
     let material = key.materials.get(version as usize).ok_or_else(|| kms_error!(InvalidCiphertextException))?;
+    if material.is_deleted() {
+        // Imported material deleted or expired (the key's state says so first, in every
+        // operation that checks it).
+        return Err(invalid_state(&key.arn, KeyState::PendingImport));
+    }
     ctx.root.unwrap(&material.wrapped, &material_context(&key.scope, &key.key_id, &material.id)).map_err(|e| {
         tracing::error!(key_id = %key.key_id, version, "stored key material does not unwrap under the root key");
         KmsError::from(e)
@@ -291,12 +298,14 @@ pub fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     Ok(())
 }
 
-/// The scheduled work whose time has come on `ctx.clock`: deletions, then automatic rotations.
+/// The scheduled work whose time has come on `ctx.clock`: deletions, automatic rotations, then
+/// expiry of imported material.
 pub async fn run_due_work(ctx: &Ctx) -> Result<(), KmsError> {
-    // Both run even if one fails.
+    // Each runs even if another fails.
     let deleted = delete_due_keys(ctx).await;
     let rotated = rotation::rotate_due_keys(ctx).await;
-    deleted.and(rotated)
+    let expired = import::expire_due_material(ctx).await;
+    deleted.and(rotated).and(expired)
 }
 
 /// Destroys, for good, every key whose deletion date has passed, with its material and aliases.

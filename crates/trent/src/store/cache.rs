@@ -99,6 +99,10 @@ impl Store for CachedStore {
         self.inner.keys_due_for_rotation(now_ms).await
     }
 
+    async fn keys_due_for_expiry(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
+        self.inner.keys_due_for_expiry(now_ms).await
+    }
+
     async fn reset(&self) -> Result<(), StoreError> {
         let result = self.inner.reset().await;
         if let Ok(mut keys) = self.keys.write() {

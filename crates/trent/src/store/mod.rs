@@ -47,6 +47,23 @@ pub struct KeyRecord {
     /// On-demand rotations so far; AWS allows 25 per key.
     #[serde(default)]
     pub on_demand_rotations: u32,
+    /// Set for keys of origin EXTERNAL (imported material); records written before import
+    /// existed have none.
+    #[serde(default)]
+    pub import: Option<Import>,
+}
+
+/// What a key for imported material keeps besides its materials.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Import {
+    /// A random secret, wrapped under the root key, keying the HMAC that names imported material
+    /// (its `KeyMaterialId`): the same material imported again gets the same ID, so it is
+    /// recognised after its deletion without the material being kept.
+    #[serde(with = "base64_bytes")]
+    pub id_key: Vec<u8>,
+    /// When the current material expires (ExpirationModel KEY_MATERIAL_EXPIRES); `None` if it
+    /// does not, or if there is no material.
+    pub valid_to_ms: Option<i64>,
 }
 
 /// Automatic rotation: every `period_days`, next at `next_ms`.
@@ -79,6 +96,8 @@ impl From<Tag> for StoredTag {
 pub struct Material {
     /// 64 lowercase hex characters, as AWS's `KeyMaterialId`.
     pub id: String,
+    /// Empty once imported material is deleted (DeleteImportedKeyMaterial or expiry): the entry
+    /// stays, so that ciphertexts naming this version decrypt again once it is re-imported.
     #[serde(with = "base64_bytes")]
     pub wrapped: Vec<u8>,
     /// When this version was made (for a rotation, the rotation date).
@@ -87,6 +106,12 @@ pub struct Material {
     /// How this version came to be: by a rotation of either kind, or `None` for the key's first.
     #[serde(default)]
     pub rotation: Option<RotationType>,
+}
+
+impl Material {
+    pub fn is_deleted(&self) -> bool {
+        self.wrapped.is_empty()
+    }
 }
 
 impl KeyRecord {
@@ -171,6 +196,8 @@ pub trait Store: Send + Sync {
     async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError>;
     /// Keys whose automatic rotation date (`rotation.next_ms`) is before `now_ms`, in any scope.
     async fn keys_due_for_rotation(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError>;
+    /// Keys whose imported material expires (`import.valid_to_ms`) before `now_ms`, in any scope.
+    async fn keys_due_for_expiry(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError>;
     /// Deletes everything: keys, aliases, grants (the test-admin reset; never used otherwise).
     async fn reset(&self) -> Result<(), StoreError>;
 

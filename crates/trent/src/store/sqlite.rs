@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS keys (
     deletion_ms INTEGER,
     record TEXT NOT NULL,
     PRIMARY KEY (account, region, key_id)
-    -- rotation_ms INTEGER: added by `migrate`, for new and older databases alike.
+    -- rotation_ms INTEGER, expiry_ms INTEGER: added by `migrate`, for new and older databases alike.
 );
 CREATE INDEX IF NOT EXISTS keys_deletion ON keys (deletion_ms) WHERE deletion_ms IS NOT NULL;
 CREATE TABLE IF NOT EXISTS aliases (
@@ -69,15 +69,20 @@ impl SqliteStore {
 
 /// Brings a database made by an older Trent up to `SCHEMA`; each step is skipped once done.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    // `rotation_ms` (the next automatic rotation) came with key rotation.
-    let has_rotation_ms: bool = conn
-        .query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('keys') WHERE name = 'rotation_ms'", [], |r| r.get(0))
-        .map_err(backend)?;
-    if !has_rotation_ms {
-        conn.execute_batch("ALTER TABLE keys ADD COLUMN rotation_ms INTEGER;").map_err(backend)?;
+    // `rotation_ms` (the next automatic rotation) came with key rotation, `expiry_ms` (when
+    // imported material expires) with imported key material.
+    for column in ["rotation_ms", "expiry_ms"] {
+        let exists: bool = conn
+            .query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('keys') WHERE name = ?1", [column], |r| r.get(0))
+            .map_err(backend)?;
+        if !exists {
+            conn.execute_batch(&format!("ALTER TABLE keys ADD COLUMN {column} INTEGER;")).map_err(backend)?;
+        }
+        let index = column.trim_end_matches("_ms");
+        conn.execute_batch(&format!("CREATE INDEX IF NOT EXISTS keys_{index} ON keys ({column}) WHERE {column} IS NOT NULL;"))
+            .map_err(backend)?;
     }
-    conn.execute_batch("CREATE INDEX IF NOT EXISTS keys_rotation ON keys (rotation_ms) WHERE rotation_ms IS NOT NULL;")
-        .map_err(backend)
+    Ok(())
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -117,9 +122,9 @@ fn grant_rows(stmt: &mut rusqlite::CachedStatement<'_>, params: impl rusqlite::P
     rows.map(|row| decode(&row.map_err(backend)?)).collect()
 }
 
-/// The indexed due dates of a key: (deletion, next automatic rotation).
-fn due_dates(key: &KeyRecord) -> (Option<i64>, Option<i64>) {
-    (key.deletion.map(|d| d.date_ms), key.rotation.map(|r| r.next_ms))
+/// The indexed due dates of a key: (deletion, next automatic rotation, expiry of imported material).
+fn due_dates(key: &KeyRecord) -> (Option<i64>, Option<i64>, Option<i64>) {
+    (key.deletion.map(|d| d.date_ms), key.rotation.map(|r| r.next_ms), key.import.as_ref().and_then(|i| i.valid_to_ms))
 }
 
 /// The (scope, key ID) of every row a `SELECT account, region, key_id … <= ?1` query returns.
@@ -155,13 +160,13 @@ impl Store for SqliteStore {
 
     async fn insert_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
         let (scope, record, key_id) = (scope.clone(), encode(key)?, key.key_id.clone());
-        let (deletion, rotation) = due_dates(key);
+        let (deletion, rotation, expiry) = due_dates(key);
         self.write(move |conn| {
             let inserted = conn
                 .execute(
-                    "INSERT INTO keys (account, region, key_id, revision, deletion_ms, rotation_ms, record) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)
+                    "INSERT INTO keys (account, region, key_id, revision, deletion_ms, rotation_ms, expiry_ms, record) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7)
                      ON CONFLICT DO NOTHING",
-                    params![scope.account, scope.region, key_id, deletion, rotation, record],
+                    params![scope.account, scope.region, key_id, deletion, rotation, expiry, record],
                 )
                 .map_err(backend)?;
             if inserted == 0 { Err(StoreError::Conflict) } else { Ok(()) }
@@ -171,14 +176,14 @@ impl Store for SqliteStore {
 
     async fn update_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
         let (scope, record, key_id) = (scope.clone(), encode(key)?, key.key_id.clone());
-        let (deletion, rotation) = due_dates(key);
+        let (deletion, rotation, expiry) = due_dates(key);
         let revision = key.revision as i64;
         self.write(move |conn| {
             let updated = conn
                 .execute(
-                    "UPDATE keys SET record = ?1, deletion_ms = ?2, rotation_ms = ?3, revision = revision + 1
-                     WHERE account = ?4 AND region = ?5 AND key_id = ?6 AND revision = ?7",
-                    params![record, deletion, rotation, scope.account, scope.region, key_id, revision],
+                    "UPDATE keys SET record = ?1, deletion_ms = ?2, rotation_ms = ?3, expiry_ms = ?4, revision = revision + 1
+                     WHERE account = ?5 AND region = ?6 AND key_id = ?7 AND revision = ?8",
+                    params![record, deletion, rotation, expiry, scope.account, scope.region, key_id, revision],
                 )
                 .map_err(backend)?;
             if updated == 0 { Err(StoreError::Conflict) } else { Ok(()) }
@@ -234,6 +239,14 @@ impl Store for SqliteStore {
     async fn keys_due_for_rotation(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
         self.read(move |conn| {
             let stmt = conn.prepare_cached("SELECT account, region, key_id FROM keys WHERE rotation_ms IS NOT NULL AND rotation_ms <= ?1");
+            key_names(stmt.map_err(backend)?, now_ms)
+        })
+        .await
+    }
+
+    async fn keys_due_for_expiry(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
+        self.read(move |conn| {
+            let stmt = conn.prepare_cached("SELECT account, region, key_id FROM keys WHERE expiry_ms IS NOT NULL AND expiry_ms <= ?1");
             key_names(stmt.map_err(backend)?, now_ms)
         })
         .await

@@ -23,6 +23,7 @@ fn key(id: &str) -> KeyRecord {
         materials: vec![Material { id: "ab".repeat(32), wrapped: vec![1, 2, 3], created_ms: 1, rotation: None }],
         rotation: None,
         on_demand_rotations: 0,
+        import: None,
     }
 }
 
@@ -75,8 +76,26 @@ pub async fn conformance(store: &dyn Store) {
     assert!(!store.delete_alias(&us, "alias/y").await.expect("delete"));
 
     rotation(store).await;
+    expiry(store).await;
     grants(store).await;
     reset(store).await;
+}
+
+async fn expiry(store: &dyn Store) {
+    let us = scope("us-east-1");
+    let mut x = KeyRecord { origin: OriginType::External, import: Some(Import { id_key: vec![9], valid_to_ms: Some(500) }), ..key("x") };
+    store.insert_key(&us, &x).await.expect("insert");
+    assert!(store.keys_due_for_expiry(499).await.expect("due").is_empty());
+    assert_eq!(store.keys_due_for_expiry(500).await.expect("due"), vec![(us.clone(), "x".to_owned())]);
+    // Expired (or deleted) material has no expiry date any more.
+    x.import = Some(Import { id_key: vec![9], valid_to_ms: None });
+    x.materials[0].wrapped.clear();
+    store.update_key(&us, &x).await.expect("update");
+    assert!(store.keys_due_for_expiry(i64::MAX).await.expect("due").is_empty());
+    let x = store.get_key(&us, "x").await.expect("get").expect("exists");
+    assert!(x.materials[0].is_deleted());
+    assert_eq!(x.import.expect("import").id_key, vec![9]);
+    store.delete_key(&us, "x").await.expect("delete");
 }
 
 async fn rotation(store: &dyn Store) {
@@ -240,14 +259,16 @@ async fn sqlite_migrates_an_older_database() {
         let object = old.as_object_mut().expect("object");
         object.remove("rotation");
         object.remove("on_demand_rotations");
+        object.remove("import");
         object["materials"][0].as_object_mut().expect("material").retain(|k, _| k == "id" || k == "wrapped");
         conn.execute("INSERT INTO keys VALUES ('111122223333', 'us-east-1', 'old', 0, NULL, ?1)", [old.to_string()]).expect("insert");
     }
     for _ in 0..2 {
         let store = SqliteStore::open(&path).expect("open and migrate");
         let old = store.get_key(&scope("us-east-1"), "old").await.expect("get").expect("exists");
-        assert!(old.rotation.is_none() && old.materials[0].rotation.is_none());
+        assert!(old.rotation.is_none() && old.materials[0].rotation.is_none() && old.import.is_none());
         assert!(store.keys_due_for_rotation(i64::MAX).await.expect("due").is_empty());
+        assert!(store.keys_due_for_expiry(i64::MAX).await.expect("due").is_empty());
     }
     std::fs::remove_dir_all(&dir).ok();
 }

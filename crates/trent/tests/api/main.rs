@@ -11,6 +11,7 @@ mod aliases;
 mod asymmetric;
 mod auth;
 mod encryption;
+mod import;
 mod keys;
 mod mac;
 mod persistence;
