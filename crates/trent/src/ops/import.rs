@@ -113,7 +113,7 @@ pub async fn delete_imported_key_material(ctx: &Ctx, caller: &Caller, input: Del
 /// failure is logged and leaves that key due, so the next run tries again.
 pub async fn expire_due_material(ctx: &Ctx) -> Result<(), KmsError> {
     let now_ms = ctx.clock.now_ms();
-    for (scope, key_id) in ctx.store.keys_due_for_expiry(now_ms).await? {
+    for (scope, key_id) in ctx.store.keys_due(crate::store::Due::Expiry, now_ms).await? {
         let Some(record) = ctx.store.get_key(&scope, &key_id).await? else { continue };
         let expired = modify_key(ctx, AuthorizedKey::new(scope, record), |key| {
             let due = key.import.as_ref().and_then(|i| i.valid_to_ms).is_some_and(|valid_to| valid_to <= now_ms);

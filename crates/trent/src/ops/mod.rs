@@ -310,7 +310,7 @@ pub async fn run_due_work(ctx: &Ctx) -> Result<(), KmsError> {
 
 /// Destroys, for good, every key whose deletion date has passed, with its material and aliases.
 async fn delete_due_keys(ctx: &Ctx) -> Result<(), KmsError> {
-    for (scope, key_id) in ctx.store.keys_due_for_deletion(ctx.clock.now_ms()).await? {
+    for (scope, key_id) in ctx.store.keys_due(crate::store::Due::Deletion, ctx.clock.now_ms()).await? {
         ctx.store.delete_key(&scope, &key_id).await?;
         tracing::info!(account = %scope.account, region = %scope.region, %key_id, "key deleted after its waiting period");
     }

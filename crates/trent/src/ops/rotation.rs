@@ -109,7 +109,7 @@ pub async fn list_key_rotations(ctx: &Ctx, caller: &Caller, input: ListKeyRotati
 /// and leaves that key due, so the next run tries again.
 pub async fn rotate_due_keys(ctx: &Ctx) -> Result<(), KmsError> {
     let now_ms = ctx.clock.now_ms();
-    for (scope, key_id) in ctx.store.keys_due_for_rotation(now_ms).await? {
+    for (scope, key_id) in ctx.store.keys_due(crate::store::Due::Rotation, now_ms).await? {
         let Some(record) = ctx.store.get_key(&scope, &key_id).await? else { continue };
         let key = AuthorizedKey::new(scope, record);
         if let Err(e) = rotate_if_due(ctx, key, now_ms).await {

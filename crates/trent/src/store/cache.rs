@@ -8,7 +8,7 @@
 //! Grants are not cached: they are read only when the key policy alone does not allow a request,
 //! and a revoked grant must stop working on every node at once.
 
-use super::{AliasRecord, GrantFilter, GrantRecord, KeyRecord, Scope, Store, StoreError};
+use super::{AliasRecord, Due, GrantFilter, GrantRecord, KeyRecord, Scope, Store, StoreError};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -91,16 +91,8 @@ impl Store for CachedStore {
         result
     }
 
-    async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
-        self.inner.keys_due_for_deletion(now_ms).await
-    }
-
-    async fn keys_due_for_rotation(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
-        self.inner.keys_due_for_rotation(now_ms).await
-    }
-
-    async fn keys_due_for_expiry(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
-        self.inner.keys_due_for_expiry(now_ms).await
+    async fn keys_due(&self, what: Due, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
+        self.inner.keys_due(what, now_ms).await
     }
 
     async fn reset(&self) -> Result<(), StoreError> {

@@ -180,6 +180,17 @@ impl From<StoreError> for KmsError {
     }
 }
 
+/// The dated work Trent does by itself, each date indexed by the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// The end of the deletion window (`deletion.date_ms`).
+    Deletion,
+    /// The next automatic rotation (`rotation.next_ms`).
+    Rotation,
+    /// The expiry of imported material (`import.valid_to_ms`).
+    Expiry,
+}
+
 /// What operations need from storage, and nothing more. Every write is durable before it returns.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -192,12 +203,8 @@ pub trait Store: Send + Sync {
     async fn list_keys(&self, scope: &Scope, after: Option<&str>, limit: usize) -> Result<Vec<KeyRecord>, StoreError>;
     /// Deletes a key, its aliases and its grants for good.
     async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<(), StoreError>;
-    /// Keys whose deletion date is before `now_ms`, in any scope.
-    async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError>;
-    /// Keys whose automatic rotation date (`rotation.next_ms`) is before `now_ms`, in any scope.
-    async fn keys_due_for_rotation(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError>;
-    /// Keys whose imported material expires (`import.valid_to_ms`) before `now_ms`, in any scope.
-    async fn keys_due_for_expiry(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError>;
+    /// Keys, in any scope, whose date for `what` is at or before `now_ms`.
+    async fn keys_due(&self, what: Due, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError>;
     /// Deletes everything: keys, aliases, grants (the test-admin reset; never used otherwise).
     async fn reset(&self) -> Result<(), StoreError>;
 

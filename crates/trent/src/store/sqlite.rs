@@ -1,7 +1,7 @@
 //! The embedded store: SQLite in WAL mode with `synchronous=FULL`, so a write is on disk before the
 //! response. One connection writes; one reads, so reads are not queued behind an fsync.
 
-use super::{AliasRecord, GrantFilter, GrantRecord, KeyRecord, Scope, Store, StoreError};
+use super::{AliasRecord, Due, GrantFilter, GrantRecord, KeyRecord, Scope, Store, StoreError};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{de::DeserializeOwned, Serialize};
@@ -127,12 +127,6 @@ fn due_dates(key: &KeyRecord) -> (Option<i64>, Option<i64>, Option<i64>) {
     (key.deletion.map(|d| d.date_ms), key.rotation.map(|r| r.next_ms), key.import.as_ref().and_then(|i| i.valid_to_ms))
 }
 
-/// The (scope, key ID) of every row a `SELECT account, region, key_id … <= ?1` query returns.
-fn key_names(mut stmt: rusqlite::CachedStatement<'_>, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
-    let rows = stmt.query_map(params![now_ms], |r| Ok((Scope { account: r.get(0)?, region: r.get(1)? }, r.get(2)?))).map_err(backend)?;
-    rows.map(|r| r.map_err(backend)).collect()
-}
-
 fn alias_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasRecord> {
     Ok(AliasRecord { name: row.get(0)?, key_id: row.get(1)?, created_ms: row.get(2)?, updated_ms: row.get(3)? })
 }
@@ -228,26 +222,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn keys_due_for_deletion(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
+    async fn keys_due(&self, what: Due, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
+        let column = match what {
+            Due::Deletion => "deletion_ms",
+            Due::Rotation => "rotation_ms",
+            Due::Expiry => "expiry_ms",
+        };
         self.read(move |conn| {
-            let stmt = conn.prepare_cached("SELECT account, region, key_id FROM keys WHERE deletion_ms IS NOT NULL AND deletion_ms <= ?1");
-            key_names(stmt.map_err(backend)?, now_ms)
-        })
-        .await
-    }
-
-    async fn keys_due_for_rotation(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
-        self.read(move |conn| {
-            let stmt = conn.prepare_cached("SELECT account, region, key_id FROM keys WHERE rotation_ms IS NOT NULL AND rotation_ms <= ?1");
-            key_names(stmt.map_err(backend)?, now_ms)
-        })
-        .await
-    }
-
-    async fn keys_due_for_expiry(&self, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
-        self.read(move |conn| {
-            let stmt = conn.prepare_cached("SELECT account, region, key_id FROM keys WHERE expiry_ms IS NOT NULL AND expiry_ms <= ?1");
-            key_names(stmt.map_err(backend)?, now_ms)
+            let sql = format!("SELECT account, region, key_id FROM keys WHERE {column} IS NOT NULL AND {column} <= ?1");
+            let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
+            let rows = stmt.query_map(params![now_ms], |r| Ok((Scope { account: r.get(0)?, region: r.get(1)? }, r.get(2)?))).map_err(backend)?;
+            rows.map(|r| r.map_err(backend)).collect()
         })
         .await
     }

@@ -67,8 +67,8 @@ pub async fn conformance(store: &dyn Store) {
     let mut c = store.get_key(&us, "c").await.expect("get").expect("exists");
     c.deletion = Some(Deletion { date_ms: 100, window_days: 7 });
     store.update_key(&us, &c).await.expect("update");
-    assert!(store.keys_due_for_deletion(99).await.expect("due").is_empty());
-    assert_eq!(store.keys_due_for_deletion(100).await.expect("due"), vec![(us.clone(), "c".to_owned())]);
+    assert!(store.keys_due(Due::Deletion, 99).await.expect("due").is_empty());
+    assert_eq!(store.keys_due(Due::Deletion, 100).await.expect("due"), vec![(us.clone(), "c".to_owned())]);
     store.delete_key(&us, "c").await.expect("delete");
     assert!(store.get_key(&us, "c").await.expect("get").is_none());
     assert!(store.get_alias(&us, "alias/x").await.expect("get").is_none(), "aliases go with their key");
@@ -85,13 +85,13 @@ async fn expiry(store: &dyn Store) {
     let us = scope("us-east-1");
     let mut x = KeyRecord { origin: OriginType::External, import: Some(Import { id_key: vec![9], valid_to_ms: Some(500) }), ..key("x") };
     store.insert_key(&us, &x).await.expect("insert");
-    assert!(store.keys_due_for_expiry(499).await.expect("due").is_empty());
-    assert_eq!(store.keys_due_for_expiry(500).await.expect("due"), vec![(us.clone(), "x".to_owned())]);
+    assert!(store.keys_due(Due::Expiry, 499).await.expect("due").is_empty());
+    assert_eq!(store.keys_due(Due::Expiry, 500).await.expect("due"), vec![(us.clone(), "x".to_owned())]);
     // Expired (or deleted) material has no expiry date any more.
     x.import = Some(Import { id_key: vec![9], valid_to_ms: None });
     x.materials[0].wrapped.clear();
     store.update_key(&us, &x).await.expect("update");
-    assert!(store.keys_due_for_expiry(i64::MAX).await.expect("due").is_empty());
+    assert!(store.keys_due(Due::Expiry, i64::MAX).await.expect("due").is_empty());
     let x = store.get_key(&us, "x").await.expect("get").expect("exists");
     assert!(x.materials[0].is_deleted());
     assert_eq!(x.import.expect("import").id_key, vec![9]);
@@ -102,19 +102,19 @@ async fn rotation(store: &dyn Store) {
     let us = scope("us-east-1");
     let mut r = KeyRecord { rotation: Some(RotationSchedule { period_days: 90, next_ms: 200 }), ..key("r") };
     store.insert_key(&us, &r).await.expect("insert");
-    assert!(store.keys_due_for_rotation(199).await.expect("due").is_empty());
-    assert_eq!(store.keys_due_for_rotation(200).await.expect("due"), vec![(us.clone(), "r".to_owned())]);
+    assert!(store.keys_due(Due::Rotation, 199).await.expect("due").is_empty());
+    assert_eq!(store.keys_due(Due::Rotation, 200).await.expect("due"), vec![(us.clone(), "r".to_owned())]);
     // Rotating moves the date; disabling rotation takes the key off the list.
     r.rotation = Some(RotationSchedule { period_days: 90, next_ms: 300 });
     r.materials.push(Material { id: "cd".repeat(32), wrapped: vec![4], created_ms: 200, rotation: Some(RotationType::Automatic) });
     store.update_key(&us, &r).await.expect("update");
-    assert!(store.keys_due_for_rotation(299).await.expect("due").is_empty());
+    assert!(store.keys_due(Due::Rotation, 299).await.expect("due").is_empty());
     let mut r = store.get_key(&us, "r").await.expect("get").expect("exists");
     assert_eq!(r.materials.len(), 2);
     assert_eq!(r.materials[1].rotation, Some(RotationType::Automatic));
     r.rotation = None;
     store.update_key(&us, &r).await.expect("update");
-    assert!(store.keys_due_for_rotation(i64::MAX).await.expect("due").is_empty());
+    assert!(store.keys_due(Due::Rotation, i64::MAX).await.expect("due").is_empty());
     store.delete_key(&us, "r").await.expect("delete");
 }
 
@@ -267,8 +267,8 @@ async fn sqlite_migrates_an_older_database() {
         let store = SqliteStore::open(&path).expect("open and migrate");
         let old = store.get_key(&scope("us-east-1"), "old").await.expect("get").expect("exists");
         assert!(old.rotation.is_none() && old.materials[0].rotation.is_none() && old.import.is_none());
-        assert!(store.keys_due_for_rotation(i64::MAX).await.expect("due").is_empty());
-        assert!(store.keys_due_for_expiry(i64::MAX).await.expect("due").is_empty());
+        assert!(store.keys_due(Due::Rotation, i64::MAX).await.expect("due").is_empty());
+        assert!(store.keys_due(Due::Expiry, i64::MAX).await.expect("due").is_empty());
     }
     std::fs::remove_dir_all(&dir).ok();
 }
