@@ -23,6 +23,9 @@ fn key(id: &str) -> KeyRecord {
         materials: vec![Material { id: "ab".repeat(32), wrapped: vec![1, 2, 3], created_ms: 1, rotation: None }],
         rotation: None,
         on_demand_rotations: 0,
+        multi_region: None,
+        last_use: None,
+        tracking_start_ms: Some(1),
     }
 }
 

@@ -13,6 +13,7 @@ mod auth;
 mod encryption;
 mod keys;
 mod mac;
+mod multi_region;
 mod persistence;
 mod protocol;
 mod rotation;

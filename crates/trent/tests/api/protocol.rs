@@ -55,10 +55,10 @@ async fn unimplemented_operations_name_themselves() {
     let key =
         server.call(REGION, "CreateKey", &json!({})).await.ok()["KeyMetadata"]["KeyId"].clone();
     let message = server
-        .call(REGION, "GetKeyLastUsage", &json!({ "KeyId": key }))
+        .call(REGION, "DeleteImportedKeyMaterial", &json!({ "KeyId": key }))
         .await
         .error(&["UnsupportedOperationException"]);
-    assert!(message.contains("GetKeyLastUsage"), "{message}");
+    assert!(message.contains("DeleteImportedKeyMaterial"), "{message}");
 }
 
 #[tokio::test]
