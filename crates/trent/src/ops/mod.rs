@@ -333,12 +333,14 @@ pub async fn write_noted_uses(ctx: &Ctx) {
 /// Destroys, for good, every key whose deletion date has passed, with its material and aliases.
 async fn delete_due_keys(ctx: &Ctx) -> Result<(), KmsError> {
     for (scope, key_id) in ctx.store.keys_due_for_deletion(ctx.clock.now_ms()).await? {
-        let record = ctx.store.get_key(&scope, &key_id).await?;
-        ctx.store.delete_key(&scope, &key_id).await?;
-        tracing::info!(account = %scope.account, region = %scope.region, %key_id, "key deleted after its waiting period");
-        if let Some(record) = record {
+        // A replica leaves its primary's list first: should the deletion then fail, it is
+        // retried at the next run, while the other order could leave the primary listing a
+        // replica that is gone, and waiting for it forever.
+        if let Some(record) = ctx.store.get_key(&scope, &key_id).await? {
             multi_region::forget_replica(ctx, &scope, &record).await?;
         }
+        ctx.store.delete_key(&scope, &key_id).await?;
+        tracing::info!(account = %scope.account, region = %scope.region, %key_id, "key deleted after its waiting period");
     }
     Ok(())
 }

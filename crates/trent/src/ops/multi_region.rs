@@ -184,8 +184,9 @@ fn copy_materials(ctx: &Ctx, from: &AuthorizedKey, to: &Scope, first: usize) -> 
         .collect()
 }
 
-/// After a replica (`replica`, in `scope`) is deleted for good: drops it from its primary's list,
-/// and, if the primary was waiting for its last replica to go, starts the primary's own waiting period.
+/// Before a replica (`replica`, in `scope`) is deleted for good: drops it from its primary's list,
+/// and, if the primary was waiting for its last replica to go, starts the primary's own waiting
+/// period. Doing it again changes nothing.
 pub async fn forget_replica(ctx: &Ctx, scope: &Scope, replica: &KeyRecord) -> Result<(), KmsError> {
     let Some(set) = replica.multi_region.as_ref().filter(|set| set.primary_region != scope.region) else { return Ok(()) };
     let primary_scope = scope.in_region(&set.primary_region);

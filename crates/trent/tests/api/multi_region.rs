@@ -240,3 +240,56 @@ async fn get_key_last_usage_reports_the_last_cryptographic_use() {
     server.advance_clock(0).await; // runs the due work, which writes the batch
     check("after the batch is written").await;
 }
+
+#[tokio::test]
+async fn re_encrypt_is_a_use_of_both_keys_and_uses_survive_a_restart() {
+    let mut server = Server::start();
+    let kms = server.client(REGION);
+    let (source, destination) = (create_key(&kms).await.key_id().to_owned(), create_key(&kms).await.key_id().to_owned());
+    let blob = encrypt(&kms, &source, b"moving").await;
+    let moved = kms.re_encrypt().ciphertext_blob(blob).destination_key_id(&destination).send().await.expect("ReEncrypt");
+    let request_id = moved.request_id().expect("a request ID").to_owned();
+
+    // SIGTERM: the uses noted in memory are written before Trent exits.
+    server.restart();
+    let kms = server.client(REGION);
+    for key_id in [&source, &destination] {
+        let used = kms.get_key_last_usage().key_id(key_id).send().await.expect("GetKeyLastUsage");
+        let last = used.key_last_usage().expect("KeyLastUsage");
+        assert_eq!(last.operation(), Some(&KeyLastUsageTrackingOperation::ReEncrypt));
+        assert_eq!(last.kms_request_id(), Some(request_id.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_primary_waiting_for_its_replicas_disables_it() {
+    let server = Server::start();
+    let kms = server.client(REGION);
+    let key_id = create_mrk(&kms).await;
+    replicate(&kms, &key_id, OTHER).await;
+    kms.schedule_key_deletion().key_id(&key_id).send().await.expect("ScheduleKeyDeletion");
+    assert_code(kms.encrypt().key_id(&key_id).plaintext(Blob::new("x")).send().await, "KMSInvalidStateException");
+
+    kms.cancel_key_deletion().key_id(&key_id).send().await.expect("CancelKeyDeletion");
+    let primary = describe(&kms, &key_id).await;
+    assert_eq!(primary.key_state(), Some(&KeyState::Disabled));
+    assert!(primary.deletion_date().is_none());
+}
+
+#[tokio::test]
+async fn scheduled_rotation_of_the_primary_reaches_its_replicas() {
+    let server = Server::start_with_test_admin();
+    let (eu, us) = (server.client(REGION), server.client(OTHER));
+    let key_id = create_mrk(&eu).await;
+    replicate(&eu, &key_id, OTHER).await;
+    eu.enable_key_rotation().key_id(&key_id).rotation_period_in_days(90).send().await.expect("EnableKeyRotation");
+    assert_code(us.enable_key_rotation().key_id(&key_id).send().await, "UnsupportedOperationException");
+    let before = describe(&eu, &key_id).await.current_key_material_id().map(str::to_owned);
+
+    server.advance_clock(91 * DAY).await;
+    let rotated = describe(&eu, &key_id).await.current_key_material_id().map(str::to_owned);
+    assert_ne!(rotated, before);
+    assert_eq!(describe(&us, &key_id).await.current_key_material_id().map(str::to_owned), rotated);
+    let blob = encrypt(&eu, &key_id, b"after rotation").await;
+    assert_eq!(decrypt(&us, &blob).await, b"after rotation");
+}
