@@ -55,7 +55,11 @@ async fn unimplemented_operations_name_themselves() {
     let key =
         server.call(REGION, "CreateKey", &json!({})).await.ok()["KeyMetadata"]["KeyId"].clone();
     let message = server
-        .call(REGION, "DeleteImportedKeyMaterial", &json!({ "KeyId": key }))
+        .call(
+            REGION,
+            "DeleteImportedKeyMaterial",
+            &json!({ "KeyId": key }),
+        )
         .await
         .error(&["UnsupportedOperationException"]);
     assert!(message.contains("DeleteImportedKeyMaterial"), "{message}");
