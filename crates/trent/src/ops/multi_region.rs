@@ -208,17 +208,20 @@ pub async fn forget_replica(ctx: &Ctx, scope: &Scope, replica: &KeyRecord) -> Re
     Ok(())
 }
 
-/// The regions of the replicas in `key`'s set: from its own record for a primary, from its
-/// primary's for a replica; none for a single-region key.
-pub async fn replica_regions(ctx: &Ctx, key: &AuthorizedKey) -> Result<Vec<String>, KmsError> {
+/// The record of a replica's primary, which holds what the set shares (replica list, rotation
+/// schedule); `None` for other keys.
+pub async fn primary_of(ctx: &Ctx, key: &AuthorizedKey) -> Result<Option<KeyRecord>, KmsError> {
     match &key.multi_region {
-        None => Ok(Vec::new()),
-        Some(set) if set.primary_region == key.scope.region => Ok(set.replica_regions.clone()),
-        Some(set) => {
-            let primary = ctx.store.get_key(&key.scope.in_region(&set.primary_region), &key.key_id).await?;
-            Ok(primary.and_then(|primary| primary.multi_region).map(|set| set.replica_regions).unwrap_or_default())
-        }
+        Some(set) if set.primary_region != key.scope.region => Ok(ctx.store.get_key(&key.scope.in_region(&set.primary_region), &key.key_id).await?),
+        _ => Ok(None),
     }
+}
+
+/// The regions of the replicas in `key`'s set; none for a single-region key.
+pub async fn replica_regions(ctx: &Ctx, key: &AuthorizedKey) -> Result<Vec<String>, KmsError> {
+    let primary = primary_of(ctx, key).await?;
+    let set = primary.as_ref().unwrap_or(&key.record).multi_region.as_ref();
+    Ok(set.map(|set| set.replica_regions.clone()).unwrap_or_default())
 }
 
 /// `MultiRegionConfiguration` of DescribeKey for a multi-Region key.

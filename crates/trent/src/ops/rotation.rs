@@ -6,7 +6,7 @@
 
 use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
 use super::keys::new_material_id;
-use super::multi_region::{require_not_replica, sync_replicas};
+use super::multi_region::{primary_of, require_not_replica, sync_replicas};
 use super::{modify_key, page_limit, require_state_enabled, wrap_material, Caller, Ctx, Page};
 use crate::store::{Material, RotationSchedule};
 use trent_model::*;
@@ -51,7 +51,12 @@ pub async fn get_key_rotation_status(ctx: &Ctx, caller: &Caller, input: GetKeyRo
     // As AWS: a key pending deletion reports rotation off, and gets its schedule back if the
     // deletion is cancelled. On-demand rotations complete within the request, so none is ever
     // in progress and `OnDemandRotationStartDate` is never set.
-    let schedule = key.rotation.filter(|_| key.state != KeyState::PendingDeletion);
+    // A multi-Region set shares its primary's rotation status.
+    let rotation = match primary_of(ctx, &key).await? {
+        Some(primary) => primary.rotation,
+        None => key.rotation,
+    };
+    let schedule = rotation.filter(|_| key.state != KeyState::PendingDeletion);
     Ok(GetKeyRotationStatusResponse {
         key_id: Some(key.arn.clone()),
         key_rotation_enabled: Some(schedule.is_some()),

@@ -496,6 +496,15 @@ async fn scheduled_rotation_of_the_primary_reaches_its_replicas() {
         us.enable_key_rotation().key_id(&key_id).send().await,
         "UnsupportedOperationException",
     );
+    // The set shares the primary's rotation status.
+    let status = us
+        .get_key_rotation_status()
+        .key_id(&key_id)
+        .send()
+        .await
+        .expect("GetKeyRotationStatus");
+    assert!(status.key_rotation_enabled());
+    assert_eq!(status.rotation_period_in_days(), Some(90));
     let before = describe(&eu, &key_id)
         .await
         .current_key_material_id()
