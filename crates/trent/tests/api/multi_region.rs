@@ -526,3 +526,36 @@ async fn scheduled_rotation_of_the_primary_reaches_its_replicas() {
     let blob = encrypt(&eu, &key_id, b"after rotation").await;
     assert_eq!(decrypt(&us, &blob).await, b"after rotation");
 }
+
+#[tokio::test]
+async fn policies_see_whether_a_key_is_multi_region() {
+    let server = Server::start();
+    let kms = server.client(REGION);
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Sid":"all","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+        {"Sid":"no-mrk-encrypt","Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*",
+         "Condition":{"Bool":{"kms:MultiRegion":"true"}}}]}"#;
+    for multi_region in [true, false] {
+        let key_id = kms
+            .create_key()
+            .multi_region(multi_region)
+            .policy(policy)
+            .send()
+            .await
+            .expect("CreateKey")
+            .key_metadata
+            .expect("KeyMetadata")
+            .key_id;
+        let encrypted = kms
+            .encrypt()
+            .key_id(&key_id)
+            .plaintext(Blob::new("x"))
+            .send()
+            .await;
+        if multi_region {
+            assert_code(encrypted, "AccessDeniedException");
+        } else {
+            encrypted.expect("Encrypt with a single-region key");
+        }
+    }
+}
