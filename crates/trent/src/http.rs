@@ -112,7 +112,7 @@ pub async fn handle(ctx: Arc<Ctx>, parts: Parts, body: Bytes) -> Response<Full<B
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let operation = target.strip_prefix("TrentService.").unwrap_or(target);
     let caller = match sigv4::verify(&parts, &body, &ctx.identities, SystemTime::now()) {
-        Ok(authenticated) => Caller::new(authenticated, parts.extensions.get::<Peer>().map(|peer| peer.0)),
+        Ok(authenticated) => Caller::new(authenticated, parts.extensions.get::<Peer>().map(|peer| peer.0), request_id.clone()),
         Err(error) => {
             tracing::info!(%request_id, operation, code = error.code().as_str(), "{}", error.message());
             return error_response(&error, &request_id);

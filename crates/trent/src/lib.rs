@@ -78,9 +78,11 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
     std::io::stdout().flush().ok();
 
     let scheduler = tokio::spawn(run_due_work_forever(ctx.clone()));
-    let handler = move |parts, body| http::handle(ctx.clone(), parts, body);
+    let serving = ctx.clone();
+    let handler = move |parts, body| http::handle(serving.clone(), parts, body);
     http::serve(listener, handler, shutdown).await;
     scheduler.abort();
+    ops::write_noted_uses(&ctx).await;
     tracing::info!("trent stopped");
     Ok(())
 }

@@ -126,7 +126,10 @@ async fn decide(ctx: &Ctx, caller: &Caller, key: &AuthorizedKey, alias: Option<&
     values.put("kms:keyspec", || vec![key.key_spec.as_str().to_owned()]);
     values.put("kms:keyusage", || vec![key.key_usage.as_str().to_owned()]);
     values.put("kms:keyorigin", || vec![key.origin.as_str().to_owned()]);
-    values.put("kms:multiregion", || vec!["false".to_owned()]);
+    values.put("kms:multiregion", || vec![key.multi_region.is_some().to_string()]);
+    if let Some(role) = key.multi_region_role(&key.scope.region) {
+        values.put("kms:multiregionkeytype", || vec![role.as_str().to_owned()]);
+    }
     if values.wants_prefix("aws:resourcetag/") {
         for tag in &key.tags {
             values.put(&authz::condition_key(&format!("aws:ResourceTag/{}", tag.key)), || vec![tag.value.clone()]);

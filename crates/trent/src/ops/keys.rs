@@ -6,8 +6,9 @@ use super::tags::check_new_tags;
 use super::key_specs;
 use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
 use super::policies::{check_policy, default_policy};
+use super::multi_region::{self, configuration};
 use super::{invalid_state, modify_key, page_limit, require_not_pending, wrap_material, Caller, Ctx, Page};
-use crate::store::{Deletion, KeyRecord, Material, StoredTag};
+use crate::store::{Deletion, KeyRecord, Material, MultiRegion, StoredTag};
 use trent_model::*;
 
 pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> Result<CreateKeyResponse, KmsError> {
@@ -36,18 +37,20 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
     if !matches!(origin, OriginType::AwsKms | OriginType::External) || input.xks_key_id.is_some() {
         return Err(kms_error!(UnsupportedOperationException, "Origin {origin} is not supported by Trent yet."));
     }
-    if input.multi_region == Some(true) {
-        return Err(kms_error!(UnsupportedOperationException, "Multi-Region keys are not supported by Trent yet."));
-    }
+    let multi_region = input.multi_region == Some(true);
     let tags: Vec<StoredTag> = input.tags.unwrap_or_default().into_iter().map(StoredTag::from).collect();
     let conditions = Conditions { request_tags: tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect(), ..Conditions::default() }
         .with("kms:KeySpec", key_spec)
         .with("kms:KeyUsage", key_usage)
         .with("kms:KeyOrigin", origin)
-        .with("kms:MultiRegion", "false");
+        .with("kms:MultiRegion", multi_region);
+    let conditions = match multi_region {
+        true => conditions.with("kms:MultiRegionKeyType", MultiRegionKeyType::Primary),
+        false => conditions,
+    };
     authorize_account(caller, "CreateKey", &conditions)?;
     check_new_tags(&[], &tags)?;
-    let key_id = new_key_id()?;
+    let key_id = new_key_id(multi_region)?;
     let policy = match input.policy {
         Some(policy) => check_policy(caller, policy, &caller.key_arn(&key_id), input.bypass_policy_lockout_safety_check)?,
         None => default_policy(&caller.scope.account),
@@ -82,15 +85,19 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
         rotation: None,
         on_demand_rotations: 0,
         import,
+        multi_region: multi_region.then(|| MultiRegion { primary_region: caller.scope.region.clone(), replica_regions: Vec::new() }),
+        last_use: None,
+        tracking_start_ms: Some(now_ms),
     };
     ctx.store.insert_key(&caller.scope, &key).await?;
-    Ok(CreateKeyResponse { key_metadata: Some(key_metadata(&AuthorizedKey::new(caller.scope.clone(), key))) })
+    Ok(CreateKeyResponse { key_metadata: Some(key_metadata(&AuthorizedKey::new(caller.scope.clone(), key), &[])) })
 }
 
 pub async fn describe_key(ctx: &Ctx, caller: &Caller, input: DescribeKeyRequest) -> Result<DescribeKeyResponse, KmsError> {
     let conditions = Conditions::context(None, input.grant_tokens.as_deref());
     let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm, "DescribeKey", &conditions).await?;
-    Ok(DescribeKeyResponse { key_metadata: Some(key_metadata(&key)) })
+    let replica_regions = multi_region::replica_regions(ctx, &key).await?;
+    Ok(DescribeKeyResponse { key_metadata: Some(key_metadata(&key, &replica_regions)) })
 }
 
 pub async fn list_keys(ctx: &Ctx, caller: &Caller, input: ListKeysRequest) -> Result<ListKeysResponse, KmsError> {
@@ -155,15 +162,21 @@ pub async fn schedule_key_deletion(ctx: &Ctx, caller: &Caller, input: ScheduleKe
     let arn = key.arn.clone();
     let (key, deletion) = modify_key(ctx, key, |key| {
         require_not_pending(&arn, key)?;
-        let deletion = Deletion { date_ms: ctx.clock.now().plus_days(i64::from(window_days)).0, window_days };
-        key.state = KeyState::PendingDeletion;
+        // As AWS: a multi-Region primary outlives its replicas; its waiting period starts when
+        // the last of them is deleted (see `multi_region::forget_replica`).
+        let (state, date_ms) = match key.has_replicas() {
+            true => (KeyState::PendingReplicaDeletion, Deletion::AFTER_REPLICAS),
+            false => (KeyState::PendingDeletion, ctx.clock.now().plus_days(i64::from(window_days)).0),
+        };
+        let deletion = Deletion { date_ms, window_days };
+        key.state = state;
         key.deletion = Some(deletion);
         Ok(deletion)
     })
     .await?;
     Ok(ScheduleKeyDeletionResponse {
         key_id: Some(key.arn.clone()),
-        deletion_date: Some(Timestamp(deletion.date_ms)),
+        deletion_date: deletion.date().map(Timestamp),
         key_state: Some(key.state),
         pending_window_in_days: Some(deletion.window_days),
     })
@@ -173,7 +186,7 @@ pub async fn cancel_key_deletion(ctx: &Ctx, caller: &Caller, input: CancelKeyDel
     let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly, "CancelKeyDeletion", &Conditions::default()).await?;
     let arn = key.arn.clone();
     let (key, ()) = modify_key(ctx, key, |key| {
-        if key.state != KeyState::PendingDeletion {
+        if !matches!(key.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) {
             return Err(kms_error!(KMSInvalidStateException, "{arn} is not pending deletion."));
         }
         // As AWS: a key whose deletion is cancelled comes back disabled, or pending import if
@@ -187,8 +200,8 @@ pub async fn cancel_key_deletion(ctx: &Ctx, caller: &Caller, input: CancelKeyDel
     Ok(CancelKeyDeletionResponse { key_id: Some(key.arn.clone()) })
 }
 
-/// Everything AWS returns about a key.
-pub fn key_metadata(key: &AuthorizedKey) -> KeyMetadata {
+/// Everything AWS returns about a key; `replica_regions` are those of its multi-Region set, if any.
+pub fn key_metadata(key: &AuthorizedKey, replica_regions: &[String]) -> KeyMetadata {
     let lists = key_specs::algorithm_lists(key.key_spec, key.key_usage);
     // Expiration is shown for imported material that is there.
     let imported_material = key.import.as_ref().filter(|_| key.current_material().is_some_and(|(_, m)| !m.is_deleted()));
@@ -201,7 +214,7 @@ pub fn key_metadata(key: &AuthorizedKey) -> KeyMetadata {
         description: Some(key.description.clone()),
         key_usage: Some(key.key_usage),
         key_state: Some(key.state),
-        deletion_date: key.deletion.map(|d| Timestamp(d.date_ms)),
+        deletion_date: key.deletion.and_then(|d| d.date()).map(Timestamp),
         pending_deletion_window_in_days: key.deletion.map(|d| d.window_days),
         origin: Some(key.origin),
         key_manager: Some(KeyManagerType::Customer),
@@ -211,7 +224,8 @@ pub fn key_metadata(key: &AuthorizedKey) -> KeyMetadata {
         signing_algorithms: lists.signing,
         mac_algorithms: lists.mac,
         key_agreement_algorithms: lists.key_agreement,
-        multi_region: Some(false),
+        multi_region: Some(key.multi_region.is_some()),
+        multi_region_configuration: configuration(key, replica_regions),
         current_key_material_id: key.current_material().map(|(_, m)| m.id.clone()),
         expiration_model: imported_material.map(|import| match import.valid_to_ms {
             Some(_) => ExpirationModelType::KeyMaterialExpires,
@@ -222,8 +236,12 @@ pub fn key_metadata(key: &AuthorizedKey) -> KeyMetadata {
     }
 }
 
-fn new_key_id() -> Result<String, KmsError> {
+/// A UUID, or for a multi-Region key `mrk-` and 32 lowercase hex digits, as AWS's.
+fn new_key_id(multi_region: bool) -> Result<String, KmsError> {
     let random = trent_crypto::random_bytes(16)?;
+    if multi_region {
+        return Ok(format!("mrk-{}", hex(random.as_bytes())));
+    }
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(random.as_bytes());
     Ok(uuid::Builder::from_random_bytes(bytes).into_uuid().to_string())

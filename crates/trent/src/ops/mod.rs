@@ -11,9 +11,11 @@ mod import;
 mod key_specs;
 mod keys;
 mod mac;
+mod multi_region;
 mod policies;
 mod rotation;
 mod tags;
+mod usage;
 
 use crate::clock::Clock;
 use crate::config::{Identities, Principal};
@@ -23,7 +25,7 @@ use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::Arc;
 use trent_crypto::{root::RootKey, KeyMaterial};
-use trent_model::{kms_error, KeyState, KmsError, Operation};
+use trent_model::{kms_error, KeyLastUsageTrackingOperation, KeyState, KmsError, Operation};
 
 /// Everything an operation may use; built once at start and shared.
 pub struct Ctx {
@@ -36,6 +38,8 @@ pub struct Ctx {
     /// Whether the test-only admin endpoints (clock advance, reset) are served.
     pub test_admin: bool,
     key_policies: PolicyCache,
+    /// Each key's last cryptographic use not yet written to its record (GetKeyLastUsage).
+    usage: usage::UsageLog,
     /// Serialises read-modify-write of one key within this process (striped by key ID), so that
     /// concurrent updates queue instead of exhausting compare-and-swap retries.
     key_locks: Vec<tokio::sync::Mutex<()>>,
@@ -46,7 +50,9 @@ const KEY_LOCK_STRIPES: usize = 64;
 impl Ctx {
     pub fn new(store: Arc<dyn Store>, root: Arc<dyn RootKey>, identities: Identities) -> Ctx {
         let key_locks = (0..KEY_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
-        Ctx { store, root, identities, clock: Clock::default(), test_admin: false, key_policies: PolicyCache::default(), key_locks }
+        let clock = Clock::default();
+        let usage = usage::UsageLog::new(clock.now_ms());
+        Ctx { store, root, identities, clock, test_admin: false, key_policies: PolicyCache::default(), usage, key_locks }
     }
 
     /// Serves the test-only admin endpoints too (`--test-admin`).
@@ -67,18 +73,26 @@ impl Ctx {
 }
 
 /// Who is calling, and where: the verified principal, the account and region its request acts in
-/// (the principal's account, the region of the credential scope) and the peer address.
+/// (the principal's account, the region of the credential scope), the peer address, and the ID
+/// the response will carry.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub scope: Scope,
     pub principal: Arc<Principal>,
     pub source_ip: Option<IpAddr>,
+    pub request_id: String,
 }
 
 impl Caller {
-    pub fn new(authenticated: crate::sigv4::Authenticated, source_ip: Option<IpAddr>) -> Caller {
+    pub fn new(authenticated: crate::sigv4::Authenticated, source_ip: Option<IpAddr>, request_id: String) -> Caller {
         let scope = Scope { account: authenticated.principal.account.clone(), region: authenticated.region };
-        Caller { scope, principal: authenticated.principal, source_ip }
+        Caller { scope, principal: authenticated.principal, source_ip, request_id }
+    }
+
+    /// The same caller acting in another scope: ReplicateKey and UpdatePrimaryRegion act on the
+    /// keys of a multi-Region set in several regions at once.
+    pub fn in_scope(&self, scope: Scope) -> Caller {
+        Caller { scope, ..self.clone() }
     }
 
     pub fn key_arn(&self, key_id: &str) -> String {
@@ -92,6 +106,7 @@ impl Caller {
 
 pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Result<Vec<u8>, KmsError> {
     use Operation as Op;
+    let name = operation.name();
     match operation {
         Op::CreateKey(input) => reply(keys::create_key(ctx, caller, input).await),
         Op::DescribeKey(input) => reply(keys::describe_key(ctx, caller, input).await),
@@ -108,24 +123,24 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
         Op::TagResource(input) => reply(tags::tag_resource(ctx, caller, input).await),
         Op::UntagResource(input) => reply(tags::untag_resource(ctx, caller, input).await),
         Op::ListResourceTags(input) => reply(tags::list_resource_tags(ctx, caller, input).await),
-        Op::Encrypt(input) => reply(encryption::encrypt(ctx, caller, input).await),
-        Op::Decrypt(input) => reply(encryption::decrypt(ctx, caller, input).await),
-        Op::ReEncrypt(input) => reply(encryption::re_encrypt(ctx, caller, input).await),
-        Op::GenerateDataKey(input) => reply(encryption::generate_data_key(ctx, caller, input).await),
+        Op::Encrypt(input) => used(ctx, caller, name, encryption::encrypt(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
+        Op::Decrypt(input) => used(ctx, caller, name, encryption::decrypt(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
+        Op::ReEncrypt(input) => used(ctx, caller, name, encryption::re_encrypt(ctx, caller, input).await, |o| [o.source_key_id.as_deref(), o.key_id.as_deref()]),
+        Op::GenerateDataKey(input) => used(ctx, caller, name, encryption::generate_data_key(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
         Op::GenerateDataKeyWithoutPlaintext(input) => {
-            reply(encryption::generate_data_key_without_plaintext(ctx, caller, input).await)
+            used(ctx, caller, name, encryption::generate_data_key_without_plaintext(ctx, caller, input).await, |o| [o.key_id.as_deref(), None])
         }
         Op::GenerateRandom(input) => reply(encryption::generate_random(caller, input)),
-        Op::GenerateDataKeyPair(input) => reply(encryption::generate_data_key_pair(ctx, caller, input).await),
+        Op::GenerateDataKeyPair(input) => used(ctx, caller, name, encryption::generate_data_key_pair(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
         Op::GenerateDataKeyPairWithoutPlaintext(input) => {
-            reply(encryption::generate_data_key_pair_without_plaintext(ctx, caller, input).await)
+            used(ctx, caller, name, encryption::generate_data_key_pair_without_plaintext(ctx, caller, input).await, |o| [o.key_id.as_deref(), None])
         }
         Op::GetPublicKey(input) => reply(asymmetric::get_public_key(ctx, caller, input).await),
-        Op::Sign(input) => reply(asymmetric::sign(ctx, caller, input).await),
-        Op::Verify(input) => reply(asymmetric::verify(ctx, caller, input).await),
-        Op::DeriveSharedSecret(input) => reply(asymmetric::derive_shared_secret(ctx, caller, input).await),
-        Op::GenerateMac(input) => reply(mac::generate_mac(ctx, caller, input).await),
-        Op::VerifyMac(input) => reply(mac::verify_mac(ctx, caller, input).await),
+        Op::Sign(input) => used(ctx, caller, name, asymmetric::sign(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
+        Op::Verify(input) => used(ctx, caller, name, asymmetric::verify(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
+        Op::DeriveSharedSecret(input) => used(ctx, caller, name, asymmetric::derive_shared_secret(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
+        Op::GenerateMac(input) => used(ctx, caller, name, mac::generate_mac(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
+        Op::VerifyMac(input) => used(ctx, caller, name, mac::verify_mac(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
         Op::PutKeyPolicy(input) => reply(policies::put_key_policy(ctx, caller, input).await),
         Op::GetKeyPolicy(input) => reply(policies::get_key_policy(ctx, caller, input).await),
         Op::ListKeyPolicies(input) => reply(policies::list_key_policies(ctx, caller, input).await),
@@ -148,15 +163,21 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
         Op::GetParametersForImport(input) => reply(import::get_parameters_for_import(ctx, caller, input).await),
         Op::ImportKeyMaterial(input) => reply(import::import_key_material(ctx, caller, input).await),
         Op::DeleteImportedKeyMaterial(input) => reply(import::delete_imported_key_material(ctx, caller, input).await),
-        // Not implemented yet: each is answered by name, never by a wildcard.
-        Op::GetKeyLastUsage(_)
-        | Op::ReplicateKey(_)
-        | Op::UpdatePrimaryRegion(_) => Err(not_implemented(operation.name())),
+        Op::ReplicateKey(input) => reply(multi_region::replicate_key(ctx, caller, input).await),
+        Op::UpdatePrimaryRegion(input) => reply(multi_region::update_primary_region(ctx, caller, input).await),
+        Op::GetKeyLastUsage(input) => reply(usage::get_key_last_usage(ctx, caller, input).await),
     }
 }
 
-fn not_implemented(name: &str) -> KmsError {
-    kms_error!(UnsupportedOperationException, "Trent does not implement {name} yet.")
+/// The reply of a cryptographic operation GetKeyLastUsage reports; once it has succeeded, the use
+/// of the keys its output names (by ARN) is noted.
+fn used<T: Serialize>(ctx: &Ctx, caller: &Caller, name: &str, output: Result<T, KmsError>, keys: impl Fn(&T) -> [Option<&str>; 2]) -> Result<Vec<u8>, KmsError> {
+    if let (Ok(output), Some(operation)) = (&output, KeyLastUsageTrackingOperation::parse(name)) {
+        for arn in keys(output).into_iter().flatten() {
+            ctx.usage.note(arn, operation, &caller.request_id, ctx.clock.now_ms());
+        }
+    }
+    reply(output)
 }
 
 fn reply<T: Serialize>(output: Result<T, KmsError>) -> Result<Vec<u8>, KmsError> {
@@ -298,9 +319,10 @@ pub fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     Ok(())
 }
 
-/// The scheduled work whose time has come on `ctx.clock`: deletions, automatic rotations, then
-/// expiry of imported material.
+/// The scheduled work whose time has come on `ctx.clock`: the batch of key uses noted since the
+/// last run, deletions, automatic rotations, then expiry of imported material.
 pub async fn run_due_work(ctx: &Ctx) -> Result<(), KmsError> {
+    usage::write_noted_uses(ctx).await;
     // Each runs even if another fails.
     let deleted = delete_due_keys(ctx).await;
     let rotated = rotation::rotate_due_keys(ctx).await;
@@ -308,9 +330,20 @@ pub async fn run_due_work(ctx: &Ctx) -> Result<(), KmsError> {
     deleted.and(rotated).and(expired)
 }
 
+/// Writes the key uses noted in memory (at shutdown: they would be lost otherwise).
+pub async fn write_noted_uses(ctx: &Ctx) {
+    usage::write_noted_uses(ctx).await;
+}
+
 /// Destroys, for good, every key whose deletion date has passed, with its material and aliases.
 async fn delete_due_keys(ctx: &Ctx) -> Result<(), KmsError> {
     for (scope, key_id) in ctx.store.keys_due(crate::store::Due::Deletion, ctx.clock.now_ms()).await? {
+        // A replica leaves its primary's list first: should the deletion then fail, it is
+        // retried at the next run, while the other order could leave the primary listing a
+        // replica that is gone, and waiting for it forever.
+        if let Some(record) = ctx.store.get_key(&scope, &key_id).await? {
+            multi_region::forget_replica(ctx, &scope, &record).await?;
+        }
         ctx.store.delete_key(&scope, &key_id).await?;
         tracing::info!(account = %scope.account, region = %scope.region, %key_id, "key deleted after its waiting period");
     }

@@ -6,6 +6,7 @@
 
 use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
 use super::keys::new_material_id;
+use super::multi_region::{primary_of, require_not_replica, sync_replicas};
 use super::{modify_key, page_limit, require_state_enabled, wrap_material, Caller, Ctx, Page};
 use crate::store::{Material, RotationSchedule};
 use trent_model::*;
@@ -18,6 +19,7 @@ pub async fn enable_key_rotation(ctx: &Ctx, caller: &Caller, input: EnableKeyRot
     let period_days = input.rotation_period_in_days.unwrap_or(DEFAULT_PERIOD_DAYS);
     let conditions = Conditions::default().with("kms:RotationPeriodInDays", period_days);
     let key = rotatable_key(ctx, caller, &input.key_id, "EnableKeyRotation", &conditions).await?;
+    require_not_replica(&key)?;
     let (arn, now) = (key.arn.clone(), ctx.clock.now());
     modify_key(ctx, key, |key| {
         require_state_enabled(&arn, key.state)?;
@@ -33,6 +35,7 @@ pub async fn enable_key_rotation(ctx: &Ctx, caller: &Caller, input: EnableKeyRot
 
 pub async fn disable_key_rotation(ctx: &Ctx, caller: &Caller, input: DisableKeyRotationRequest) -> Result<(), KmsError> {
     let key = rotatable_key(ctx, caller, &input.key_id, "DisableKeyRotation", &Conditions::default()).await?;
+    require_not_replica(&key)?;
     let arn = key.arn.clone();
     modify_key(ctx, key, |key| {
         require_state_enabled(&arn, key.state)?;
@@ -48,7 +51,12 @@ pub async fn get_key_rotation_status(ctx: &Ctx, caller: &Caller, input: GetKeyRo
     // As AWS: a key pending deletion reports rotation off, and gets its schedule back if the
     // deletion is cancelled. On-demand rotations complete within the request, so none is ever
     // in progress and `OnDemandRotationStartDate` is never set.
-    let schedule = key.rotation.filter(|_| key.state != KeyState::PendingDeletion);
+    // A multi-Region set shares its primary's rotation status.
+    let rotation = match primary_of(ctx, &key).await? {
+        Some(primary) => primary.rotation,
+        None => key.rotation,
+    };
+    let schedule = rotation.filter(|_| key.state != KeyState::PendingDeletion);
     Ok(GetKeyRotationStatusResponse {
         key_id: Some(key.arn.clone()),
         key_rotation_enabled: Some(schedule.is_some()),
@@ -60,6 +68,7 @@ pub async fn get_key_rotation_status(ctx: &Ctx, caller: &Caller, input: GetKeyRo
 
 pub async fn rotate_key_on_demand(ctx: &Ctx, caller: &Caller, input: RotateKeyOnDemandRequest) -> Result<RotateKeyOnDemandResponse, KmsError> {
     let key = rotatable_key(ctx, caller, &input.key_id, "RotateKeyOnDemand", &Conditions::default()).await?;
+    require_not_replica(&key)?;
     let version = new_version(ctx, &key, RotationType::OnDemand)?;
     let arn = key.arn.clone();
     let (key, ()) = modify_key(ctx, key, |key| {
@@ -75,6 +84,7 @@ pub async fn rotate_key_on_demand(ctx: &Ctx, caller: &Caller, input: RotateKeyOn
         Ok(())
     })
     .await?;
+    sync_replicas(ctx, &key).await;
     Ok(RotateKeyOnDemandResponse { key_id: Some(key.arn.clone()) })
 }
 
@@ -136,6 +146,7 @@ async fn rotate_if_due(ctx: &Ctx, key: AuthorizedKey, now_ms: i64) -> Result<(),
     })
     .await?;
     if rotated {
+        sync_replicas(ctx, &key).await;
         tracing::info!(account = %key.scope.account, region = %key.scope.region, key_id = %key.key_id, material_id = %version.id, "key rotated on schedule");
     }
     Ok(())

@@ -63,7 +63,7 @@ pub async fn list_resource_tags(ctx: &Ctx, caller: &Caller, input: ListResourceT
                 .get(start..end)
                 .unwrap_or_default()
                 .iter()
-                .map(|t| Tag { tag_key: t.key.clone(), tag_value: t.value.clone() })
+                .map(Tag::from)
                 .collect(),
         ),
         next_marker: truncated.then(|| end.to_string()),

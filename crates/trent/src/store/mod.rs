@@ -15,13 +15,20 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use trent_model::{kms_error, KeySpec, KeyState, KeyUsageType, KmsError, OriginType, RotationType, Tag};
+use trent_model::{kms_error, KeyLastUsageTrackingOperation, KeySpec, KeyState, KeyUsageType, KmsError, MultiRegionKeyType, OriginType, RotationType, Tag};
 
 /// The account and region a resource lives in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Scope {
     pub account: String,
     pub region: String,
+}
+
+impl Scope {
+    /// The same account in another region (where a multi-Region key's other copies live).
+    pub fn in_region(&self, region: &str) -> Scope {
+        Scope { account: self.account.clone(), region: region.to_owned() }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -51,6 +58,35 @@ pub struct KeyRecord {
     /// existed have none.
     #[serde(default)]
     pub import: Option<Import>,
+    /// Set for multi-Region keys: where the key's primary is, and (in the primary's record) its replicas.
+    #[serde(default)]
+    pub multi_region: Option<MultiRegion>,
+    /// The last successful cryptographic use written so far (GetKeyLastUsage); recent uses wait in
+    /// memory and are written in batches.
+    #[serde(default)]
+    pub last_use: Option<LastUse>,
+    /// When usage tracking began for this key: its creation, or for keys made before tracking
+    /// existed, the first batch written for it. (`None` until then.)
+    #[serde(default)]
+    pub tracking_start_ms: Option<i64>,
+}
+
+/// A multi-Region key's set: the same key ID, spec and material in several regions of an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiRegion {
+    pub primary_region: String,
+    /// The regions of the primary's replicas; kept in the primary's record only (empty in a
+    /// replica's, which reads its primary's), so that one record is the truth about the set.
+    #[serde(default)]
+    pub replica_regions: Vec<String>,
+}
+
+/// A key's last successful cryptographic use.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LastUse {
+    pub operation: KeyLastUsageTrackingOperation,
+    pub at_ms: i64,
+    pub request_id: String,
 }
 
 /// What a key for imported material keeps besides its materials.
@@ -79,6 +115,17 @@ pub struct Deletion {
     pub window_days: i32,
 }
 
+impl Deletion {
+    /// The date of a multi-Region primary waiting for its replicas' deletion (`PendingReplicaDeletion`):
+    /// never due; its waiting period starts when the last replica is gone.
+    pub const AFTER_REPLICAS: i64 = i64::MAX;
+
+    /// The deletion date, if the waiting period has started.
+    pub fn date(&self) -> Option<i64> {
+        (self.date_ms != Deletion::AFTER_REPLICAS).then_some(self.date_ms)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredTag {
     pub key: String,
@@ -88,6 +135,12 @@ pub struct StoredTag {
 impl From<Tag> for StoredTag {
     fn from(tag: Tag) -> StoredTag {
         StoredTag { key: tag.tag_key, value: tag.tag_value }
+    }
+}
+
+impl From<&StoredTag> for Tag {
+    fn from(tag: &StoredTag) -> Tag {
+        Tag { tag_key: tag.key.clone(), tag_value: tag.value.clone() }
     }
 }
 
@@ -115,6 +168,17 @@ impl Material {
 }
 
 impl KeyRecord {
+    /// PRIMARY or REPLICA for a multi-Region key living in `region`; `None` for other keys.
+    pub fn multi_region_role(&self, region: &str) -> Option<MultiRegionKeyType> {
+        let set = self.multi_region.as_ref()?;
+        Some(if set.primary_region == region { MultiRegionKeyType::Primary } else { MultiRegionKeyType::Replica })
+    }
+
+    /// Whether this is a multi-Region primary with replicas.
+    pub fn has_replicas(&self) -> bool {
+        self.multi_region.as_ref().is_some_and(|set| !set.replica_regions.is_empty())
+    }
+
     pub fn current_material(&self) -> Option<(u32, &Material)> {
         let last = self.materials.len().checked_sub(1)?;
         Some((u32::try_from(last).ok()?, &self.materials[last]))

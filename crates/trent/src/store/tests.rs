@@ -24,6 +24,9 @@ fn key(id: &str) -> KeyRecord {
         rotation: None,
         on_demand_rotations: 0,
         import: None,
+        multi_region: None,
+        last_use: None,
+        tracking_start_ms: Some(1),
     }
 }
 

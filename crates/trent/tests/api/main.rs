@@ -14,6 +14,7 @@ mod encryption;
 mod import;
 mod keys;
 mod mac;
+mod multi_region;
 mod persistence;
 mod protocol;
 mod rotation;
