@@ -292,3 +292,14 @@ async fn an_authorization_without_signature_is_incomplete() {
     assert_rejected(&reply, "IncompleteSignatureException", &expected);
     assert_still_serves(&server).await;
 }
+
+/// Without a config file only the well-known test/test credentials exist, so Trent refuses any
+/// address but loopback, and says why.
+#[test]
+fn without_a_config_trent_listens_on_loopback_only() {
+    for address in ["0.0.0.0:0", "[::]:0"] {
+        let (status, stderr) = refused_start(&["--listen", address]);
+        assert!(!status.success(), "{address}: {status}");
+        assert!(stderr.contains("refusing to listen on") && stderr.contains("config file"), "{address}: {stderr}");
+    }
+}

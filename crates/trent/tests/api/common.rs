@@ -397,6 +397,37 @@ fn signal(child: &Child, signal: &str) {
     assert!(status.success(), "kill {signal} {} failed", child.id());
 }
 
+/// Runs `trent serve ARGS` on a fresh data dir, expecting it to refuse to start: its exit status
+/// and what it printed on stderr.
+pub fn refused_start(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let root = unique_temp_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(root.join("data"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the trent binary");
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for trent") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("trent {args:?} started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr is piped"), &mut stderr).expect("read stderr");
+    let _ = std::fs::remove_dir_all(&root);
+    (status, stderr)
+}
+
 fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
     loop {
