@@ -1,7 +1,7 @@
 //! GetPublicKey, Sign, Verify, DeriveSharedSecret.
 
 use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
-use super::{current_material, dry_run, key_specs, require_enabled, require_usage, Caller, Ctx};
+use super::{current_material, dry_run, key_specs, refuse_recipient, require_enabled, require_usage, Caller, Ctx};
 use trent_crypto::asymmetric;
 use trent_model::*;
 
@@ -81,9 +81,7 @@ async fn signing_key(ctx: &Ctx, caller: &Caller, request: SigningRequest<'_>, op
 }
 
 pub async fn derive_shared_secret(ctx: &Ctx, caller: &Caller, input: DeriveSharedSecretRequest) -> Result<DeriveSharedSecretResponse, KmsError> {
-    if input.recipient.is_some() {
-        return Err(kms_error!(UnsupportedOperationException, "Trent does not support attested Recipient requests."));
-    }
+    refuse_recipient(input.recipient.as_ref())?;
     let conditions = Conditions::context(None, input.grant_tokens.as_deref()).with("kms:KeyAgreementAlgorithm", input.key_agreement_algorithm);
     let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::AnyForm, "DeriveSharedSecret", &conditions).await?;
     require_enabled(&key)?;

@@ -1,7 +1,7 @@
 //! Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom.
 
 use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
-use super::{current_material, dry_run, key_specs, require_enabled, require_usage, unwrap_material, Caller, Ctx};
+use super::{current_material, dry_run, key_specs, refuse_recipient, require_enabled, require_usage, unwrap_material, Caller, Ctx};
 use std::collections::BTreeMap;
 use trent_crypto::{asymmetric, symmetric, KeyMaterial};
 use trent_model::*;
@@ -19,9 +19,7 @@ pub async fn encrypt(ctx: &Ctx, caller: &Caller, input: EncryptRequest) -> Resul
 
 pub async fn decrypt(ctx: &Ctx, caller: &Caller, input: DecryptRequest) -> Result<DecryptResponse, KmsError> {
     let blob = input.ciphertext_blob.ok_or_else(|| missing_member("ciphertextBlob"))?;
-    if input.recipient.is_some() {
-        return Err(kms_error!(UnsupportedOperationException, "Trent does not support attested Recipient requests."));
-    }
+    refuse_recipient(input.recipient.as_ref())?;
     let context = input.encryption_context.unwrap_or_default();
     let sealed = Sealed { blob: &blob, key_id: input.key_id.as_deref(), algorithm: input.encryption_algorithm, context: &context };
     let opened = open(ctx, caller, sealed, "Decrypt", input.grant_tokens.as_deref()).await?;
@@ -60,9 +58,7 @@ pub async fn re_encrypt(ctx: &Ctx, caller: &Caller, input: ReEncryptRequest) -> 
 }
 
 pub async fn generate_data_key(ctx: &Ctx, caller: &Caller, input: GenerateDataKeyRequest) -> Result<GenerateDataKeyResponse, KmsError> {
-    if input.recipient.is_some() {
-        return Err(kms_error!(UnsupportedOperationException, "Trent does not support attested Recipient requests."));
-    }
+    refuse_recipient(input.recipient.as_ref())?;
     let data_key = new_data_key(input.key_spec, input.number_of_bytes)?;
     let context = input.encryption_context.unwrap_or_default();
     let key = data_key_wrapping_key(ctx, caller, &input.key_id, &context, input.grant_tokens.as_deref(), "GenerateDataKey").await?;
@@ -96,9 +92,7 @@ pub async fn generate_data_key_without_plaintext(
 }
 
 pub async fn generate_data_key_pair(ctx: &Ctx, caller: &Caller, input: GenerateDataKeyPairRequest) -> Result<GenerateDataKeyPairResponse, KmsError> {
-    if input.recipient.is_some() {
-        return Err(kms_error!(UnsupportedOperationException, "Trent does not support attested Recipient requests."));
-    }
+    refuse_recipient(input.recipient.as_ref())?;
     let context = input.encryption_context.unwrap_or_default();
     let pair = new_key_pair(ctx, caller, &input.key_id, input.key_pair_spec, &context, input.grant_tokens.as_deref(), "GenerateDataKeyPair").await?;
     dry_run(input.dry_run)?;
@@ -175,9 +169,7 @@ pub fn generate_random(caller: &Caller, input: GenerateRandomRequest) -> Result<
     if input.custom_key_store_id.is_some() {
         return Err(kms_error!(CustomKeyStoreNotFoundException, "Custom key store does not exist"));
     }
-    if input.recipient.is_some() {
-        return Err(kms_error!(UnsupportedOperationException, "Trent does not support attested Recipient requests."));
-    }
+    refuse_recipient(input.recipient.as_ref())?;
     let bytes = trent_crypto::random_bytes(usize::try_from(n).unwrap_or(0))?;
     Ok(GenerateRandomResponse { plaintext: Some(Blob::new(bytes.into_vec())), ciphertext_for_recipient: None })
 }

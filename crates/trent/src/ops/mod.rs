@@ -311,6 +311,15 @@ pub fn page_limit(limit: Option<i32>, default: usize, max: usize) -> usize {
     limit.map_or(default, |l| usize::try_from(l).unwrap_or(default)).clamp(1, max)
 }
 
+/// Nitro Enclaves attestation (`Recipient`) needs an attestation Trent cannot verify, so requests
+/// that carry it are refused rather than served without it.
+pub fn refuse_recipient(recipient: Option<&trent_model::RecipientInfo>) -> Result<(), KmsError> {
+    match recipient {
+        Some(_) => Err(kms_error!(UnsupportedOperationException, "Trent does not support attested Recipient requests.")),
+        None => Ok(()),
+    }
+}
+
 /// AWS answers `DryRun: true` with an error once every other check has passed.
 pub fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     if flag == Some(true) {

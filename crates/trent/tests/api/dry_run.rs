@@ -72,3 +72,26 @@ async fn every_dry_run_operation_checks_everything_and_does_nothing() {
     let refused = server.call(REGION, "Encrypt", &json!({"KeyId": symmetric, "Plaintext": message, "DryRun": true})).await;
     assert!(refused.error(&["DisabledException"]).ends_with("is disabled."));
 }
+
+/// Nitro Enclaves attestation (`Recipient`) is not something Trent can verify: every operation
+/// that takes it refuses it, rather than ignoring it and returning plaintext.
+#[tokio::test]
+async fn attested_recipient_requests_are_refused() {
+    let server = Server::start();
+    let symmetric = create(&server, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT").await;
+    let agreement = create(&server, "ECC_NIST_P256", "KEY_AGREEMENT").await;
+    let peer_key = ok(&server, "GetPublicKey", json!({"KeyId": agreement})).await["PublicKey"].clone();
+    let ciphertext = ok(&server, "Encrypt", json!({"KeyId": symmetric, "Plaintext": "c2VjcmV0"})).await["CiphertextBlob"].clone();
+    let recipient = json!({"KeyEncryptionAlgorithm": "RSAES_OAEP_SHA_256", "AttestationDocument": "YXR0ZXN0YXRpb24="});
+    for (op, mut body) in [
+        ("Decrypt", json!({"CiphertextBlob": ciphertext})),
+        ("GenerateDataKey", json!({"KeyId": symmetric, "KeySpec": "AES_256"})),
+        ("GenerateDataKeyPair", json!({"KeyId": symmetric, "KeyPairSpec": "ECC_NIST_P256"})),
+        ("GenerateRandom", json!({"NumberOfBytes": 32})),
+        ("DeriveSharedSecret", json!({"KeyId": agreement, "KeyAgreementAlgorithm": "ECDH", "PublicKey": peer_key})),
+    ] {
+        body["Recipient"] = recipient.clone();
+        let message = server.call(REGION, op, &body).await.error(&["UnsupportedOperationException"]);
+        assert!(message.contains("Recipient"), "{op}: {message}");
+    }
+}
