@@ -56,6 +56,11 @@ pub struct Config {
     /// `--root-key-file` / `TRENT_ROOT_KEY_FILE` win over it.
     #[serde(default)]
     pub root_key_file: Option<PathBuf>,
+    /// Where keys are stored: absent for the embedded store in the data directory, or a
+    /// `postgres://user:password@host:port/database` URL for a database several nodes share.
+    /// `--store` / `TRENT_STORE` win over it.
+    #[serde(default)]
+    pub store: Option<String>,
     /// The AWS accounts Trent serves, with their users, roles and access keys.
     #[serde(default = "no_accounts")]
     pub accounts: Vec<AccountConfig>,

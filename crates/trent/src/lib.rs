@@ -36,6 +36,24 @@ pub struct Settings {
     pub root_key_file: Option<PathBuf>,
     /// Serve the test-only admin endpoints (`--test-admin`); the config's `test_admin` also can.
     pub test_admin: bool,
+    /// A PostgreSQL URL (`--store`); by default the embedded store in the data directory.
+    pub store: Option<String>,
+}
+
+/// Opens the store the settings name: PostgreSQL for a `postgres://` URL (migrating its schema),
+/// else the embedded store in `data_dir`.
+pub async fn open_store(url: Option<&str>, data_dir: &std::path::Path) -> Result<Arc<dyn store::Store>, String> {
+    match url {
+        Some(url) => {
+            let store = store::PostgresStore::open(url).await.map_err(|e| format!("cannot open the PostgreSQL store: {e:?}"))?;
+            Ok(Arc::new(store))
+        }
+        None => {
+            let path = data_dir.join("trent.db");
+            let store = store::SqliteStore::open(&path).map_err(|e| format!("cannot open database {}: {e:?}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
 }
 
 /// Runs the server until `shutdown` completes. Prints where it listens once it accepts requests.
@@ -55,10 +73,14 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
     };
     let data_dir = settings.data_dir.or(config.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
-    let root = root_key::load(&data_dir, settings.root_key_file.or(config.root_key_file.clone()).as_deref())?;
-    let db_path = data_dir.join("trent.db");
-    let store = store::SqliteStore::open(&db_path).map_err(|e| format!("cannot open database {}: {e:?}", db_path.display()))?;
-    let store = Arc::new(store::CachedStore::new(Arc::new(store)));
+    let root_key_file = settings.root_key_file.or(config.root_key_file.clone());
+    let store_url = settings.store.or(config.store.clone());
+    if store_url.is_some() && root_key_file.is_none() {
+        // A root key made up in one node's data directory would wrap keys no other node can read.
+        return Err("a shared store needs the root key every node uses: give --root-key-file (or root_key_file in the config)".into());
+    }
+    let root = root_key::load(&data_dir, root_key_file.as_deref())?;
+    let store = Arc::new(store::CachedStore::new(open_store(store_url.as_deref(), &data_dir).await?));
     let test_admin = settings.test_admin || config.test_admin;
     let ctx = Arc::new(ops::Ctx::new(store, Arc::new(root), identities).with_test_admin(test_admin));
 
@@ -66,6 +88,9 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("trent listening on http://{addr}");
     println!("data directory: {}", std::fs::canonicalize(&data_dir).unwrap_or(data_dir.clone()).display());
+    if store_url.is_some() {
+        println!("store: PostgreSQL (schema version {})", store::POSTGRES_SCHEMA_VERSION);
+    }
     match config.has_accounts() {
         true => println!("accounts: {}", config.accounts.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(", ")),
         false => println!("account: {DEFAULT_ACCOUNT}, credentials test/test (no config file: loopback only)"),

@@ -7,13 +7,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use trent::Settings;
 
 const USAGE: &str = "\
-Usage: trent serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--root-key-file FILE] [--test-admin]
+Usage: trent serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--root-key-file FILE] [--store URL] [--test-admin]
+       trent migrate --store URL     bring a PostgreSQL store's schema up to date (serve does it too)
 
   --config FILE          TOML configuration: accounts, users, roles, access keys (env TRENT_CONFIG);
                          without one, only the test/test credentials exist, on loopback addresses
   --listen ADDR          address to listen on (env TRENT_LISTEN, default 127.0.0.1:4599)
   --data-dir DIR         where the database and root key live (env TRENT_DATA_DIR, default ./trent-data)
   --root-key-file FILE   32-byte root key file (env TRENT_ROOT_KEY_FILE, default DIR/root.key, created on first start)
+  --store URL            postgres://user:password@host:port/database to share one database between nodes
+                         (env TRENT_STORE; needs --root-key-file); default: the embedded store in DIR
   --test-admin           for tests only: serve POST /_trent/clock/advance and POST /_trent/reset
                          (env TRENT_TEST_ADMIN=1); never in production
 
@@ -25,8 +28,8 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let settings = match parse_args(std::env::args().skip(1).collect()) {
-        Ok(settings) => settings,
+    let (command, settings) = match parse_args(std::env::args().skip(1).collect()) {
+        Ok(parsed) => parsed,
         Err(message) => {
             eprintln!("{message}\n\n{USAGE}");
             return std::process::ExitCode::from(2);
@@ -39,7 +42,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(trent::run(settings, shutdown_signal())) {
+    let result = match command {
+        Command::Serve => runtime.block_on(trent::run(settings, shutdown_signal())),
+        Command::Migrate => runtime.block_on(migrate(settings)),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("trent: {message}");
@@ -48,20 +55,35 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn parse_args(args: Vec<String>) -> Result<Settings, String> {
+enum Command {
+    Serve,
+    Migrate,
+}
+
+async fn migrate(settings: Settings) -> Result<(), String> {
+    let url = settings.store.ok_or("migrate needs --store URL (or TRENT_STORE)")?;
+    let store = trent::store::PostgresStore::connect(&url).map_err(|e| format!("{e:?}"))?;
+    let before = store.migrate(trent::store::POSTGRES_SCHEMA_VERSION).await.map_err(|e| format!("migration failed: {e:?}"))?;
+    println!("schema version {before} -> {}", trent::store::POSTGRES_SCHEMA_VERSION);
+    Ok(())
+}
+
+fn parse_args(args: Vec<String>) -> Result<(Command, Settings), String> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let mut listen = env("TRENT_LISTEN");
     let mut data_dir = env("TRENT_DATA_DIR");
     let mut root_key_file = env("TRENT_ROOT_KEY_FILE");
     let mut config = env("TRENT_CONFIG");
+    let mut store = env("TRENT_STORE");
     let mut test_admin = env("TRENT_TEST_ADMIN").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
     let mut args = args.into_iter();
-    match args.next().as_deref() {
-        Some("serve") => {}
+    let command = match args.next().as_deref() {
+        Some("serve") => Command::Serve,
+        Some("migrate") => Command::Migrate,
         Some("--help" | "-h" | "help") => return Err("Trent, a key management service that speaks the AWS KMS API.".into()),
         Some(other) => return Err(format!("unknown command '{other}'")),
         None => return Err("missing command".into()),
-    }
+    };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -69,6 +91,7 @@ fn parse_args(args: Vec<String>) -> Result<Settings, String> {
             "--listen" => listen = Some(value()?),
             "--data-dir" => data_dir = Some(value()?),
             "--root-key-file" => root_key_file = Some(value()?),
+            "--store" => store = Some(value()?),
             "--test-admin" => test_admin = true,
             other => return Err(format!("unknown option '{other}'")),
         }
@@ -77,7 +100,15 @@ fn parse_args(args: Vec<String>) -> Result<Settings, String> {
         Some(listen) => Some(listen.parse().map_err(|e| format!("invalid listen address '{listen}': {e}"))?),
         None => None,
     };
-    Ok(Settings { config: config.map(PathBuf::from), listen, data_dir: data_dir.map(PathBuf::from), root_key_file: root_key_file.map(PathBuf::from), test_admin })
+    let settings = Settings {
+        config: config.map(PathBuf::from),
+        listen,
+        data_dir: data_dir.map(PathBuf::from),
+        root_key_file: root_key_file.map(PathBuf::from),
+        test_admin,
+        store,
+    };
+    Ok((command, settings))
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -4,7 +4,7 @@
 use super::authorize::{authorize_account, authorize_grant_retirement, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
 use super::keys::hex;
 use super::{dry_run, page_limit, require_not_pending, Caller, Ctx, Page};
-use crate::store::{GrantConstraintsRecord, GrantFilter, GrantRecord, Scope};
+use crate::store::{GrantConstraintsRecord, GrantFilter, GrantInsert, GrantRecord, Scope};
 use base64::Engine as _;
 use std::collections::BTreeMap;
 use trent_model::*;
@@ -63,18 +63,6 @@ pub async fn create_grant(ctx: &Ctx, caller: &Caller, input: CreateGrantRequest)
     dry_run(input.dry_run)?;
 
     let operations: Vec<String> = input.operations.iter().map(|op| op.as_str().to_owned()).collect();
-    let _serialised = ctx.key_lock(&key.key_id).lock().await;
-    if let Some(name) = &input.name {
-        // The same name and parameters: the grant exists already (a retried request).
-        let filter = GrantFilter { grant_id: None, grantee_principal: Some(&input.grantee_principal) };
-        let existing = ctx.store.list_grants(&key.scope, &key.key_id, &filter, None, MAX_GRANTS_PER_KEY).await?;
-        let same = existing.into_iter().find(|g| {
-            g.name.as_ref() == Some(name) && g.retiring_principal == input.retiring_principal && g.operations == operations && g.constraints == constraints
-        });
-        if let Some(grant) = same {
-            return Ok(CreateGrantResponse { grant_token: Some(new_token(&key.scope, &key.key_id, &grant.grant_id)?), grant_id: Some(grant.grant_id) });
-        }
-    }
     let grant = GrantRecord {
         grant_id: hex(trent_crypto::random_bytes(32)?.as_bytes()),
         key_id: key.key_id.clone(),
@@ -86,9 +74,14 @@ pub async fn create_grant(ctx: &Ctx, caller: &Caller, input: CreateGrantRequest)
         constraints,
         created_ms: ctx.clock.now_ms(),
     };
-    if !ctx.store.insert_grant(&key.scope, &grant, MAX_GRANTS_PER_KEY).await? {
-        return Err(kms_error!(LimitExceededException, "The grants limit of {MAX_GRANTS_PER_KEY} for {} has been reached.", key.arn));
-    }
+    let grant = match ctx.store.insert_grant(&key.scope, &grant, MAX_GRANTS_PER_KEY).await? {
+        GrantInsert::Inserted => grant,
+        // The same name and parameters: the grant exists already (a retried request).
+        GrantInsert::Existing(existing) => existing,
+        GrantInsert::LimitReached => {
+            return Err(kms_error!(LimitExceededException, "The grants limit of {MAX_GRANTS_PER_KEY} for {} has been reached.", key.arn));
+        }
+    };
     Ok(CreateGrantResponse { grant_token: Some(new_token(&key.scope, &key.key_id, &grant.grant_id)?), grant_id: Some(grant.grant_id) })
 }
 

@@ -353,8 +353,10 @@ async fn delete_due_keys(ctx: &Ctx) -> Result<(), KmsError> {
         if let Some(record) = ctx.store.get_key(&scope, &key_id).await? {
             multi_region::forget_replica(ctx, &scope, &record).await?;
         }
-        ctx.store.delete_key(&scope, &key_id).await?;
-        tracing::info!(account = %scope.account, region = %scope.region, %key_id, "key deleted after its waiting period");
+        // Nodes sharing the store may race here; the one whose delete removed the key reports it.
+        if ctx.store.delete_key(&scope, &key_id).await? {
+            tracing::info!(account = %scope.account, region = %scope.region, %key_id, "key deleted after its waiting period");
+        }
     }
     Ok(())
 }

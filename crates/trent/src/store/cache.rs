@@ -8,7 +8,7 @@
 //! Grants are not cached: they are read only when the key policy alone does not allow a request,
 //! and a revoked grant must stop working on every node at once.
 
-use super::{AliasRecord, Due, GrantFilter, GrantRecord, KeyRecord, Scope, Store, StoreError};
+use super::{AliasRecord, Due, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -85,7 +85,7 @@ impl Store for CachedStore {
         self.inner.list_keys(scope, after, limit).await
     }
 
-    async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<(), StoreError> {
+    async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<bool, StoreError> {
         let result = self.inner.delete_key(scope, key_id).await;
         self.forget(scope, key_id);
         result
@@ -123,7 +123,7 @@ impl Store for CachedStore {
         self.inner.list_aliases(scope, key_id, after, limit).await
     }
 
-    async fn insert_grant(&self, scope: &Scope, grant: &GrantRecord, max_per_key: usize) -> Result<bool, StoreError> {
+    async fn insert_grant(&self, scope: &Scope, grant: &GrantRecord, max_per_key: usize) -> Result<GrantInsert, StoreError> {
         self.inner.insert_grant(scope, grant, max_per_key).await
     }
 

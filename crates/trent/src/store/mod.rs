@@ -6,11 +6,13 @@
 //! principal, and because a key can have many grants that change independently of it.
 
 mod cache;
+mod postgres;
 mod sqlite;
 #[cfg(test)]
 mod tests;
 
 pub use cache::CachedStore;
+pub use postgres::{PostgresStore, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -210,6 +212,29 @@ pub struct GrantRecord {
     pub created_ms: i64,
 }
 
+impl GrantRecord {
+    /// Whether `other` asks for this grant again: CreateGrant with the same name and parameters
+    /// returns the existing grant instead of making another.
+    pub fn same_request(&self, other: &GrantRecord) -> bool {
+        self.name.is_some()
+            && self.name == other.name
+            && self.grantee_principal == other.grantee_principal
+            && self.retiring_principal == other.retiring_principal
+            && self.operations == other.operations
+            && self.constraints == other.constraints
+    }
+}
+
+/// What `insert_grant` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GrantInsert {
+    Inserted,
+    /// A grant of the same name and parameters exists (a retried CreateGrant); nothing was stored.
+    Existing(GrantRecord),
+    /// The key has its maximum number of grants; nothing was stored.
+    LimitReached,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantConstraintsRecord {
     pub encryption_context_equals: Option<std::collections::BTreeMap<String, String>>,
@@ -229,6 +254,8 @@ pub enum StoreError {
     Conflict,
     /// The database failed; the message is for the log only.
     Backend(String),
+    /// The database cannot be reached or did not answer in time; the message is for the log only.
+    Unavailable(String),
 }
 
 impl From<StoreError> for KmsError {
@@ -239,6 +266,10 @@ impl From<StoreError> for KmsError {
             StoreError::Backend(message) => {
                 tracing::error!(location = %std::panic::Location::caller(), "store failure: {message}");
                 kms_error!(KMSInternalException, "The request could not be completed due to an internal error.")
+            }
+            StoreError::Unavailable(message) => {
+                tracing::error!(location = %std::panic::Location::caller(), "store unavailable: {message}");
+                kms_error!(DependencyTimeoutException, "The service cannot complete the request. Try again.")
             }
         }
     }
@@ -255,6 +286,22 @@ pub enum Due {
     Expiry,
 }
 
+impl Due {
+    /// The indexed column holding this date.
+    fn column(self) -> &'static str {
+        match self {
+            Due::Deletion => "deletion_ms",
+            Due::Rotation => "rotation_ms",
+            Due::Expiry => "expiry_ms",
+        }
+    }
+}
+
+/// The indexed due dates of a key: (deletion, next automatic rotation, expiry of imported material).
+fn due_dates(key: &KeyRecord) -> (Option<i64>, Option<i64>, Option<i64>) {
+    (key.deletion.map(|d| d.date_ms), key.rotation.map(|r| r.next_ms), key.import.as_ref().and_then(|i| i.valid_to_ms))
+}
+
 /// What operations need from storage, and nothing more. Every write is durable before it returns.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -265,8 +312,9 @@ pub trait Store: Send + Sync {
     async fn update_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError>;
     /// Keys in key-ID order, starting after `after`.
     async fn list_keys(&self, scope: &Scope, after: Option<&str>, limit: usize) -> Result<Vec<KeyRecord>, StoreError>;
-    /// Deletes a key, its aliases and its grants for good.
-    async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<(), StoreError>;
+    /// Deletes a key, its aliases and its grants for good; false if the key was gone already (when
+    /// nodes race to delete it, exactly one gets true).
+    async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<bool, StoreError>;
     /// Keys, in any scope, whose date for `what` is at or before `now_ms`.
     async fn keys_due(&self, what: Due, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError>;
     /// Deletes everything: keys, aliases, grants (the test-admin reset; never used otherwise).
@@ -282,9 +330,10 @@ pub trait Store: Send + Sync {
     /// Aliases in name order, optionally only those of one key, starting after `after`.
     async fn list_aliases(&self, scope: &Scope, key_id: Option<&str>, after: Option<&str>, limit: usize) -> Result<Vec<AliasRecord>, StoreError>;
 
-    /// Adds a grant unless its key already has `max_per_key` grants; returns false (and stores nothing) then.
-    /// Counting and inserting are one transaction. Fails with `Conflict` if the grant ID exists.
-    async fn insert_grant(&self, scope: &Scope, grant: &GrantRecord, max_per_key: usize) -> Result<bool, StoreError>;
+    /// Adds a grant unless a grant of the same request exists (`GrantRecord::same_request`) or its
+    /// key already has `max_per_key` grants. Checking and inserting are one transaction, for all
+    /// nodes. Fails with `Conflict` if the grant ID exists.
+    async fn insert_grant(&self, scope: &Scope, grant: &GrantRecord, max_per_key: usize) -> Result<GrantInsert, StoreError>;
     /// Grants of one key matching `filter`, in grant-ID order, starting after grant ID `after`.
     async fn list_grants(&self, scope: &Scope, key_id: &str, filter: &GrantFilter<'_>, after: Option<&str>, limit: usize) -> Result<Vec<GrantRecord>, StoreError>;
     /// Grants in the scope (any key) whose retiring principal is `retiring_principal`, ordered by (key ID, grant ID), starting after the marker `after` = (key_id, grant_id).

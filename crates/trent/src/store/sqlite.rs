@@ -1,7 +1,7 @@
 //! The embedded store: SQLite in WAL mode with `synchronous=FULL`, so a write is on disk before the
 //! response. One connection writes; one reads, so reads are not queued behind an fsync.
 
-use super::{AliasRecord, Due, GrantFilter, GrantRecord, KeyRecord, Scope, Store, StoreError};
+use super::{due_dates, AliasRecord, Due, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{de::DeserializeOwned, Serialize};
@@ -122,11 +122,6 @@ fn grant_rows(stmt: &mut rusqlite::CachedStatement<'_>, params: impl rusqlite::P
     rows.map(|row| decode(&row.map_err(backend)?)).collect()
 }
 
-/// The indexed due dates of a key: (deletion, next automatic rotation, expiry of imported material).
-fn due_dates(key: &KeyRecord) -> (Option<i64>, Option<i64>, Option<i64>) {
-    (key.deletion.map(|d| d.date_ms), key.rotation.map(|r| r.next_ms), key.import.as_ref().and_then(|i| i.valid_to_ms))
-}
-
 fn alias_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasRecord> {
     Ok(AliasRecord { name: row.get(0)?, key_id: row.get(1)?, created_ms: row.get(2)?, updated_ms: row.get(3)? })
 }
@@ -207,7 +202,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<(), StoreError> {
+    async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<bool, StoreError> {
         let (scope, key_id) = (scope.clone(), key_id.to_owned());
         self.write(move |conn| {
             let tx = conn.transaction().map_err(backend)?;
@@ -215,21 +210,18 @@ impl Store for SqliteStore {
                 .map_err(backend)?;
             tx.execute("DELETE FROM grants WHERE account = ?1 AND region = ?2 AND key_id = ?3", params![scope.account, scope.region, key_id])
                 .map_err(backend)?;
-            tx.execute("DELETE FROM keys WHERE account = ?1 AND region = ?2 AND key_id = ?3", params![scope.account, scope.region, key_id])
+            let deleted = tx
+                .execute("DELETE FROM keys WHERE account = ?1 AND region = ?2 AND key_id = ?3", params![scope.account, scope.region, key_id])
                 .map_err(backend)?;
-            tx.commit().map_err(backend)
+            tx.commit().map_err(backend)?;
+            Ok(deleted > 0)
         })
         .await
     }
 
     async fn keys_due(&self, what: Due, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError> {
-        let column = match what {
-            Due::Deletion => "deletion_ms",
-            Due::Rotation => "rotation_ms",
-            Due::Expiry => "expiry_ms",
-        };
+        let sql = format!("SELECT account, region, key_id FROM keys WHERE {column} IS NOT NULL AND {column} <= ?1", column = what.column());
         self.read(move |conn| {
-            let sql = format!("SELECT account, region, key_id FROM keys WHERE {column} IS NOT NULL AND {column} <= ?1");
             let mut stmt = conn.prepare_cached(&sql).map_err(backend)?;
             let rows = stmt.query_map(params![now_ms], |r| Ok((Scope { account: r.get(0)?, region: r.get(1)? }, r.get(2)?))).map_err(backend)?;
             rows.map(|r| r.map_err(backend)).collect()
@@ -309,12 +301,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_grant(&self, scope: &Scope, grant: &GrantRecord, max_per_key: usize) -> Result<bool, StoreError> {
+    async fn insert_grant(&self, scope: &Scope, grant: &GrantRecord, max_per_key: usize) -> Result<GrantInsert, StoreError> {
         let (scope, record, grant) = (scope.clone(), encode(grant)?, grant.clone());
         self.write(move |conn| {
-            // IMMEDIATE takes the write lock before counting, so another node sharing the database
-            // cannot add a grant between the count and the insert.
+            // IMMEDIATE takes the write lock before checking, so another process sharing the
+            // database cannot add a grant between the checks and the insert.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            if let Some(name) = &grant.name {
+                let mut stmt = tx
+                    .prepare_cached("SELECT record FROM grants WHERE account = ?1 AND region = ?2 AND key_id = ?3 AND json_extract(record, '$.name') = ?4")
+                    .map_err(backend)?;
+                let named = grant_rows(&mut stmt, params![scope.account, scope.region, grant.key_id, name])?;
+                if let Some(existing) = named.into_iter().find(|existing| existing.same_request(&grant)) {
+                    return Ok(GrantInsert::Existing(existing));
+                }
+            }
             let count: i64 = tx
                 .query_row(
                     "SELECT COUNT(*) FROM grants WHERE account = ?1 AND region = ?2 AND key_id = ?3",
@@ -323,7 +324,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             if usize::try_from(count).map_or(true, |count| count >= max_per_key) {
-                return Ok(false);
+                return Ok(GrantInsert::LimitReached);
             }
             let inserted = tx
                 .execute(
@@ -344,7 +345,7 @@ impl Store for SqliteStore {
                 return Err(StoreError::Conflict);
             }
             tx.commit().map_err(backend)?;
-            Ok(true)
+            Ok(GrantInsert::Inserted)
         })
         .await
     }

@@ -72,7 +72,8 @@ pub async fn conformance(store: &dyn Store) {
     store.update_key(&us, &c).await.expect("update");
     assert!(store.keys_due(Due::Deletion, 99).await.expect("due").is_empty());
     assert_eq!(store.keys_due(Due::Deletion, 100).await.expect("due"), vec![(us.clone(), "c".to_owned())]);
-    store.delete_key(&us, "c").await.expect("delete");
+    assert!(store.delete_key(&us, "c").await.expect("delete"));
+    assert!(!store.delete_key(&us, "c").await.expect("delete"), "a second delete finds nothing");
     assert!(store.get_key(&us, "c").await.expect("get").is_none());
     assert!(store.get_alias(&us, "alias/x").await.expect("get").is_none(), "aliases go with their key");
     assert!(store.delete_alias(&us, "alias/y").await.expect("delete"));
@@ -168,11 +169,11 @@ async fn grants(store: &dyn Store) {
     };
     // Out of order, so the listings below show that the store sorts.
     for g in [grant(3, "k1", "alice", None), constrained.clone(), grant(2, "k1", "bob", Some("ret"))] {
-        assert!(store.insert_grant(&us, &g, 10).await.expect("insert grant"));
+        assert_eq!(store.insert_grant(&us, &g, 10).await.expect("insert grant"), GrantInsert::Inserted);
     }
     // k2's grant IDs sort before k1's, so retirable paging must order by key first.
-    assert!(store.insert_grant(&us, &grant(0, "k2", "carol", Some("ret")), 10).await.expect("insert grant"));
-    assert!(store.insert_grant(&us, &grant(5, "k2", "carol", Some("other")), 10).await.expect("insert grant"));
+    assert_eq!(store.insert_grant(&us, &grant(0, "k2", "carol", Some("ret")), 10).await.expect("insert grant"), GrantInsert::Inserted);
+    assert_eq!(store.insert_grant(&us, &grant(5, "k2", "carol", Some("other")), 10).await.expect("insert grant"), GrantInsert::Inserted);
 
     let all = store.list_grants(&us, "k1", &GrantFilter::default(), None, 10).await.expect("list");
     assert_eq!(all, vec![constrained.clone(), grant(2, "k1", "bob", Some("ret")), grant(3, "k1", "alice", None)]);
@@ -202,9 +203,9 @@ async fn grants(store: &dyn Store) {
 
     // At the limit nothing is stored; one more allowed and it is.
     let extra = grant(6, "k1", "dave", None);
-    assert!(!store.insert_grant(&us, &extra, 3).await.expect("insert grant"));
+    assert_eq!(store.insert_grant(&us, &extra, 3).await.expect("insert grant"), GrantInsert::LimitReached);
     assert_eq!(store.list_grants(&us, "k1", &GrantFilter::default(), None, 10).await.expect("list").len(), 3);
-    assert!(store.insert_grant(&us, &extra, 4).await.expect("insert grant"));
+    assert_eq!(store.insert_grant(&us, &extra, 4).await.expect("insert grant"), GrantInsert::Inserted);
     assert_eq!(ids(&store.list_grants(&us, "k1", &GrantFilter::default(), Some(&constrained.grant_id), 10).await.expect("list")), [
         ("k1", '2'),
         ("k1", '3'),
@@ -214,6 +215,12 @@ async fn grants(store: &dyn Store) {
     let duplicate = GrantRecord { grantee_principal: "mallory".into(), ..constrained.clone() };
     assert!(matches!(store.insert_grant(&us, &duplicate, 10).await, Err(StoreError::Conflict)));
     assert_eq!(store.list_grants(&us, "k1", &by_id, None, 10).await.expect("list"), vec![constrained.clone()], "the original is kept");
+    // The same name and parameters again (a retried CreateGrant, with a new ID): the original.
+    let retried = GrantRecord { grant_id: "f".repeat(64), created_ms: 8, ..constrained.clone() };
+    assert_eq!(store.insert_grant(&us, &retried, 10).await.expect("insert grant"), GrantInsert::Existing(constrained.clone()));
+    let renamed = GrantRecord { name: Some("other-name".into()), ..retried.clone() };
+    assert_eq!(store.insert_grant(&us, &renamed, 10).await.expect("insert grant"), GrantInsert::Inserted, "another name is another grant");
+    assert!(store.delete_grant(&us, "k1", &renamed.grant_id).await.expect("delete grant"));
 
     assert!(store.list_grants(&eu, "k1", &GrantFilter::default(), None, 10).await.expect("list").is_empty(), "grants are per region");
     assert!(store.list_retirable_grants(&eu, "ret", None, 10).await.expect("retirable").is_empty());
@@ -274,4 +281,147 @@ async fn sqlite_migrates_an_older_database() {
         assert!(store.keys_due(Due::Expiry, i64::MAX).await.expect("due").is_empty());
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A new, empty database on the PostgreSQL server that `scripts/test` starts: `TRENT_TEST_POSTGRES`
+/// is its base URL (`postgres://USER@HOST:PORT`), whose user may create databases.
+pub async fn fresh_postgres() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let base = std::env::var("TRENT_TEST_POSTGRES")
+        .expect("TRENT_TEST_POSTGRES is not set: run scripts/test, which starts a throwaway PostgreSQL (scripts/postgres)");
+    let (client, connection) = tokio_postgres::connect(&format!("{base}/postgres"), tokio_postgres::NoTls).await.expect("connect to the test PostgreSQL");
+    tokio::spawn(connection);
+    let name = format!("trent_unit_{}_{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create a test database");
+    format!("{base}/{name}")
+}
+
+#[tokio::test]
+async fn postgres_conformance() {
+    let store = PostgresStore::open(&fresh_postgres().await).await.expect("open");
+    conformance(&store).await;
+    let store = PostgresStore::open(&fresh_postgres().await).await.expect("open");
+    conformance(&CachedStore::new(std::sync::Arc::new(store))).await;
+}
+
+/// A database at each earlier schema version, holding a key written then, migrates to the current
+/// one and keeps its key; migrating again changes nothing.
+#[tokio::test]
+async fn postgres_migrates_from_each_earlier_version() {
+    let us = scope("us-east-1");
+    for version in 1..POSTGRES_SCHEMA_VERSION {
+        let url = fresh_postgres().await;
+        let old = PostgresStore::connect(&url).expect("pool");
+        assert_eq!(old.migrate(version).await.expect("the old schema"), 0);
+        // Written as that version did: the columns of version 1 only, a record without later fields.
+        let mut record = serde_json::to_value(key("old")).expect("encode");
+        let object = record.as_object_mut().expect("object");
+        object.remove("rotation");
+        object.remove("import");
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
+        tokio::spawn(connection);
+        client
+            .execute("INSERT INTO keys (account, region, key_id, revision, deletion_ms, record) VALUES ($1, $2, 'old', 0, NULL, $3)", &[
+                &us.account,
+                &us.region,
+                &record.to_string(),
+            ])
+            .await
+            .expect("insert an old key");
+
+        let store = PostgresStore::open(&url).await.expect("migrate");
+        let old = store.get_key(&us, "old").await.expect("get").expect("the old key is kept");
+        assert!(old.rotation.is_none() && old.import.is_none());
+        assert!(store.keys_due(Due::Rotation, i64::MAX).await.expect("due").is_empty());
+        assert_eq!(store.insert_grant(&us, &grant(1, "old", "alice", None), 10).await.expect("grant"), GrantInsert::Inserted);
+        assert_eq!(store.migrate(POSTGRES_SCHEMA_VERSION).await.expect("again"), POSTGRES_SCHEMA_VERSION);
+    }
+}
+
+#[tokio::test]
+async fn postgres_refuses_a_newer_schema() {
+    let url = fresh_postgres().await;
+    PostgresStore::open(&url).await.expect("open");
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    client.execute("INSERT INTO trent_schema (version) VALUES (999)", &[]).await.expect("a future version");
+    match PostgresStore::open(&url).await {
+        Err(StoreError::Backend(message)) => assert!(message.contains("newer than this Trent"), "{message}"),
+        Err(other) => panic!("expected a Backend error, got {other:?}"),
+        Ok(_) => panic!("a newer schema must not be opened"),
+    }
+}
+
+/// No database at the address: every call fails as `Unavailable` (DependencyTimeoutException to
+/// the client) within the deadline, instead of hanging.
+#[tokio::test]
+async fn postgres_unreachable_is_unavailable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener); // nothing listens there now
+    let store = PostgresStore::connect(&format!("postgres://trent@127.0.0.1:{port}/none")).expect("pool");
+    let started = std::time::Instant::now();
+    assert!(matches!(store.get_key(&scope("us-east-1"), "a").await, Err(StoreError::Unavailable(_))));
+    assert!(matches!(store.insert_key(&scope("us-east-1"), &key("a")).await, Err(StoreError::Unavailable(_))));
+    assert!(started.elapsed() < std::time::Duration::from_secs(6), "took {:?}", started.elapsed());
+    let error: trent_model::KmsError = StoreError::Unavailable("test".into()).into();
+    assert_eq!(error.code(), trent_model::ErrorCode::DependencyTimeoutException);
+}
+
+/// Two pools on one database (two nodes) racing on the same rows: compare-and-swap lets one update
+/// win, per-key limits hold, a named grant is made once, an alias name is taken once, a key is
+/// deleted once.
+#[tokio::test]
+async fn postgres_nodes_racing_keep_invariants() {
+    use std::sync::Arc;
+    use tokio::task::JoinSet;
+    let us = scope("us-east-1");
+    let url = fresh_postgres().await;
+    let nodes: [Arc<PostgresStore>; 2] = [Arc::new(PostgresStore::open(&url).await.expect("open")), Arc::new(PostgresStore::open(&url).await.expect("open"))];
+    nodes[0].insert_key(&us, &key("k")).await.expect("insert");
+    let node = |i: usize| nodes[i % 2].clone();
+
+    let mut racing = JoinSet::new();
+    for i in 0..20 {
+        let (store, us) = (node(i), us.clone());
+        racing.spawn(async move { store.update_key(&us, &KeyRecord { description: format!("writer {i}"), ..key("k") }).await.is_ok() });
+    }
+    assert_eq!(racing.join_all().await.iter().filter(|won| **won).count(), 1, "one update from revision 0 wins");
+    assert_eq!(nodes[1].get_key(&us, "k").await.expect("get").expect("exists").revision, 1);
+
+    let mut racing = JoinSet::new();
+    for i in 0..30u8 {
+        let (store, us) = (node(usize::from(i)), us.clone());
+        racing.spawn(async move { store.insert_grant(&us, &grant(i, "k", "alice", None), 10).await.expect("insert grant") });
+    }
+    let outcomes = racing.join_all().await;
+    assert_eq!(outcomes.iter().filter(|o| **o == GrantInsert::Inserted).count(), 10);
+    assert_eq!(outcomes.iter().filter(|o| **o == GrantInsert::LimitReached).count(), 20);
+    assert_eq!(nodes[0].list_grants(&us, "k", &GrantFilter::default(), None, 100).await.expect("list").len(), 10);
+
+    nodes[0].insert_key(&us, &key("n")).await.expect("insert");
+    let mut racing = JoinSet::new();
+    for i in 0..10u8 {
+        let (store, us) = (node(usize::from(i)), us.clone());
+        let named = GrantRecord { name: Some("once".into()), ..grant(100 + i, "n", "bob", None) };
+        racing.spawn(async move { store.insert_grant(&us, &named, 10).await.expect("insert grant") });
+    }
+    let outcomes = racing.join_all().await;
+    assert_eq!(outcomes.iter().filter(|o| **o == GrantInsert::Inserted).count(), 1);
+    assert_eq!(nodes[1].list_grants(&us, "n", &GrantFilter::default(), None, 100).await.expect("list").len(), 1);
+
+    let mut racing = JoinSet::new();
+    for i in 0..10 {
+        let (store, us) = (node(i), us.clone());
+        let alias = AliasRecord { name: "alias/once".into(), key_id: if i % 2 == 0 { "k".into() } else { "n".into() }, created_ms: 1, updated_ms: 1 };
+        racing.spawn(async move { store.insert_alias(&us, &alias).await.is_ok() });
+    }
+    assert_eq!(racing.join_all().await.iter().filter(|made| **made).count(), 1);
+
+    let mut racing = JoinSet::new();
+    for i in 0..10 {
+        let (store, us) = (node(i), us.clone());
+        racing.spawn(async move { store.delete_key(&us, "k").await.expect("delete") });
+    }
+    assert_eq!(racing.join_all().await.iter().filter(|deleted| **deleted).count(), 1, "exactly one delete removes the key");
 }
