@@ -1,7 +1,8 @@
 """Shared by the client tests: one `trent serve` for the whole session, and a boto3 client for it.
 
 The server is started from $TRENT_BIN (default target/release/trent) on a temporary data dir and
-stopped with SIGTERM at the end, which must exit 0. Run through ./scripts/test.
+stopped with SIGTERM at the end, which must exit 0. With TRENT_TEST_STORE=postgres it stores in a
+new database on the PostgreSQL at $TRENT_TEST_POSTGRES. Run through ./scripts/test.
 """
 
 import json
@@ -27,6 +28,21 @@ def key_arn(key_id):
     return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"
 
 
+def store_args(root):
+    """`--store URL --root-key-file FILE` on a new database when TRENT_TEST_STORE=postgres, else nothing."""
+    store = os.environ.get("TRENT_TEST_STORE", "embedded")
+    if store == "embedded":
+        return []
+    assert store == "postgres", f"TRENT_TEST_STORE={store}: expected postgres or embedded"
+    base = os.environ["TRENT_TEST_POSTGRES"]
+    name = f"trent_py_{os.getpid()}"
+    subprocess.run(["psql", "--no-psqlrc", "--quiet", "--dbname", f"{base}/postgres", "--command", f"CREATE DATABASE {name}"], check=True)
+    key_file = root / "root.key"
+    key_file.write_bytes(os.urandom(32))
+    key_file.chmod(0o600)
+    return ["--store", f"{base}/{name}", "--root-key-file", str(key_file)]
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """The URL of a running `trent serve`; its stderr goes to <tmp>/server.log."""
@@ -38,7 +54,7 @@ def server(tmp_path_factory):
     log_path = root / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(root / "data")],
+            [str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(root / "data"), *store_args(root)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log,

@@ -77,7 +77,7 @@ pub async fn create_grant(ctx: &Ctx, caller: &Caller, input: CreateGrantRequest)
     let grant = match ctx.store.insert_grant(&key.scope, &grant, MAX_GRANTS_PER_KEY).await? {
         GrantInsert::Inserted => grant,
         // The same name and parameters: the grant exists already (a retried request).
-        GrantInsert::Existing(existing) => existing,
+        GrantInsert::Existing(existing) => *existing,
         GrantInsert::LimitReached => {
             return Err(kms_error!(LimitExceededException, "The grants limit of {MAX_GRANTS_PER_KEY} for {} has been reached.", key.arn));
         }

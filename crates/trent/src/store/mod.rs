@@ -230,7 +230,7 @@ impl GrantRecord {
 pub enum GrantInsert {
     Inserted,
     /// A grant of the same name and parameters exists (a retried CreateGrant); nothing was stored.
-    Existing(GrantRecord),
+    Existing(Box<GrantRecord>),
     /// The key has its maximum number of grants; nothing was stored.
     LimitReached,
 }

@@ -348,7 +348,7 @@ impl Store for PostgresStore {
                 for row in &rows {
                     let existing: GrantRecord = decode(row.get(0))?;
                     if existing.same_request(grant) {
-                        return Ok(GrantInsert::Existing(existing));
+                        return Ok(GrantInsert::Existing(Box::new(existing)));
                     }
                 }
             }

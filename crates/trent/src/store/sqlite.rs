@@ -313,7 +313,7 @@ impl Store for SqliteStore {
                     .map_err(backend)?;
                 let named = grant_rows(&mut stmt, params![scope.account, scope.region, grant.key_id, name])?;
                 if let Some(existing) = named.into_iter().find(|existing| existing.same_request(&grant)) {
-                    return Ok(GrantInsert::Existing(existing));
+                    return Ok(GrantInsert::Existing(Box::new(existing)));
                 }
             }
             let count: i64 = tx

@@ -217,7 +217,7 @@ async fn grants(store: &dyn Store) {
     assert_eq!(store.list_grants(&us, "k1", &by_id, None, 10).await.expect("list"), vec![constrained.clone()], "the original is kept");
     // The same name and parameters again (a retried CreateGrant, with a new ID): the original.
     let retried = GrantRecord { grant_id: "f".repeat(64), created_ms: 8, ..constrained.clone() };
-    assert_eq!(store.insert_grant(&us, &retried, 10).await.expect("insert grant"), GrantInsert::Existing(constrained.clone()));
+    assert_eq!(store.insert_grant(&us, &retried, 10).await.expect("insert grant"), GrantInsert::Existing(Box::new(constrained.clone())));
     let renamed = GrantRecord { name: Some("other-name".into()), ..retried.clone() };
     assert_eq!(store.insert_grant(&us, &renamed, 10).await.expect("insert grant"), GrantInsert::Inserted, "another name is another grant");
     assert!(store.delete_grant(&us, "k1", &renamed.grant_id).await.expect("delete grant"));

@@ -85,8 +85,11 @@ impl Server {
         Server::start_in(root, extra_args)
     }
 
-    fn start_in(root: PathBuf, extra_args: Vec<String>) -> Server {
+    fn start_in(root: PathBuf, mut extra_args: Vec<String>) -> Server {
         std::fs::create_dir_all(root.join("data")).expect("create the data dir");
+        if let Some(url) = test_database() {
+            extra_args.extend(shared_store_args(&root, &url));
+        }
         match spawn(&root, &extra_args) {
             Ok((child, url)) => Server {
                 root,
@@ -103,6 +106,57 @@ impl Server {
 
     pub fn data_dir(&self) -> PathBuf {
         self.root.join("data")
+    }
+
+    /// The PostgreSQL database this server stores in, when the suite runs on PostgreSQL.
+    pub fn database_url(&self) -> Option<&str> {
+        let at = self.extra_args.iter().position(|a| a == "--store")?;
+        self.extra_args.get(at + 1).map(String::as_str)
+    }
+
+    /// The root key file: given to the server on PostgreSQL, made by it in the data dir otherwise.
+    pub fn root_key_file(&self) -> PathBuf {
+        match self.database_url() {
+            Some(_) => self.root.join("root.key"),
+            None => self.data_dir().join("root.key"),
+        }
+    }
+
+    /// Every file holding what the server stored: the embedded database's files, or on PostgreSQL
+    /// a `pg_dump` of its database (written to `dump.sql`) — for scans that no secret is stored
+    /// in clear. The root key file is not among them.
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        let mut dirs = vec![self.data_dir()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read the data dir") {
+                let path = entry.expect("directory entry").path();
+                if path.is_dir() {
+                    dirs.push(path)
+                } else if path != self.root_key_file() {
+                    files.push(path)
+                }
+            }
+        }
+        match self.database_url() {
+            Some(url) => {
+                let dump = self.root.join("dump.sql");
+                let status = Command::new("pg_dump")
+                    .args(["--dbname", url, "--file"])
+                    .arg(&dump)
+                    .status()
+                    .expect("run pg_dump");
+                assert!(status.success(), "pg_dump failed");
+                let text = std::fs::read_to_string(&dump).expect("read the dump");
+                assert!(text.contains("CREATE TABLE public.keys"), "the dump has no keys table");
+                files.push(dump);
+            }
+            None => assert!(
+                files.iter().any(|f| f.ends_with("trent.db")),
+                "no trent.db among {files:?}"
+            ),
+        }
+        files
     }
 
     pub fn log_file(&self) -> PathBuf {
@@ -328,6 +382,63 @@ impl Drop for Server {
             let _ = std::fs::remove_dir_all(&self.root);
         }
     }
+}
+
+/// When the suite runs on PostgreSQL (`TRENT_TEST_STORE=postgres`, as `scripts/test` does in its
+/// second run), a new empty database for one server on the server at `TRENT_TEST_POSTGRES`.
+pub fn test_database() -> Option<String> {
+    match std::env::var("TRENT_TEST_STORE").as_deref() {
+        Ok("postgres") => Some(new_database()),
+        Ok("embedded") | Err(_) => None,
+        Ok(other) => panic!("TRENT_TEST_STORE={other}: expected postgres or embedded"),
+    }
+}
+
+/// A new empty database on the test PostgreSQL (`TRENT_TEST_POSTGRES`, a base URL
+/// `postgres://USER@HOST:PORT` whose user may create databases; `scripts/postgres` starts one).
+pub fn new_database() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = std::env::var("TRENT_TEST_POSTGRES").expect(
+        "TRENT_TEST_POSTGRES is not set: run scripts/test, which starts a throwaway PostgreSQL",
+    );
+    let name = format!(
+        "trent_api_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let output = Command::new("psql")
+        .args(["--no-psqlrc", "--quiet", "--dbname"])
+        .arg(format!("{base}/postgres"))
+        .args(["--command", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("run psql");
+    assert!(
+        output.status.success(),
+        "CREATE DATABASE failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    format!("{base}/{name}")
+}
+
+/// `--store URL --root-key-file FILE` for a server on a shared database: the root key is made
+/// here, as an operator gives every node the same one.
+pub fn shared_store_args(root: &Path, url: &str) -> Vec<String> {
+    let key_file = root.join("root.key");
+    if !key_file.exists() {
+        let mut key = vec![0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut random| std::io::Read::read_exact(&mut random, &mut key))
+            .expect("read /dev/urandom");
+        std::fs::write(&key_file, key).expect("write the root key");
+        std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod the root key");
+    }
+    vec![
+        "--store".to_owned(),
+        url.to_owned(),
+        "--root-key-file".to_owned(),
+        key_file.display().to_string(),
+    ]
 }
 
 fn unique_temp_dir() -> PathBuf {

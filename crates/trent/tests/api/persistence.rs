@@ -1,7 +1,6 @@
 //! Restart persistence, and what reaches the disk.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
@@ -132,8 +131,8 @@ async fn no_secret_is_written_outside_root_key() {
     // A restart checkpoints the database, so the scan also sees what moved out of the WAL.
     server.restart();
 
-    let root_key_file = server.data_dir().join("root.key");
-    let root_key = std::fs::read(&root_key_file).expect("root.key in the data dir");
+    let root_key_file = server.root_key_file();
+    let root_key = std::fs::read(&root_key_file).expect("read the root key file");
     assert!(
         root_key.len() >= 16,
         "root.key holds {} bytes",
@@ -152,13 +151,7 @@ async fn no_secret_is_written_outside_root_key() {
     }
     secrets.push(root_key);
 
-    let mut files = Vec::new();
-    collect_files(&server.data_dir(), &mut files);
-    assert!(
-        files.iter().any(|f| f.ends_with("trent.db")),
-        "no trent.db among {files:?}"
-    );
-    files.retain(|f| *f != root_key_file);
+    let mut files = server.stored_files();
     files.push(server.log_file());
 
     for file in &files {
@@ -177,17 +170,6 @@ async fn no_secret_is_written_outside_root_key() {
                     file.display()
                 );
             }
-        }
-    }
-}
-
-fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read the data dir") {
-        let path = entry.expect("directory entry").path();
-        if path.is_dir() {
-            collect_files(&path, files);
-        } else {
-            files.push(path);
         }
     }
 }
