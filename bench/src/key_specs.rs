@@ -2,7 +2,7 @@
 //! GenerateDataKeyPair through Trent, each next to the raw cost of the same primitive measured
 //! here, in-process, on one core.
 
-use crate::{call, BoxError, Target};
+use crate::{call, BoxError, Server, Target};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde_json::json;
@@ -38,7 +38,8 @@ fn message() -> Vec<u8> {
 }
 
 /// Creates the keys the cases use and returns the cases.
-pub async fn cases(addr: &str, symmetric_key_id: &str) -> Result<Vec<Case>, BoxError> {
+pub async fn cases(server: &Server, symmetric_key_id: &str) -> Result<Vec<Case>, BoxError> {
+    let addr = server.addr.as_str();
     let message = BASE64.encode(message());
     let mut cases = Vec::new();
     for (spec, algorithm) in SIGNING {
@@ -47,16 +48,16 @@ pub async fn cases(addr: &str, symmetric_key_id: &str) -> Result<Vec<Case>, BoxE
         let signature = call(addr, "Sign", sign.clone()).await?["Signature"].as_str().ok_or("Sign returned no Signature")?.to_owned();
         let mut verify = sign.clone();
         verify["Signature"] = json!(signature);
-        cases.push(Case { target: Target::fixed(leak(format!("Sign {spec}")), addr, "Sign", &sign), primitive: Primitive::Sign(spec, algorithm) });
-        cases.push(Case { target: Target::fixed(leak(format!("Verify {spec}")), addr, "Verify", &verify), primitive: Primitive::Verify(spec, algorithm) });
+        cases.push(Case { target: Target::fixed(leak(format!("Sign {spec}")), &[server], "Sign", &sign), primitive: Primitive::Sign(spec, algorithm) });
+        cases.push(Case { target: Target::fixed(leak(format!("Verify {spec}")), &[server], "Verify", &verify), primitive: Primitive::Verify(spec, algorithm) });
     }
     let mac_key = create_key(addr, "HMAC_256", "GENERATE_VERIFY_MAC").await?;
     let mac = json!({"KeyId": mac_key, "Message": message, "MacAlgorithm": "HMAC_SHA_256"});
-    cases.push(Case { target: Target::fixed("GenerateMac HMAC_256", addr, "GenerateMac", &mac), primitive: Primitive::Mac(MacAlgorithmSpec::HmacSha256) });
+    cases.push(Case { target: Target::fixed("GenerateMac HMAC_256", &[server], "GenerateMac", &mac), primitive: Primitive::Mac(MacAlgorithmSpec::HmacSha256) });
     for spec in [DataKeyPairSpec::Rsa2048, DataKeyPairSpec::EccNistP256] {
         let body = json!({"KeyId": symmetric_key_id, "KeyPairSpec": spec.as_str()});
         let name = leak(format!("GenerateDataKeyPair {spec}"));
-        cases.push(Case { target: Target::fixed(name, addr, "GenerateDataKeyPair", &body), primitive: Primitive::KeyPair(spec) });
+        cases.push(Case { target: Target::fixed(name, &[server], "GenerateDataKeyPair", &body), primitive: Primitive::KeyPair(spec) });
     }
     Ok(cases)
 }
@@ -67,7 +68,7 @@ async fn create_key(addr: &str, spec: &str, usage: &str) -> Result<String, BoxEr
 }
 
 /// Row names live for the whole run; leaking a dozen short strings keeps `Target` simple.
-fn leak(name: String) -> &'static str {
+pub fn leak(name: String) -> &'static str {
     Box::leak(name.into_boxed_str())
 }
 

@@ -5,6 +5,9 @@
 //! that the ceiling includes the client's signing cost too.
 //!
 //! `cargo run --release -p trent-bench -- [--seconds N] [--trent PATH]`
+//!
+//! With `--postgres URL` it compares the stores instead: the embedded store, one node on
+//! PostgreSQL and three nodes on one PostgreSQL database, for the read path and for writes.
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -34,14 +37,19 @@ mod key_specs;
 type BoxError = Box<dyn Error + Send + Sync>;
 
 const USAGE: &str = "\
-Usage: trent-bench [--seconds N] [--rounds N] [--trent PATH]
+Usage: trent-bench [--seconds N] [--rounds N] [--trent PATH] [--postgres URL]
 
   --seconds N     measured seconds per operation and concurrency (default 5), after a short warm-up
   --rounds N      how many times the whole matrix is measured, interleaved (default 3); each cell
                   reports its median round, so a noisy neighbour skews one round, not the result
-  --trent PATH    the Trent binary (default target/release/trent of this workspace)";
+  --trent PATH    the Trent binary (default target/release/trent of this workspace)
+  --postgres URL  compare the stores instead, on new databases of the PostgreSQL server at URL
+                  (postgres://USER@HOST:PORT, a user that may create databases; scripts/postgres
+                  start DIR prints one): embedded vs 1 and 3 nodes on PostgreSQL";
 
 const CONNECTIONS: [usize; 3] = [1, 16, 64];
+/// The store comparison's concurrencies: where the embedded store is near its best, and beyond.
+const STORE_CONNECTIONS: [usize; 2] = [16, 64];
 const WARMUP: Duration = Duration::from_millis(500);
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -80,12 +88,15 @@ struct Options {
     seconds: u64,
     rounds: usize,
     trent: PathBuf,
+    /// Compare the stores on this PostgreSQL server.
+    postgres: Option<String>,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Options, String> {
     let mut seconds = 5;
     let mut rounds = 3;
     let mut trent = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/trent");
+    let mut postgres = None;
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -99,11 +110,12 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
                 rounds = v.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("invalid --rounds '{v}'"))?;
             }
             "--trent" => trent = PathBuf::from(value()?),
+            "--postgres" => postgres = Some(value()?),
             "-h" | "--help" => return Err("Trent load benchmark.".into()),
             other => return Err(format!("unknown option '{other}'")),
         }
     }
-    Ok(Options { seconds, rounds, trent })
+    Ok(Options { seconds, rounds, trent, postgres })
 }
 
 /// The ceiling: Trent's HTTP stack with a handler that does nothing. Runs until stdin closes, so it
@@ -124,9 +136,12 @@ async fn ceiling_server() -> Result<(), BoxError> {
 }
 
 async fn bench(options: Options) -> Result<(), BoxError> {
-    let Options { seconds, rounds, trent: trent_bin } = options;
-    let mut trent = Server::start(Kind::Trent(trent_bin)).await?;
-    let mut ceiling = Server::start(Kind::Ceiling).await?;
+    if let Some(postgres) = &options.postgres {
+        return bench_stores(&options, postgres).await;
+    }
+    let Options { seconds, rounds, trent: trent_bin, .. } = options;
+    let mut trent = Server::start(Kind::Trent(trent_bin), &[]).await?;
+    let mut ceiling = Server::start(Kind::Ceiling, &[]).await?;
 
     let key_id = call(&trent.addr, "CreateKey", json!({"Description": "trent-bench", "Policy": key_policy()})).await?["KeyMetadata"]["KeyId"]
         .as_str()
@@ -139,36 +154,22 @@ async fn bench(options: Options) -> Result<(), BoxError> {
         .ok_or("Encrypt returned no CiphertextBlob")?
         .to_owned();
 
-    let cases = key_specs::cases(&trent.addr, &key_id).await;
+    let cases = key_specs::cases(&trent, &key_id).await;
     let targets = [
-        Target::fixed("Encrypt", &trent.addr, "Encrypt", &encrypt),
-        Target::fixed("Decrypt", &trent.addr, "Decrypt", &json!({"CiphertextBlob": blob})),
-        Target::fixed("GenerateDataKey", &trent.addr, "GenerateDataKey", &json!({"KeyId": key_id, "KeySpec": "AES_256"})),
-        Target { name: "TagResource", addr: trent.addr.clone(), op: "TagResource", body: Body::Tag { key_id } },
-        Target::fixed(CEILING, &ceiling.addr, "Encrypt", &encrypt),
+        Target::fixed("Encrypt", &[&trent], "Encrypt", &encrypt),
+        Target::fixed("Decrypt", &[&trent], "Decrypt", &json!({"CiphertextBlob": blob})),
+        Target::fixed("GenerateDataKey", &[&trent], "GenerateDataKey", &json!({"KeyId": key_id, "KeySpec": "AES_256"})),
+        Target::new("TagResource", &[&trent], "TagResource", Body::Tag { key_id }),
+        Target::fixed(CEILING, &[&ceiling], "Encrypt", &encrypt),
     ];
-    let targets: Vec<Arc<Target>> = targets.into_iter().map(Arc::new).collect();
-    let pid_of = |target: &Target| if target.addr == ceiling.addr { ceiling.pid() } else { trent.pid() };
-    let mut rounds_measured: Vec<Vec<Row>> = Vec::new();
-    for round in 1..=rounds {
-        let mut rows = Vec::new();
-        for target in &targets {
-            for connections in CONNECTIONS {
-                eprintln!("round {round}/{rounds}: {} with {connections} connection(s) for {seconds}s ...", target.name);
-                let stats = load(target, connections, Duration::from_secs(seconds), pid_of(target)).await;
-                rows.push(Row { name: target.name, connections, stats });
-            }
-        }
-        rounds_measured.push(rows);
-    }
-    let rows = median_rows(rounds_measured);
+    let rows = measure(&targets, &CONNECTIONS, seconds, rounds).await;
     let mut case_rows = Vec::new();
     match cases {
         Ok(cases) => {
             for case in cases {
                 let name = case.target.name;
                 eprintln!("{name} with {KEY_SPEC_CONNECTIONS} connections for {seconds}s ...");
-                let stats = load(&Arc::new(case.target), KEY_SPEC_CONNECTIONS, Duration::from_secs(seconds), trent.pid()).await;
+                let stats = load(&Arc::new(case.target), KEY_SPEC_CONNECTIONS, Duration::from_secs(seconds)).await;
                 let raw_us = key_specs::raw_cost_us(case.primitive, Duration::from_secs(1));
                 case_rows.push((name, stats, raw_us));
             }
@@ -183,6 +184,103 @@ async fn bench(options: Options) -> Result<(), BoxError> {
     if let Some(ceiling) = ceiling {
         print_key_spec_report(&case_rows, &ceiling.stats);
     }
+    Ok(())
+}
+
+/// Measures every target at every concurrency, `rounds` times interleaved; each cell's median round.
+async fn measure(targets: &[Target], connections: &[usize], seconds: u64, rounds: usize) -> Vec<Row> {
+    let targets: Vec<Arc<Target>> = targets.iter().cloned().map(Arc::new).collect();
+    let mut rounds_measured: Vec<Vec<Row>> = Vec::new();
+    for round in 1..=rounds {
+        let mut rows = Vec::new();
+        for target in &targets {
+            for &connections in connections {
+                eprintln!("round {round}/{rounds}: {} with {connections} connection(s) for {seconds}s ...", target.name);
+                let stats = load(target, connections, Duration::from_secs(seconds)).await;
+                rows.push(Row { name: target.name, connections, stats });
+            }
+        }
+        rounds_measured.push(rows);
+    }
+    median_rows(rounds_measured)
+}
+
+/// The store comparison: the same operations on the embedded store, on one node on PostgreSQL and
+/// on three nodes on one PostgreSQL database (the load spread over the nodes round-robin by
+/// connection). Reads should not touch the database per request; writes do.
+async fn bench_stores(options: &Options, postgres: &str) -> Result<(), BoxError> {
+    let trent = || Kind::Trent(options.trent.clone());
+    let embedded = Server::start(trent(), &[]).await?;
+    let database = new_database(postgres)?;
+    let shared_dir = std::env::temp_dir().join(format!("trent-bench-shared-{}", std::process::id()));
+    std::fs::create_dir_all(&shared_dir)?;
+    let root_key = shared_dir.join("root.key");
+    let mut key = [0u8; 32];
+    fill_random(&mut key)?;
+    std::fs::write(&root_key, key)?;
+    std::fs::set_permissions(&root_key, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let node_args = ["--store".to_owned(), database, "--root-key-file".to_owned(), root_key.display().to_string()];
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Server::start(trent(), &node_args).await?);
+    }
+    let one: Vec<&Server> = nodes.iter().take(1).collect();
+    let three: Vec<&Server> = nodes.iter().collect();
+    let mut targets = Vec::new();
+    for (label, servers) in [("embedded", vec![&embedded]), ("PostgreSQL, 1 node", one), ("PostgreSQL, 3 nodes", three)] {
+        let addr = &servers[0].addr;
+        let key_id = call(addr, "CreateKey", json!({"Description": "trent-bench", "Policy": key_policy()})).await?["KeyMetadata"]["KeyId"]
+            .as_str()
+            .ok_or("CreateKey returned no KeyId")?
+            .to_owned();
+        let encrypt = json!({"KeyId": key_id, "Plaintext": BASE64.encode([7u8; 1024])});
+        let blob = call(addr, "Encrypt", encrypt.clone()).await?["CiphertextBlob"].as_str().ok_or("Encrypt returned no CiphertextBlob")?.to_owned();
+        let name = |op: &str| key_specs::leak(format!("{op} ({label})"));
+        targets.push(Target::fixed(name("Encrypt"), &servers, "Encrypt", &encrypt));
+        targets.push(Target::fixed(name("Decrypt"), &servers, "Decrypt", &json!({"CiphertextBlob": blob})));
+        targets.push(Target::fixed(name("GenerateDataKey"), &servers, "GenerateDataKey", &json!({"KeyId": key_id, "KeySpec": "AES_256"})));
+        targets.push(Target::fixed(name("CreateKey"), &servers, "CreateKey", &json!({"Description": "trent-bench write"})));
+        targets.push(Target::new(name("TagResource"), &servers, "TagResource", Body::Tag { key_id }));
+    }
+    let rows = measure(&targets, &STORE_CONNECTIONS, options.seconds, options.rounds).await;
+    for mut server in nodes.into_iter().chain([embedded]) {
+        server.stop().await;
+    }
+    std::fs::remove_dir_all(&shared_dir).ok();
+    print_report(&rows, options.seconds);
+    println!("\nEach store's rate as a share of the embedded store's at the same concurrency:\n");
+    println!("| operation | connections | PostgreSQL, 1 node | PostgreSQL, 3 nodes |");
+    println!("|---|---:|---:|---:|");
+    for op in ["Encrypt", "Decrypt", "GenerateDataKey", "CreateKey", "TagResource"] {
+        for connections in STORE_CONNECTIONS {
+            let rate_of = |label: &str| {
+                let name = format!("{op} ({label})");
+                rows.iter().find(|r| r.name == name && r.connections == connections).map(|r| rate(&r.stats))
+            };
+            let Some(base) = rate_of("embedded").filter(|&b| b > 0.0) else { continue };
+            let share = |label: &str| rate_of(label).map_or("-".to_owned(), |r| format!("{:.0}%", 100.0 * r / base));
+            println!("| {op} | {connections} | {} | {} |", share("PostgreSQL, 1 node"), share("PostgreSQL, 3 nodes"));
+        }
+    }
+    Ok(())
+}
+
+/// A new database on the PostgreSQL server at `base`, made with `psql`; its URL.
+fn new_database(base: &str) -> Result<String, BoxError> {
+    let name = format!("trent_bench_{}", std::process::id());
+    let output = std::process::Command::new("psql")
+        .args(["--no-psqlrc", "--quiet", "--dbname", &format!("{base}/postgres"), "--command", &format!("CREATE DATABASE {name}")])
+        .output()
+        .map_err(|e| format!("cannot run psql: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("CREATE DATABASE failed: {}", String::from_utf8_lossy(&output.stderr)).into());
+    }
+    Ok(format!("{base}/{name}"))
+}
+
+fn fill_random(buf: &mut [u8]) -> Result<(), BoxError> {
+    use std::io::Read as _;
+    std::fs::File::open("/dev/urandom")?.read_exact(buf)?;
     Ok(())
 }
 
@@ -262,22 +360,33 @@ fn print_key_spec_report(rows: &[(&str, Stats, Result<f64, BoxError>)], ceiling:
 }
 
 /// What one operation's requests carry.
+#[derive(Clone)]
 enum Body {
     Fixed(Bytes),
     /// TagResource with one tag whose value changes with every request.
     Tag { key_id: String },
 }
 
+#[derive(Clone)]
 struct Target {
     name: &'static str,
-    addr: String,
+    /// The servers the load goes to, round-robin by connection.
+    addrs: Vec<String>,
+    /// Their processes, whose CPU time is the server's.
+    pids: Vec<u32>,
     op: &'static str,
     body: Body,
 }
 
 impl Target {
-    fn fixed(name: &'static str, addr: &str, op: &'static str, body: &Value) -> Target {
-        Target { name, addr: addr.to_owned(), op, body: Body::Fixed(Bytes::from(body.to_string())) }
+    fn new(name: &'static str, servers: &[&Server], op: &'static str, body: Body) -> Target {
+        let addrs = servers.iter().map(|s| s.addr.clone()).collect();
+        let pids = servers.iter().filter_map(|s| s.pid()).collect();
+        Target { name, addrs, pids, op, body }
+    }
+
+    fn fixed(name: &'static str, servers: &[&Server], op: &'static str, body: &Value) -> Target {
+        Target::new(name, servers, op, Body::Fixed(Bytes::from(body.to_string())))
     }
 
     fn body(&self, worker: usize, n: u64) -> Bytes {
@@ -311,17 +420,18 @@ struct Row {
 
 /// `connections` workers, each with its own keep-alive connection, send requests back to back:
 /// for the warm-up (not recorded) and then for `duration`.
-async fn load(target: &Arc<Target>, connections: usize, duration: Duration, server_pid: Option<u32>) -> Stats {
+async fn load(target: &Arc<Target>, connections: usize, duration: Duration) -> Stats {
     let measure_from = Instant::now() + WARMUP;
     let end = measure_from + duration;
     // The server's own CPU time over the measured window, read from /proc: it separates the
     // server's cost per request from the load generator's, which shares the machine.
+    let pids = target.pids.clone();
     let server_cpu = tokio::spawn(async move {
-        let pid = server_pid?;
+        let cpu = || pids.iter().map(|&pid| process_cpu(pid)).sum::<Option<Duration>>();
         tokio::time::sleep_until(measure_from.into()).await;
-        let before = process_cpu(pid)?;
+        let before = cpu()?;
         tokio::time::sleep_until(end.into()).await;
-        Some(process_cpu(pid)?.saturating_sub(before))
+        Some(cpu()?.saturating_sub(before))
     });
     let workers: Vec<_> = (0..connections)
         .map(|worker| tokio::spawn(run_worker(Arc::clone(target), worker, measure_from, end)))
@@ -373,9 +483,10 @@ async fn run_worker(target: Arc<Target>, worker: usize, measure_from: Instant, e
             break;
         }
         let measured = started >= measure_from;
+        let addr = &target.addrs[worker % target.addrs.len()];
         let sender = match connection.as_mut() {
             Some(sender) => sender,
-            None => match connect(&target.addr).await {
+            None => match connect(addr).await {
                 Ok(sender) => connection.insert(sender),
                 Err(e) => {
                     stats.error(measured, || format!("cannot connect: {e}"));
@@ -384,7 +495,7 @@ async fn run_worker(target: Arc<Target>, worker: usize, measure_from: Instant, e
                 }
             },
         };
-        let request = match kms_request(&target.addr, target.op, target.body(worker, n)) {
+        let request = match kms_request(addr, target.op, target.body(worker, n)) {
             Ok(request) => request,
             Err(e) => {
                 stats.error(measured, || format!("cannot sign: {e}"));
@@ -491,7 +602,8 @@ impl Server {
         self.child.id()
     }
 
-    async fn start(kind: Kind) -> Result<Server, BoxError> {
+    /// Starts the server; `args` go after Trent's own (`--store …` for a node on PostgreSQL).
+    async fn start(kind: Kind, args: &[String]) -> Result<Server, BoxError> {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let label = if matches!(kind, Kind::Trent(_)) { "trent" } else { "ceiling" };
         let dir = std::env::temp_dir().join(format!("trent-bench-{label}-{}-{nanos}", std::process::id()));
@@ -499,7 +611,7 @@ impl Server {
         let (program, mut command, hint) = match &kind {
             Kind::Trent(binary) => {
                 let mut command = Command::new(binary);
-                command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir.join("data"));
+                command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir.join("data")).args(args);
                 command.stdin(Stdio::null());
                 (binary.clone(), command, " (build it first: cargo build --release -p trent)")
             }
