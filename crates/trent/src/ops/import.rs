@@ -8,10 +8,14 @@
 //! Imported material is named by an HMAC of it under a per-key secret (its `KeyMaterialId`, as
 //! AWS derives the ID from the key and the material). When the material is deleted or expires,
 //! only that ID stays: importing it again must give the same ID.
+//!
+//! Symmetric keys take new material too (ImportType NEW_KEY_MATERIAL): it waits, pending, until
+//! RotateKeyOnDemand makes it current. Every material rotated in stays bound to the key: the key
+//! is usable only while all of them are imported.
 
 use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
 use super::{invalid_state, modify_key, wrap_material, Caller, Ctx};
-use crate::store::{Import, KeyRecord, Material, Scope};
+use crate::store::{Import, KeyRecord, Material, PendingMaterial, Scope};
 use trent_crypto::{asymmetric, KeyMaterial};
 use trent_model::*;
 
@@ -68,25 +72,34 @@ pub async fn import_key_material(ctx: &Ctx, caller: &Caller, input: ImportKeyMat
     }
     let wrapped = wrap_material(ctx, &key.scope, &key.key_id, &material_id, &material)?;
     let arn = key.arn.clone();
+    let imported = Material { id: material_id.clone(), wrapped, created_ms: now.0, rotation: None, description: input.key_material_description.clone() };
     let (key, ()) = modify_key(ctx, key, |key| {
         require_importable(&arn, key)?;
         let had_material = !key.materials.is_empty();
+        let symmetric = key.key_spec == KeySpec::SymmetricDefault;
+        let import = key.import.as_mut().ok_or_else(|| kms_error!(KMSInternalException, "The request could not be completed due to an internal error."))?;
+        let pending_id = import.pending.as_ref().map(|p| p.material.id.as_str());
         // IDs are compared in the clear: they are public (every response names them).
         match key.materials.iter_mut().find(|m| m.id == material_id) {
             // The same material again: it comes back, or only its expiry changes.
-            Some(existing) => existing.wrapped.clone_from(&wrapped),
-            None if had_material && input.import_type == Some(ImportType::NewKeyMaterial) => {
-                return Err(kms_error!(UnsupportedOperationException, "Trent does not support importing new key material for rotation yet."));
+            Some(existing) => existing.wrapped.clone_from(&imported.wrapped),
+            // New material for a later rotation (or the pending one again, replacing it: AWS lets
+            // pending material be deleted and other material imported in its place).
+            None if had_material && (input.import_type == Some(ImportType::NewKeyMaterial) || pending_id == Some(material_id.as_str())) => {
+                if !symmetric {
+                    return Err(kms_error!(UnsupportedOperationException, "{arn} takes no new key material: only symmetric encryption keys do."));
+                }
+                let material = Material { rotation: Some(RotationType::OnDemand), ..imported.clone() };
+                import.pending = Some(PendingMaterial { material, valid_to_ms });
+                return Ok(());
             }
             None if had_material || input.import_type == Some(ImportType::ExistingKeyMaterial) => {
                 return Err(incorrect_material());
             }
-            None => key.materials.push(Material { id: material_id.clone(), wrapped: wrapped.clone(), created_ms: now.0, rotation: None }),
+            None => key.materials.push(imported.clone()),
         }
-        if let Some(import) = key.import.as_mut() {
-            import.valid_to_ms = valid_to_ms;
-        }
-        key.state = KeyState::Enabled;
+        import.valid_to_ms = valid_to_ms;
+        key.state = if key.materials.iter().any(Material::is_deleted) { KeyState::PendingImport } else { KeyState::Enabled };
         Ok(())
     })
     .await?;
@@ -96,17 +109,24 @@ pub async fn import_key_material(ctx: &Ctx, caller: &Caller, input: ImportKeyMat
 pub async fn delete_imported_key_material(ctx: &Ctx, caller: &Caller, input: DeleteImportedKeyMaterialRequest) -> Result<DeleteImportedKeyMaterialResponse, KmsError> {
     let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly, "DeleteImportedKeyMaterial", &Conditions::default()).await?;
     require_external(&key)?;
+    let pending_id = key.import.as_ref().and_then(|i| i.pending.as_ref()).map(|p| p.material.id.clone());
     if let Some(id) = &input.key_material_id {
-        if !key.materials.iter().any(|m| m.id == *id) {
+        if !key.materials.iter().any(|m| m.id == *id) && pending_id.as_ref() != Some(id) {
             return Err(kms_error!(NotFoundException, "Key material with ID {id} does not exist for key {}.", key.arn));
         }
     }
+    // Pending material alone can go without touching the key (it is not bound to it yet).
+    let only_pending = input.key_material_id.is_some() && input.key_material_id == pending_id;
     let (key, ()) = modify_key(ctx, key, |key| {
-        delete_material(key);
+        match key.import.as_mut() {
+            Some(import) if only_pending => import.pending = None,
+            _ => delete_material(key),
+        }
         Ok(())
     })
     .await?;
-    Ok(DeleteImportedKeyMaterialResponse { key_id: Some(key.arn.clone()), key_material_id: key.current_material().map(|(_, m)| m.id.clone()) })
+    let deleted = if only_pending { pending_id } else { key.current_material().map(|(_, m)| m.id.clone()) };
+    Ok(DeleteImportedKeyMaterialResponse { key_id: Some(key.arn.clone()), key_material_id: deleted })
 }
 
 /// Deletes the imported material of every key whose `ValidTo` has passed on `ctx.clock`. A
@@ -140,6 +160,7 @@ fn delete_material(key: &mut KeyRecord) {
     }
     if let Some(import) = key.import.as_mut() {
         import.valid_to_ms = None;
+        import.pending = None;
     }
     if !matches!(key.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) {
         key.state = KeyState::PendingImport;
@@ -149,7 +170,7 @@ fn delete_material(key: &mut KeyRecord) {
 /// What a new key of origin EXTERNAL keeps for import: its material-ID secret, wrapped.
 pub fn new_import(ctx: &Ctx, scope: &Scope, key_id: &str) -> Result<Import, KmsError> {
     let secret = trent_crypto::random_bytes(32)?;
-    Ok(Import { id_key: ctx.root.wrap(&secret, &id_key_context(scope, key_id))?, valid_to_ms: None })
+    Ok(Import { id_key: ctx.root.wrap(&secret, &id_key_context(scope, key_id))?, valid_to_ms: None, pending: None })
 }
 
 fn id_key_context(scope: &Scope, key_id: &str) -> Vec<u8> {

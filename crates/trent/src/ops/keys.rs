@@ -67,7 +67,7 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
             asymmetric_or_hmac => trent_crypto::asymmetric::generate(asymmetric_or_hmac)?,
         };
         let wrapped = wrap_material(ctx, &caller.scope, &key_id, &material_id, &material)?;
-        (KeyState::Enabled, vec![Material { id: material_id, wrapped, created_ms: now_ms, rotation: None }], None)
+        (KeyState::Enabled, vec![Material { id: material_id, wrapped, created_ms: now_ms, rotation: None, description: None }], None)
     };
     let key = KeyRecord {
         key_id,

@@ -2,7 +2,8 @@
 //! ListKeyRotations, and the automatic rotations the scheduler runs when they fall due.
 //!
 //! A rotation appends a version to the key's materials: new ciphertexts use it, old ones name
-//! their version and keep decrypting.
+//! their version and keep decrypting. Keys with imported material rotate only on demand, to the
+//! material imported for it beforehand (see `import`).
 
 use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
 use super::keys::new_material_id;
@@ -19,6 +20,7 @@ pub async fn enable_key_rotation(ctx: &Ctx, caller: &Caller, input: EnableKeyRot
     let period_days = input.rotation_period_in_days.unwrap_or(DEFAULT_PERIOD_DAYS);
     let conditions = Conditions::default().with("kms:RotationPeriodInDays", period_days);
     let key = rotatable_key(ctx, caller, &input.key_id, "EnableKeyRotation", &conditions).await?;
+    require_generated(&key)?;
     require_not_replica(&key)?;
     let (arn, now) = (key.arn.clone(), ctx.clock.now());
     modify_key(ctx, key, |key| {
@@ -35,6 +37,7 @@ pub async fn enable_key_rotation(ctx: &Ctx, caller: &Caller, input: EnableKeyRot
 
 pub async fn disable_key_rotation(ctx: &Ctx, caller: &Caller, input: DisableKeyRotationRequest) -> Result<(), KmsError> {
     let key = rotatable_key(ctx, caller, &input.key_id, "DisableKeyRotation", &Conditions::default()).await?;
+    require_generated(&key)?;
     require_not_replica(&key)?;
     let arn = key.arn.clone();
     modify_key(ctx, key, |key| {
@@ -69,7 +72,11 @@ pub async fn get_key_rotation_status(ctx: &Ctx, caller: &Caller, input: GetKeyRo
 pub async fn rotate_key_on_demand(ctx: &Ctx, caller: &Caller, input: RotateKeyOnDemandRequest) -> Result<RotateKeyOnDemandResponse, KmsError> {
     let key = rotatable_key(ctx, caller, &input.key_id, "RotateKeyOnDemand", &Conditions::default()).await?;
     require_not_replica(&key)?;
-    let version = new_version(ctx, &key, RotationType::OnDemand)?;
+    // Generated keys get new material now; imported ones the material imported for this.
+    let generated = match key.origin {
+        OriginType::External => None,
+        _ => Some(new_version(ctx, &key, RotationType::OnDemand)?),
+    };
     let arn = key.arn.clone();
     let (key, ()) = modify_key(ctx, key, |key| {
         require_state_enabled(&arn, key.state)?;
@@ -79,8 +86,19 @@ pub async fn rotate_key_on_demand(ctx: &Ctx, caller: &Caller, input: RotateKeyOn
                 "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: {arn}"
             ));
         }
+        let version = match (&generated, key.import.as_mut()) {
+            (Some(version), _) => version.clone(),
+            (None, Some(import)) => {
+                let pending = import.pending.take().ok_or_else(|| {
+                    kms_error!(UnsupportedOperationException, "{arn} has imported key material: import new key material (ImportType NEW_KEY_MATERIAL) before rotating it on demand.")
+                })?;
+                import.valid_to_ms = pending.valid_to_ms;
+                Material { created_ms: ctx.clock.now_ms(), ..pending.material }
+            }
+            (None, None) => return Err(kms_error!(KMSInternalException, "The request could not be completed due to an internal error.")),
+        };
         key.on_demand_rotations += 1;
-        key.materials.push(version.clone());
+        key.materials.push(version);
         Ok(())
     })
     .await?;
@@ -98,19 +116,42 @@ pub async fn list_key_rotations(ctx: &Ctx, caller: &Caller, input: ListKeyRotati
     };
     let all_material = input.include_key_material == Some(IncludeKeyMaterial::AllKeyMaterial);
     let current = key.materials.len().saturating_sub(1);
-    let fetched: Vec<(usize, &Material)> = (key.materials.iter().enumerate())
-        .filter(|(index, material)| after.is_none_or(|after| *index > after) && (all_material || material.rotation.is_some()))
+    // Material imported for the next rotation lists after the rest, as the version it will be.
+    let import = key.import.as_ref();
+    let pending = import.and_then(|i| i.pending.as_ref()).filter(|_| all_material).map(|p| (&p.material, p.valid_to_ms));
+    let versions = key.materials.iter().map(|m| (m, import.and_then(|i| i.valid_to_ms))).chain(pending);
+    let fetched: Vec<(usize, (&Material, Option<i64>))> = versions
+        .enumerate()
+        .filter(|(index, (material, _))| after.is_none_or(|after| *index > after) && (all_material || (material.rotation.is_some() && *index <= current)))
         .take(limit + 1)
         .collect();
     let page = Page::from_fetched(fetched, limit, |(index, _)| index.to_string());
-    let rotations = page.items.iter().map(|&(index, material)| RotationsListEntry {
-        key_id: Some(key.arn.clone()),
-        key_material_id: Some(material.id.clone()),
-        key_material_state: Some(if index == current { KeyMaterialState::Current } else { KeyMaterialState::NonCurrent }),
-        // The key's first material came with the key, not from a rotation.
-        rotation_date: material.rotation.map(|_| Timestamp(material.created_ms)),
-        rotation_type: material.rotation,
-        ..RotationsListEntry::default()
+    let rotations = page.items.iter().map(|&(index, (material, valid_to_ms))| {
+        let state = match index.cmp(&current) {
+            std::cmp::Ordering::Less => KeyMaterialState::NonCurrent,
+            std::cmp::Ordering::Equal => KeyMaterialState::Current,
+            std::cmp::Ordering::Greater => KeyMaterialState::PendingRotation,
+        };
+        let pending = state == KeyMaterialState::PendingRotation;
+        // AWS lists import details for keys with imported material only.
+        let imported = import.map(|_| {
+            let import_state = if material.is_deleted() { ImportState::PendingImport } else { ImportState::Imported };
+            let model = if valid_to_ms.is_some() { ExpirationModelType::KeyMaterialExpires } else { ExpirationModelType::KeyMaterialDoesNotExpire };
+            (import_state, model)
+        });
+        RotationsListEntry {
+            key_id: Some(key.arn.clone()),
+            key_material_id: Some(material.id.clone()),
+            key_material_description: material.description.clone(),
+            key_material_state: Some(state),
+            // The key's first material came with the key, not from a rotation; pending material
+            // has not been rotated in yet.
+            rotation_date: material.rotation.filter(|_| !pending).map(|_| Timestamp(material.created_ms)),
+            rotation_type: material.rotation.filter(|_| !pending),
+            import_state: imported.map(|(state, _)| state),
+            expiration_model: imported.map(|(_, model)| model),
+            valid_to: valid_to_ms.filter(|_| !material.is_deleted()).map(Timestamp),
+        }
     });
     Ok(ListKeyRotationsResponse { rotations: Some(rotations.collect()), truncated: Some(page.truncated()), next_marker: page.next_marker })
 }
@@ -152,11 +193,19 @@ async fn rotate_if_due(ctx: &Ctx, key: AuthorizedKey, now_ms: i64) -> Result<(),
     Ok(())
 }
 
+/// Automatic rotation is for keys whose material KMS generated.
+fn require_generated(key: &AuthorizedKey) -> Result<(), KmsError> {
+    if key.origin != OriginType::AwsKms {
+        return Err(kms_error!(UnsupportedOperationException, "{} has imported key material: it can be rotated only on demand.", key.arn));
+    }
+    Ok(())
+}
+
 /// The key, authorized for `operation`, if it is one AWS rotates: symmetric encryption keys
-/// whose material KMS generated.
+/// whose material KMS generated or that were imported.
 async fn rotatable_key(ctx: &Ctx, caller: &Caller, key_id: &str, operation: &str, conditions: &Conditions<'_>) -> Result<AuthorizedKey, KmsError> {
     let key = authorize_key(ctx, caller, key_id, KeyIdForms::KeyOnly, operation, conditions).await?;
-    if key.key_spec != KeySpec::SymmetricDefault || key.origin != OriginType::AwsKms {
+    if key.key_spec != KeySpec::SymmetricDefault || !matches!(key.origin, OriginType::AwsKms | OriginType::External) {
         // AWS answers RotateKeyOnDemand with no message at all (shared/aws-kms-facts.md).
         if operation == "RotateKeyOnDemand" {
             return Err(kms_error!(UnsupportedOperationException));
@@ -171,5 +220,5 @@ fn new_version(ctx: &Ctx, key: &AuthorizedKey, kind: RotationType) -> Result<Mat
     let id = new_material_id()?;
     let material = trent_crypto::random_bytes(trent_crypto::symmetric::KEY_LEN)?;
     let wrapped = wrap_material(ctx, &key.scope, &key.key_id, &id, &material)?;
-    Ok(Material { id, wrapped, created_ms: ctx.clock.now_ms(), rotation: Some(kind) })
+    Ok(Material { id, wrapped, created_ms: ctx.clock.now_ms(), rotation: Some(kind), description: None })
 }

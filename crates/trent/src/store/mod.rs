@@ -102,6 +102,18 @@ pub struct Import {
     /// When the current material expires (ExpirationModel KEY_MATERIAL_EXPIRES); `None` if it
     /// does not, or if there is no material.
     pub valid_to_ms: Option<i64>,
+    /// Material imported with ImportType NEW_KEY_MATERIAL (symmetric keys), waiting for
+    /// RotateKeyOnDemand to make it current: AWS's `PENDING_ROTATION`.
+    #[serde(default)]
+    pub pending: Option<PendingMaterial>,
+}
+
+/// Imported material not yet rotated in, with the expiry it was imported with (which becomes the
+/// key's when it is rotated in: a key's imported materials expire together).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PendingMaterial {
+    pub material: Material,
+    pub valid_to_ms: Option<i64>,
 }
 
 /// Automatic rotation: every `period_days`, next at `next_ms`.
@@ -161,6 +173,9 @@ pub struct Material {
     /// How this version came to be: by a rotation of either kind, or `None` for the key's first.
     #[serde(default)]
     pub rotation: Option<RotationType>,
+    /// The `KeyMaterialDescription` given when this material was imported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 impl Material {

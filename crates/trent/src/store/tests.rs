@@ -20,7 +20,7 @@ fn key(id: &str) -> KeyRecord {
         deletion: None,
         policy: "{}".into(),
         tags: vec![],
-        materials: vec![Material { id: "ab".repeat(32), wrapped: vec![1, 2, 3], created_ms: 1, rotation: None }],
+        materials: vec![Material { id: "ab".repeat(32), wrapped: vec![1, 2, 3], created_ms: 1, rotation: None, description: None }],
         rotation: None,
         on_demand_rotations: 0,
         import: None,
@@ -87,12 +87,12 @@ pub async fn conformance(store: &dyn Store) {
 
 async fn expiry(store: &dyn Store) {
     let us = scope("us-east-1");
-    let mut x = KeyRecord { origin: OriginType::External, import: Some(Import { id_key: vec![9], valid_to_ms: Some(500) }), ..key("x") };
+    let mut x = KeyRecord { origin: OriginType::External, import: Some(Import { id_key: vec![9], valid_to_ms: Some(500), pending: None }), ..key("x") };
     store.insert_key(&us, &x).await.expect("insert");
     assert!(store.keys_due(Due::Expiry, 499).await.expect("due").is_empty());
     assert_eq!(store.keys_due(Due::Expiry, 500).await.expect("due"), vec![(us.clone(), "x".to_owned())]);
     // Expired (or deleted) material has no expiry date any more.
-    x.import = Some(Import { id_key: vec![9], valid_to_ms: None });
+    x.import = Some(Import { id_key: vec![9], valid_to_ms: None, pending: None });
     x.materials[0].wrapped.clear();
     store.update_key(&us, &x).await.expect("update");
     assert!(store.keys_due(Due::Expiry, i64::MAX).await.expect("due").is_empty());
@@ -110,7 +110,7 @@ async fn rotation(store: &dyn Store) {
     assert_eq!(store.keys_due(Due::Rotation, 200).await.expect("due"), vec![(us.clone(), "r".to_owned())]);
     // Rotating moves the date; disabling rotation takes the key off the list.
     r.rotation = Some(RotationSchedule { period_days: 90, next_ms: 300 });
-    r.materials.push(Material { id: "cd".repeat(32), wrapped: vec![4], created_ms: 200, rotation: Some(RotationType::Automatic) });
+    r.materials.push(Material { id: "cd".repeat(32), wrapped: vec![4], created_ms: 200, rotation: Some(RotationType::Automatic), description: None });
     store.update_key(&us, &r).await.expect("update");
     assert!(store.keys_due(Due::Rotation, 299).await.expect("due").is_empty());
     let mut r = store.get_key(&us, "r").await.expect("get").expect("exists");

@@ -485,3 +485,94 @@ async fn key_policies_see_the_wrapping_and_expiration_condition_keys() {
         .await
         .expect("material that expires is allowed");
 }
+
+/// Imported material rotates on demand only, to material imported for it (ImportType
+/// NEW_KEY_MATERIAL), which waits as PENDING_ROTATION until then; afterwards the key needs every
+/// material it has had.
+#[tokio::test]
+async fn new_material_waits_for_on_demand_rotation_and_every_material_stays_needed() {
+    use aws_sdk_kms::types::{ImportState, IncludeKeyMaterial, KeyMaterialState, RotationType};
+    let server = Server::start();
+    let kms = server.client(REGION);
+    let scratch = Scratch::new();
+    let key_id = create_external(&kms, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT").await;
+    let first = scratch.openssl_ok(&["rand", "32"]);
+    let first_id = import_material(&kms, &scratch, &key_id, "RSAES_OAEP_SHA_256", "RSA_2048", &first).await;
+    let old_blob = encrypt(&kms, &key_id, b"under the first material").await;
+
+    assert_code(kms.rotate_key_on_demand().key_id(&key_id).send().await, "UnsupportedOperationException");
+    assert_code(kms.enable_key_rotation().key_id(&key_id).send().await, "UnsupportedOperationException");
+
+    let (token, public) = parameters(&kms, &key_id, "RSAES_OAEP_SHA_256", "RSA_2048").await;
+    let second = scratch.openssl_ok(&["rand", "32"]);
+    let import_new = |material: Vec<u8>| {
+        kms.import_key_material()
+            .key_id(&key_id)
+            .import_token(Blob::new(token.clone()))
+            .encrypted_key_material(Blob::new(wrap(&scratch, &public, "RSAES_OAEP_SHA_256", &material)))
+            .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+            .import_type(ImportType::NewKeyMaterial)
+            .key_material_description("second")
+            .send()
+    };
+    let second_id = import_new(second.clone()).await.expect("import new material").key_material_id.expect("KeyMaterialId");
+    assert_ne!(second_id, first_id);
+    assert_eq!(describe(&kms, &key_id).await.current_key_material_id.as_deref(), Some(first_id.as_str()), "pending, not current");
+    let listed = kms.list_key_rotations().key_id(&key_id).include_key_material(IncludeKeyMaterial::AllKeyMaterial).send().await.expect("list");
+    let entries = listed.rotations.expect("Rotations");
+    let summary: Vec<_> = entries.iter().map(|e| (e.key_material_id.clone().unwrap_or_default(), e.key_material_state.clone(), e.import_state.clone())).collect();
+    assert_eq!(summary, [
+        (first_id.clone(), Some(KeyMaterialState::Current), Some(ImportState::Imported)),
+        (second_id.clone(), Some(KeyMaterialState::PendingRotation), Some(ImportState::Imported)),
+    ]);
+    assert_eq!(entries[1].key_material_description.as_deref(), Some("second"));
+    assert_eq!((entries[1].rotation_date, entries[1].rotation_type.clone()), (None, None), "not rotated in yet");
+    assert_eq!(entries[0].expiration_model, Some(ExpirationModelType::KeyMaterialDoesNotExpire));
+    let rotations_only = kms.list_key_rotations().key_id(&key_id).send().await.expect("list");
+    assert!(rotations_only.rotations.unwrap_or_default().is_empty(), "no rotation has happened");
+
+    // Pending material can go without touching the key, and come again.
+    let deleted = kms.delete_imported_key_material().key_id(&key_id).key_material_id(&second_id).send().await.expect("delete pending");
+    assert_eq!(deleted.key_material_id.as_deref(), Some(second_id.as_str()));
+    assert_eq!(describe(&kms, &key_id).await.key_state, Some(KeyState::Enabled));
+    import_new(second.clone()).await.expect("import it again");
+
+    kms.rotate_key_on_demand().key_id(&key_id).send().await.expect("RotateKeyOnDemand");
+    assert_eq!(describe(&kms, &key_id).await.current_key_material_id.as_deref(), Some(second_id.as_str()));
+    let rotations = kms.list_key_rotations().key_id(&key_id).send().await.expect("list").rotations.expect("Rotations");
+    assert_eq!(rotations.len(), 1);
+    assert_eq!(rotations[0].key_material_id.as_deref(), Some(second_id.as_str()));
+    assert_eq!(rotations[0].rotation_type, Some(RotationType::OnDemand));
+    assert_eq!(rotations[0].key_material_state, Some(KeyMaterialState::Current));
+    assert!(rotations[0].rotation_date.is_some());
+    let new_blob = encrypt(&kms, &key_id, b"under the second material").await;
+    assert_eq!(decrypt(&kms, &old_blob).await, b"under the first material");
+    // Nothing pending any more: another rotation needs other material first.
+    assert_code(kms.rotate_key_on_demand().key_id(&key_id).send().await, "UnsupportedOperationException");
+
+    // Both materials are bound to the key now: with one of them missing it stays pending import.
+    kms.delete_imported_key_material().key_id(&key_id).send().await.expect("delete all");
+    assert_eq!(describe(&kms, &key_id).await.key_state, Some(KeyState::PendingImport));
+    import_material(&kms, &scratch, &key_id, "RSAES_OAEP_SHA_256", "RSA_2048", &first).await;
+    assert_eq!(describe(&kms, &key_id).await.key_state, Some(KeyState::PendingImport), "the second material is still missing");
+    import_material(&kms, &scratch, &key_id, "RSAES_OAEP_SHA_256", "RSA_2048", &second).await;
+    assert_eq!(describe(&kms, &key_id).await.key_state, Some(KeyState::Enabled));
+    assert_eq!(decrypt(&kms, &old_blob).await, b"under the first material");
+    assert_eq!(decrypt(&kms, &new_blob).await, b"under the second material");
+
+    // Keys other than symmetric ones take one material only.
+    let hmac = create_external(&kms, "HMAC_256", "GENERATE_VERIFY_MAC").await;
+    import_material(&kms, &scratch, &hmac, "RSAES_OAEP_SHA_256", "RSA_2048", &first).await;
+    let (token, public) = parameters(&kms, &hmac, "RSAES_OAEP_SHA_256", "RSA_2048").await;
+    let refused = kms
+        .import_key_material()
+        .key_id(&hmac)
+        .import_token(Blob::new(token))
+        .encrypted_key_material(Blob::new(wrap(&scratch, &public, "RSAES_OAEP_SHA_256", &second)))
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+        .import_type(ImportType::NewKeyMaterial)
+        .send()
+        .await;
+    assert_code(refused, "UnsupportedOperationException");
+    assert_code(kms.rotate_key_on_demand().key_id(&hmac).send().await, "UnsupportedOperationException");
+}
