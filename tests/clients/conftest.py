@@ -1,7 +1,8 @@
-"""Shared by the client tests: one `trent serve` for the whole session, and a boto3 client for it.
+"""Shared by the client tests: one `trent serve` for the whole session, and a boto3 client for it;
+a second one with `--test-admin` (clock and reset endpoints) for the lifecycle tests.
 
-The server is started from $TRENT_BIN (default target/release/trent) on a temporary data dir and
-stopped with SIGTERM at the end, which must exit 0. With TRENT_TEST_STORE=postgres it stores in a
+Each server is started from $TRENT_BIN (default target/release/trent) on a temporary data dir and
+stopped with SIGTERM at the end, which must exit 0. With TRENT_TEST_STORE=postgres each stores in a
 new database on the PostgreSQL at $TRENT_TEST_POSTGRES. Run through ./scripts/test.
 """
 
@@ -11,6 +12,8 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -28,14 +31,16 @@ def key_arn(key_id):
     return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"
 
 
-def store_args(root):
-    """`--store URL --root-key-file FILE` on a new database when TRENT_TEST_STORE=postgres, else nothing."""
+def store_args(root, name="main"):
+    """`--store URL --root-key-file FILE` on a new database when TRENT_TEST_STORE=postgres, else nothing.
+
+    `name` tells apart the databases of the servers one session starts."""
     store = os.environ.get("TRENT_TEST_STORE", "embedded")
     if store == "embedded":
         return []
     assert store == "postgres", f"TRENT_TEST_STORE={store}: expected postgres or embedded"
     base = os.environ["TRENT_TEST_POSTGRES"]
-    name = f"trent_py_{os.getpid()}"
+    name = f"trent_py_{os.getpid()}_{name}"
     subprocess.run(["psql", "--no-psqlrc", "--quiet", "--dbname", f"{base}/postgres", "--command", f"CREATE DATABASE {name}"], check=True)
     key_file = root / "root.key"
     key_file.write_bytes(os.urandom(32))
@@ -43,18 +48,21 @@ def store_args(root):
     return ["--store", f"{base}/{name}", "--root-key-file", str(key_file)]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """The URL of a running `trent serve`; its stderr goes to <tmp>/server.log."""
+@contextmanager
+def running_server(tmp_path_factory, name="main", extra_args=()):
+    """Runs a `trent serve` with `extra_args` and yields its URL; its stderr goes to <tmp>/server.log."""
     binary = Path(os.environ.get("TRENT_BIN", "target/release/trent"))
     if not binary.is_absolute():
         binary = REPO / binary
     assert binary.is_file(), f"no Trent binary at {binary}: build it (cargo build --release -p trent) or set TRENT_BIN"
-    root = tmp_path_factory.mktemp("trent")
+    root = tmp_path_factory.mktemp(f"trent-{name}")
     log_path = root / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(root / "data"), *store_args(root)],
+            [
+                str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(root / "data"),
+                *store_args(root, name), *extra_args,
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -91,16 +99,44 @@ def server(tmp_path_factory):
             assert code == 0, f"graceful shutdown on SIGTERM should exit 0, got {code}"
 
 
-def make_client(server, access_key="test", secret_key="test"):
-    """A boto3 KMS client for the server; by default with the default identity's credentials."""
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """The URL of a running `trent serve`."""
+    with running_server(tmp_path_factory) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def admin_server(tmp_path_factory):
+    """The URL of a running `trent serve --test-admin`, whose clock tests may move forward."""
+    with running_server(tmp_path_factory, "admin", ["--test-admin"]) as url:
+        yield url
+
+
+def admin_post(server, path, body):
+    """POSTs JSON to an unsigned test-admin endpoint; returns the parsed JSON answer."""
+    request = urllib.request.Request(
+        server + path, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200, response.status
+        return json.loads(response.read())
+
+
+def make_client(server, access_key="test", secret_key="test", region=REGION, validate=True):
+    """A boto3 KMS client for the server; by default with the default identity's credentials.
+
+    With `validate=False` botocore sends parameters its model would refuse, for the server to judge."""
     return boto3.session.Session().client(
         "kms",
         endpoint_url=server,
-        region_name=REGION,
+        region_name=region,
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
         # No retries: every assertion sees the server's first answer.
-        config=Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=30),
+        config=Config(
+            retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=30, parameter_validation=validate
+        ),
     )
 
 
