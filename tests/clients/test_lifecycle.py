@@ -322,6 +322,36 @@ def test_imported_hmac_material_macs_like_python_hmac(kms):
     assert verified["MacValid"] is True
 
 
+def test_new_material_is_pending_until_rotated_in_on_demand(kms):
+    key_id = create_external(kms)
+    first = os.urandom(32)
+    first_id = import_new(kms, key_id, first)
+    old_blob = encrypt(kms, key_id, b"first")
+    assert code_of(kms.rotate_key_on_demand, KeyId=key_id) == "UnsupportedOperationException"
+
+    token, public, _ = parameters(kms, key_id)
+    second = os.urandom(32)
+    second_id = import_material(
+        kms, key_id, token, wrap(public, "RSAES_OAEP_SHA_256", second), ImportType="NEW_KEY_MATERIAL", KeyMaterialDescription="next"
+    )["KeyMaterialId"]
+    assert second_id != first_id
+    assert describe(kms, key_id)["CurrentKeyMaterialId"] == first_id
+    listed = all_rotations(kms, key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")
+    assert [(r["KeyMaterialId"], r["KeyMaterialState"], r["ImportState"]) for r in listed] == [
+        (first_id, "CURRENT", "IMPORTED"),
+        (second_id, "PENDING_ROTATION", "IMPORTED"),
+    ]
+    assert listed[1]["KeyMaterialDescription"] == "next" and "RotationDate" not in listed[1]
+
+    kms.rotate_key_on_demand(KeyId=key_id)
+    assert describe(kms, key_id)["CurrentKeyMaterialId"] == second_id
+    [rotation] = all_rotations(kms, key_id)
+    assert (rotation["KeyMaterialId"], rotation["RotationType"], rotation["KeyMaterialState"]) == (second_id, "ON_DEMAND", "CURRENT")
+    new_blob = encrypt(kms, key_id, b"second")
+    assert decrypt(kms, old_blob) == (b"first", first_id)
+    assert decrypt(kms, new_blob) == (b"second", second_id), "new ciphertexts use the rotated-in material"
+
+
 def test_import_operations_refuse_keys_whose_material_kms_generated(kms):
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
     expected = ("UnsupportedOperationException", f"{key_arn(key_id)} origin is AWS_KMS which is not valid for this operation.")
