@@ -370,7 +370,8 @@ pub trait Store: Send + Sync {
     async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool, StoreError>;
 
     /// Everything, in every scope, as of one instant (one read transaction): keys, then aliases,
-    /// then grants. Key material stays wrapped, as stored. For `trent backup`.
+    /// then grants. Key material stays wrapped, as stored. For `trent backup`, which holds it all
+    /// in memory: fine up to millions of keys; a larger store would need it streamed.
     async fn export(&self) -> Result<Vec<Exported>, StoreError>;
     /// Stores `records` (an export, maybe of another store type) in one transaction; keys start
     /// again at revision 0. Fails with `NotEmpty` if the store holds any key, alias or grant, and

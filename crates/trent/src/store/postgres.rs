@@ -461,8 +461,8 @@ impl Store for PostgresStore {
     async fn load(&self, records: Vec<Exported>) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
-        // Keeps the store empty between the check and the commit; nodes running on this database
-        // wait for the restore to complete.
+        // Keeps the store empty between the check and the commit: writers (nodes already running
+        // on this database) wait until the restore is complete.
         tx.batch_execute("LOCK TABLE keys, aliases, grants IN EXCLUSIVE MODE").await.map_err(backend)?;
         if tx.query_one(HOLDS_ANYTHING, &[]).await.map_err(backend)?.get::<_, bool>(0) {
             return Err(StoreError::NotEmpty);
