@@ -6,6 +6,7 @@
 //! [`trent_crypto`] and [`store`] → a JSON response or an AWS error.
 
 pub mod authz;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod http;
@@ -40,6 +41,28 @@ pub struct Settings {
     pub store: Option<String>,
 }
 
+impl Settings {
+    /// The config file's settings, or the defaults without one.
+    pub fn load_config(&self) -> Result<config::Config, String> {
+        match &self.config {
+            Some(path) => config::Config::load(path),
+            None => Ok(config::Config::default()),
+        }
+    }
+
+    /// The data directory, and the PostgreSQL URL if the store is there: from the flags, else the
+    /// config file, else the defaults.
+    pub fn store_location(&self, config: &config::Config) -> (PathBuf, Option<String>) {
+        let data_dir = self.data_dir.clone().or(config.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        (data_dir, self.store.clone().or(config.store.clone()))
+    }
+}
+
+/// The embedded store's database file in `data_dir`.
+pub fn embedded_database(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("trent.db")
+}
+
 /// Opens the store the settings name: PostgreSQL for a `postgres://` URL (migrating its schema),
 /// else the embedded store in `data_dir`.
 pub async fn open_store(url: Option<&str>, data_dir: &std::path::Path) -> Result<Arc<dyn store::Store>, String> {
@@ -49,7 +72,7 @@ pub async fn open_store(url: Option<&str>, data_dir: &std::path::Path) -> Result
             Ok(Arc::new(store))
         }
         None => {
-            let path = data_dir.join("trent.db");
+            let path = embedded_database(data_dir);
             let store = store::SqliteStore::open(&path).map_err(|e| format!("cannot open database {}: {e:?}", path.display()))?;
             Ok(Arc::new(store))
         }
@@ -58,10 +81,7 @@ pub async fn open_store(url: Option<&str>, data_dir: &std::path::Path) -> Result
 
 /// Runs the server until `shutdown` completes. Prints where it listens once it accepts requests.
 pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
-    let config = match &settings.config {
-        Some(path) => config::Config::load(path)?,
-        None => config::Config::default(),
-    };
+    let config = settings.load_config()?;
     let listen = match settings.listen.or(config.listen) {
         Some(listen) => listen,
         None => DEFAULT_LISTEN.parse().map_err(|e| format!("{e}"))?,
@@ -71,10 +91,9 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
         true => config::Identities::from_config(&config)?,
         false => config::Identities::loopback_default(),
     };
-    let data_dir = settings.data_dir.or(config.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let (data_dir, store_url) = settings.store_location(&config);
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
     let root_key_file = settings.root_key_file.or(config.root_key_file.clone());
-    let store_url = settings.store.or(config.store.clone());
     if store_url.is_some() && root_key_file.is_none() {
         // A root key made up in one node's data directory would wrap keys no other node can read.
         return Err("a shared store needs the root key every node uses: give --root-key-file (or root_key_file in the config)".into());

@@ -9,6 +9,12 @@ use trent::Settings;
 const USAGE: &str = "\
 Usage: trent serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--root-key-file FILE] [--store URL] [--test-admin]
        trent migrate --store URL     bring a PostgreSQL store's schema up to date (serve does it too)
+       trent backup [--data-dir DIR | --store URL] --output FILE
+                                     write all keys, aliases and grants of the store to FILE (- for
+                                     stdout), key material still wrapped under the root key
+       trent restore [--data-dir DIR | --store URL] --input FILE
+                                     load a backup (- for stdin) into an empty store of either type;
+                                     serve it with the root key file of the store backed up
 
   --config FILE          TOML configuration: accounts, users, roles, access keys (env TRENT_CONFIG);
                          without one, only the test/test credentials exist, on loopback addresses
@@ -17,6 +23,8 @@ Usage: trent serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--root-key-
   --root-key-file FILE   32-byte root key file (env TRENT_ROOT_KEY_FILE, default DIR/root.key, created on first start)
   --store URL            postgres://user:password@host:port/database to share one database between nodes
                          (env TRENT_STORE; needs --root-key-file); default: the embedded store in DIR
+  --output FILE          backup: the file to write (mode 0600, replaced only once complete)
+  --input FILE           restore: the backup to read
   --test-admin           for tests only: serve POST /_trent/clock/advance and POST /_trent/reset
                          (env TRENT_TEST_ADMIN=1); never in production
 
@@ -45,6 +53,8 @@ fn main() -> std::process::ExitCode {
     let result = match command {
         Command::Serve => runtime.block_on(trent::run(settings, shutdown_signal())),
         Command::Migrate => runtime.block_on(migrate(settings)),
+        Command::Backup(output) => runtime.block_on(trent::backup::backup(settings, &output)),
+        Command::Restore(input) => runtime.block_on(trent::backup::restore(settings, &input)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -58,6 +68,10 @@ fn main() -> std::process::ExitCode {
 enum Command {
     Serve,
     Migrate,
+    /// To the file named.
+    Backup(String),
+    /// From the file named.
+    Restore(String),
 }
 
 async fn migrate(settings: Settings) -> Result<(), String> {
@@ -76,11 +90,13 @@ fn parse_args(args: Vec<String>) -> Result<(Command, Settings), String> {
     let mut config = env("TRENT_CONFIG");
     let mut store = env("TRENT_STORE");
     let mut test_admin = env("TRENT_TEST_ADMIN").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    let (mut output, mut input) = (None, None);
     let mut args = args.into_iter();
-    let command = match args.next().as_deref() {
-        Some("serve") => Command::Serve,
-        Some("migrate") => Command::Migrate,
-        Some("--help" | "-h" | "help") => return Err("Trent, a key management service that speaks the AWS KMS API.".into()),
+    let name = match args.next() {
+        Some(name) if ["serve", "migrate", "backup", "restore"].contains(&name.as_str()) => name,
+        Some(help) if ["--help", "-h", "help"].contains(&help.as_str()) => {
+            return Err("Trent, a key management service that speaks the AWS KMS API.".into())
+        }
         Some(other) => return Err(format!("unknown command '{other}'")),
         None => return Err("missing command".into()),
     };
@@ -92,10 +108,18 @@ fn parse_args(args: Vec<String>) -> Result<(Command, Settings), String> {
             "--data-dir" => data_dir = Some(value()?),
             "--root-key-file" => root_key_file = Some(value()?),
             "--store" => store = Some(value()?),
+            "--output" if name == "backup" => output = Some(value()?),
+            "--input" if name == "restore" => input = Some(value()?),
             "--test-admin" => test_admin = true,
             other => return Err(format!("unknown option '{other}'")),
         }
     }
+    let command = match name.as_str() {
+        "serve" => Command::Serve,
+        "migrate" => Command::Migrate,
+        "backup" => Command::Backup(output.ok_or("backup needs --output FILE")?),
+        _ => Command::Restore(input.ok_or("restore needs --input FILE")?),
+    };
     let listen = match listen {
         Some(listen) => Some(listen.parse().map_err(|e| format!("invalid listen address '{listen}': {e}"))?),
         None => None,

@@ -8,7 +8,7 @@
 //! Grants are not cached: they are read only when the key policy alone does not allow a request,
 //! and a revoked grant must stop working on every node at once.
 
-use super::{AliasRecord, Due, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError};
+use super::{AliasRecord, Due, Exported, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -40,6 +40,12 @@ impl CachedStore {
             keys.clear();
         }
         keys.entry(scope.clone()).or_default().insert(key.key_id.clone(), Cached { read_at: Instant::now(), key });
+    }
+
+    fn forget_all(&self) {
+        if let Ok(mut keys) = self.keys.write() {
+            keys.clear();
+        }
     }
 
     fn forget(&self, scope: &Scope, key_id: &str) {
@@ -97,9 +103,7 @@ impl Store for CachedStore {
 
     async fn reset(&self) -> Result<(), StoreError> {
         let result = self.inner.reset().await;
-        if let Ok(mut keys) = self.keys.write() {
-            keys.clear();
-        }
+        self.forget_all();
         result
     }
 
@@ -137,5 +141,15 @@ impl Store for CachedStore {
 
     async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool, StoreError> {
         self.inner.delete_grant(scope, key_id, grant_id).await
+    }
+
+    async fn export(&self) -> Result<Vec<Exported>, StoreError> {
+        self.inner.export().await
+    }
+
+    async fn load(&self, records: Vec<Exported>) -> Result<(), StoreError> {
+        let result = self.inner.load(records).await;
+        self.forget_all();
+        result
     }
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use trent_model::{kms_error, KeyLastUsageTrackingOperation, KeySpec, KeyState, KeyUsageType, KmsError, MultiRegionKeyType, OriginType, RotationType, Tag};
 
 /// The account and region a resource lives in.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Scope {
     pub account: String,
     pub region: String,
@@ -202,7 +202,7 @@ impl KeyRecord {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AliasRecord {
     pub name: String,
     pub key_id: String,
@@ -256,6 +256,28 @@ pub struct GrantConstraintsRecord {
     pub encryption_context_subset: Option<std::collections::BTreeMap<String, String>>,
 }
 
+/// One record of a store and the scope it lives in: what [`Store::export`] returns and
+/// [`Store::load`] takes, and one line of a backup file (`{"kind":"key","account":…,"region":…,"record":{…}}`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Exported {
+    Key {
+        #[serde(flatten)]
+        scope: Scope,
+        record: KeyRecord,
+    },
+    Alias {
+        #[serde(flatten)]
+        scope: Scope,
+        record: AliasRecord,
+    },
+    Grant {
+        #[serde(flatten)]
+        scope: Scope,
+        record: GrantRecord,
+    },
+}
+
 /// Which grants of a key to list (ListGrants's optional filters).
 #[derive(Clone, Debug, Default)]
 pub struct GrantFilter<'a> {
@@ -271,6 +293,8 @@ pub enum StoreError {
     Backend(String),
     /// The database cannot be reached or did not answer in time; the message is for the log only.
     Unavailable(String),
+    /// `load` found keys, aliases or grants in the store: a restore never merges into a live store.
+    NotEmpty,
 }
 
 impl From<StoreError> for KmsError {
@@ -286,6 +310,7 @@ impl From<StoreError> for KmsError {
                 tracing::error!(location = %std::panic::Location::caller(), "store unavailable: {message}");
                 kms_error!(DependencyTimeoutException, "The service cannot complete the request. Try again.")
             }
+            StoreError::NotEmpty => KmsError::from(StoreError::Backend("a load into a store that is not empty".into())),
         }
     }
 }
@@ -311,6 +336,9 @@ impl Due {
         }
     }
 }
+
+/// Whether a store holds anything; `load` refuses a store that does.
+const HOLDS_ANYTHING: &str = "SELECT EXISTS (SELECT 1 FROM keys) OR EXISTS (SELECT 1 FROM aliases) OR EXISTS (SELECT 1 FROM grants)";
 
 /// The indexed due dates of a key: (deletion, next automatic rotation, expiry of imported material).
 fn due_dates(key: &KeyRecord) -> (Option<i64>, Option<i64>, Option<i64>) {
@@ -355,6 +383,15 @@ pub trait Store: Send + Sync {
     async fn list_retirable_grants(&self, scope: &Scope, retiring_principal: &str, after: Option<(&str, &str)>, limit: usize) -> Result<Vec<GrantRecord>, StoreError>;
     /// Deletes one grant; false if there was none.
     async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool, StoreError>;
+
+    /// Everything, in every scope, as of one instant (one read transaction): keys, then aliases,
+    /// then grants. Key material stays wrapped, as stored. For `trent backup`, which holds it all
+    /// in memory: fine up to millions of keys; a larger store would need it streamed.
+    async fn export(&self) -> Result<Vec<Exported>, StoreError>;
+    /// Stores `records` (an export, maybe of another store type) in one transaction; keys start
+    /// again at revision 0. Fails with `NotEmpty` if the store holds any key, alias or grant, and
+    /// with `Conflict` if `records` holds one twice; either way nothing is stored.
+    async fn load(&self, records: Vec<Exported>) -> Result<(), StoreError>;
 }
 
 mod base64_bytes {

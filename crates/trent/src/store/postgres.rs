@@ -5,13 +5,13 @@
 //! has a deadline, so an unreachable database answers `Unavailable` instead of hanging, and the
 //! pool replaces broken connections by itself once the database is back.
 
-use super::{AliasRecord, Due, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError};
+use super::{AliasRecord, Due, Exported, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError, HOLDS_ANYTHING};
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use serde::{de::DeserializeOwned, Serialize};
 use std::future::Future;
 use std::time::Duration;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 /// How long one store call may take, connection included, before the request gets
 /// `DependencyTimeoutException`.
@@ -188,6 +188,61 @@ fn alias_row(row: &Row) -> AliasRecord {
     AliasRecord { name: row.get(0), key_id: row.get(1), created_ms: row.get(2), updated_ms: row.get(3) }
 }
 
+/// The scope in a row's columns `at` and `at + 1`.
+fn scope_at(row: &Row, at: usize) -> Scope {
+    Scope { account: row.get(at), region: row.get(at + 1) }
+}
+
+/// Inserts a key at revision 0; false if its ID is taken.
+async fn insert_key_row(client: &impl GenericClient, scope: &Scope, key: &KeyRecord) -> Result<bool, StoreError> {
+    let (deletion, rotation, expiry) = super::due_dates(key);
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO keys (account, region, key_id, revision, deletion_ms, rotation_ms, expiry_ms, record)
+             VALUES ($1, $2, $3, 0, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .await
+        .map_err(backend)?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+        [&scope.account, &scope.region, &key.key_id, &deletion, &rotation, &expiry, &encode(key)?];
+    Ok(client.execute(&stmt, &params).await.map_err(backend)? > 0)
+}
+
+/// False if the alias name is taken.
+async fn insert_alias_row(client: &impl GenericClient, scope: &Scope, alias: &AliasRecord) -> Result<bool, StoreError> {
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO aliases (account, region, name, key_id, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .await
+        .map_err(backend)?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+        [&scope.account, &scope.region, &alias.name, &alias.key_id, &alias.created_ms, &alias.updated_ms];
+    Ok(client.execute(&stmt, &params).await.map_err(backend)? > 0)
+}
+
+/// Inserts a grant without any check; false if its ID is taken.
+async fn insert_grant_row(client: &impl GenericClient, scope: &Scope, grant: &GrantRecord) -> Result<bool, StoreError> {
+    let stmt = client
+        .prepare_cached(
+            "INSERT INTO grants (account, region, key_id, grant_id, name, grantee_principal, retiring_principal, record)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .await
+        .map_err(backend)?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+        &scope.account,
+        &scope.region,
+        &grant.key_id,
+        &grant.grant_id,
+        &grant.name,
+        &grant.grantee_principal,
+        &grant.retiring_principal,
+        &encode(grant)?,
+    ];
+    Ok(client.execute(&stmt, &params).await.map_err(backend)? > 0)
+}
+
 fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -208,15 +263,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
-        let (deletion, rotation, expiry) = super::due_dates(key);
-        let inserted = self
-            .execute(
-                "INSERT INTO keys (account, region, key_id, revision, deletion_ms, rotation_ms, expiry_ms, record)
-                 VALUES ($1, $2, $3, 0, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                &[&scope.account, &scope.region, &key.key_id, &deletion, &rotation, &expiry, &encode(key)?],
-            )
-            .await?;
-        if inserted == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+        timed(async { if insert_key_row(&self.client().await?, scope, key).await? { Ok(()) } else { Err(StoreError::Conflict) } }).await
     }
 
     async fn update_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
@@ -292,13 +339,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_alias(&self, scope: &Scope, alias: &AliasRecord) -> Result<(), StoreError> {
-        let inserted = self
-            .execute(
-                "INSERT INTO aliases (account, region, name, key_id, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                &[&scope.account, &scope.region, &alias.name, &alias.key_id, &alias.created_ms, &alias.updated_ms],
-            )
-            .await?;
-        if inserted == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+        timed(async { if insert_alias_row(&self.client().await?, scope, alias).await? { Ok(()) } else { Err(StoreError::Conflict) } }).await
     }
 
     async fn retarget_alias(&self, scope: &Scope, name: &str, key_id: &str, updated_ms: i64) -> Result<bool, StoreError> {
@@ -328,7 +369,6 @@ impl Store for PostgresStore {
     }
 
     async fn insert_grant(&self, scope: &Scope, grant: &GrantRecord, max_per_key: usize) -> Result<GrantInsert, StoreError> {
-        let record = encode(grant)?;
         timed(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(backend)?;
@@ -360,24 +400,7 @@ impl Store for PostgresStore {
             if usize::try_from(count).map_or(true, |count| count >= max_per_key) {
                 return Ok(GrantInsert::LimitReached);
             }
-            let inserted = tx
-                .execute(
-                    "INSERT INTO grants (account, region, key_id, grant_id, name, grantee_principal, retiring_principal, record)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-                    &[
-                        &scope.account,
-                        &scope.region,
-                        &grant.key_id,
-                        &grant.grant_id,
-                        &grant.name,
-                        &grant.grantee_principal,
-                        &grant.retiring_principal,
-                        &record,
-                    ],
-                )
-                .await
-                .map_err(backend)?;
-            if inserted == 0 {
+            if !insert_grant_row(&tx, scope, grant).await? {
                 return Err(StoreError::Conflict);
             }
             tx.commit().await.map_err(backend)?;
@@ -411,5 +434,49 @@ impl Store for PostgresStore {
     async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool, StoreError> {
         let sql = "DELETE FROM grants WHERE account = $1 AND region = $2 AND key_id = $3 AND grant_id = $4";
         Ok(self.execute(sql, &[&scope.account, &scope.region, &key_id, &grant_id]).await? > 0)
+    }
+
+    // Export and load have no deadline: they take as long as the store is large, and only
+    // `trent backup` and `trent restore` call them.
+
+    async fn export(&self) -> Result<Vec<Exported>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await.map_err(backend)?;
+        // Each query selects the record's columns, then the scope's.
+        let mut records = Vec::new();
+        for row in tx.query("SELECT record, revision, account, region FROM keys ORDER BY account, region, key_id", &[]).await.map_err(backend)? {
+            records.push(Exported::Key { scope: scope_at(&row, 2), record: key_row(&row)? });
+        }
+        let aliases = "SELECT name, key_id, created_ms, updated_ms, account, region FROM aliases ORDER BY account, region, name";
+        for row in tx.query(aliases, &[]).await.map_err(backend)? {
+            records.push(Exported::Alias { scope: scope_at(&row, 4), record: alias_row(&row) });
+        }
+        for row in tx.query("SELECT record, account, region FROM grants ORDER BY account, region, key_id, grant_id", &[]).await.map_err(backend)? {
+            records.push(Exported::Grant { scope: scope_at(&row, 1), record: decode(row.get(0))? });
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(records)
+    }
+
+    async fn load(&self, records: Vec<Exported>) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // Keeps the store empty between the check and the commit: writers (nodes already running
+        // on this database) wait until the restore is complete.
+        tx.batch_execute("LOCK TABLE keys, aliases, grants IN EXCLUSIVE MODE").await.map_err(backend)?;
+        if tx.query_one(HOLDS_ANYTHING, &[]).await.map_err(backend)?.get::<_, bool>(0) {
+            return Err(StoreError::NotEmpty);
+        }
+        for record in &records {
+            let inserted = match record {
+                Exported::Key { scope, record } => insert_key_row(&tx, scope, record).await?,
+                Exported::Alias { scope, record } => insert_alias_row(&tx, scope, record).await?,
+                Exported::Grant { scope, record } => insert_grant_row(&tx, scope, record).await?,
+            };
+            if !inserted {
+                return Err(StoreError::Conflict);
+            }
+        }
+        tx.commit().await.map_err(backend)
     }
 }

@@ -1,7 +1,7 @@
 //! The embedded store: SQLite in WAL mode with `synchronous=FULL`, so a write is on disk before the
 //! response. One connection writes; one reads, so reads are not queued behind an fsync.
 
-use super::{due_dates, AliasRecord, Due, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError};
+use super::{due_dates, AliasRecord, Due, Exported, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError, HOLDS_ANYTHING};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{de::DeserializeOwned, Serialize};
@@ -126,6 +126,63 @@ fn alias_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AliasRecord> {
     Ok(AliasRecord { name: row.get(0)?, key_id: row.get(1)?, created_ms: row.get(2)?, updated_ms: row.get(3)? })
 }
 
+/// The scope in a row's columns `at` and `at + 1`.
+fn scope_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Scope> {
+    Ok(Scope { account: row.get(at)?, region: row.get(at + 1)? })
+}
+
+/// A key from its `record` and `revision` columns.
+fn decode_key((text, revision): (String, i64)) -> Result<KeyRecord, StoreError> {
+    let mut key: KeyRecord = decode(&text)?;
+    key.revision = revision as u64;
+    Ok(key)
+}
+
+/// Inserts a key at revision 0; false if its ID is taken.
+fn insert_key_row(conn: &Connection, scope: &Scope, key: &KeyRecord) -> Result<bool, StoreError> {
+    let (record, (deletion, rotation, expiry)) = (encode(key)?, due_dates(key));
+    conn.prepare_cached(
+        "INSERT INTO keys (account, region, key_id, revision, deletion_ms, rotation_ms, expiry_ms, record) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7)
+         ON CONFLICT DO NOTHING",
+    )
+    .and_then(|mut stmt| stmt.execute(params![scope.account, scope.region, key.key_id, deletion, rotation, expiry, record]))
+    .map(|n| n > 0)
+    .map_err(backend)
+}
+
+/// False if the alias name is taken.
+fn insert_alias_row(conn: &Connection, scope: &Scope, alias: &AliasRecord) -> Result<bool, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO aliases (account, region, name, key_id, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT DO NOTHING",
+    )
+    .and_then(|mut stmt| stmt.execute(params![scope.account, scope.region, alias.name, alias.key_id, alias.created_ms, alias.updated_ms]))
+    .map(|n| n > 0)
+    .map_err(backend)
+}
+
+/// Inserts a grant without any check; false if its ID is taken.
+fn insert_grant_row(conn: &Connection, scope: &Scope, grant: &GrantRecord) -> Result<bool, StoreError> {
+    let record = encode(grant)?;
+    conn.prepare_cached(
+        "INSERT INTO grants (account, region, key_id, grant_id, grantee_principal, retiring_principal, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            scope.account,
+            scope.region,
+            grant.key_id,
+            grant.grant_id,
+            grant.grantee_principal,
+            grant.retiring_principal,
+            record
+        ])
+    })
+    .map(|n| n > 0)
+    .map_err(backend)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
@@ -137,30 +194,14 @@ impl Store for SqliteStore {
                     stmt.query_row(params![scope.account, scope.region, key_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()
                 })
                 .map_err(backend)?;
-            row.map(|(text, revision)| {
-                let mut key: KeyRecord = decode(&text)?;
-                key.revision = revision as u64;
-                Ok(key)
-            })
-            .transpose()
+            row.map(decode_key).transpose()
         })
         .await
     }
 
     async fn insert_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
-        let (scope, record, key_id) = (scope.clone(), encode(key)?, key.key_id.clone());
-        let (deletion, rotation, expiry) = due_dates(key);
-        self.write(move |conn| {
-            let inserted = conn
-                .execute(
-                    "INSERT INTO keys (account, region, key_id, revision, deletion_ms, rotation_ms, expiry_ms, record) VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7)
-                     ON CONFLICT DO NOTHING",
-                    params![scope.account, scope.region, key_id, deletion, rotation, expiry, record],
-                )
-                .map_err(backend)?;
-            if inserted == 0 { Err(StoreError::Conflict) } else { Ok(()) }
-        })
-        .await
+        let (scope, key) = (scope.clone(), key.clone());
+        self.write(move |conn| if insert_key_row(conn, &scope, &key)? { Ok(()) } else { Err(StoreError::Conflict) }).await
     }
 
     async fn update_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
@@ -191,13 +232,7 @@ impl Store for SqliteStore {
             let rows = stmt
                 .query_map(params![scope.account, scope.region, after, limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
                 .map_err(backend)?;
-            rows.map(|row| {
-                let (text, revision) = row.map_err(backend)?;
-                let mut key: KeyRecord = decode(&text)?;
-                key.revision = revision as u64;
-                Ok(key)
-            })
-            .collect()
+            rows.map(|row| decode_key(row.map_err(backend)?)).collect()
         })
         .await
     }
@@ -250,17 +285,7 @@ impl Store for SqliteStore {
 
     async fn insert_alias(&self, scope: &Scope, alias: &AliasRecord) -> Result<(), StoreError> {
         let (scope, alias) = (scope.clone(), alias.clone());
-        self.write(move |conn| {
-            let inserted = conn
-                .execute(
-                    "INSERT INTO aliases (account, region, name, key_id, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT DO NOTHING",
-                    params![scope.account, scope.region, alias.name, alias.key_id, alias.created_ms, alias.updated_ms],
-                )
-                .map_err(backend)?;
-            if inserted == 0 { Err(StoreError::Conflict) } else { Ok(()) }
-        })
-        .await
+        self.write(move |conn| if insert_alias_row(conn, &scope, &alias)? { Ok(()) } else { Err(StoreError::Conflict) }).await
     }
 
     async fn retarget_alias(&self, scope: &Scope, name: &str, key_id: &str, updated_ms: i64) -> Result<bool, StoreError> {
@@ -302,7 +327,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_grant(&self, scope: &Scope, grant: &GrantRecord, max_per_key: usize) -> Result<GrantInsert, StoreError> {
-        let (scope, record, grant) = (scope.clone(), encode(grant)?, grant.clone());
+        let (scope, grant) = (scope.clone(), grant.clone());
         self.write(move |conn| {
             // IMMEDIATE takes the write lock before checking, so another process sharing the
             // database cannot add a grant between the checks and the insert.
@@ -326,22 +351,7 @@ impl Store for SqliteStore {
             if usize::try_from(count).map_or(true, |count| count >= max_per_key) {
                 return Ok(GrantInsert::LimitReached);
             }
-            let inserted = tx
-                .execute(
-                    "INSERT INTO grants (account, region, key_id, grant_id, grantee_principal, retiring_principal, record)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-                    params![
-                        scope.account,
-                        scope.region,
-                        grant.key_id,
-                        grant.grant_id,
-                        grant.grantee_principal,
-                        grant.retiring_principal,
-                        record
-                    ],
-                )
-                .map_err(backend)?;
-            if inserted == 0 {
+            if !insert_grant_row(&tx, &scope, &grant)? {
                 return Err(StoreError::Conflict);
             }
             tx.commit().map_err(backend)?;
@@ -392,6 +402,55 @@ impl Store for SqliteStore {
             )
             .map(|n| n > 0)
             .map_err(backend)
+        })
+        .await
+    }
+
+    async fn export(&self) -> Result<Vec<Exported>, StoreError> {
+        run(self.reader.clone(), |conn| {
+            // In WAL mode one read transaction sees one snapshot, whatever is written meanwhile.
+            let tx = conn.transaction().map_err(backend)?;
+            // Each query selects the record's columns, then the scope's.
+            let mut records = Vec::new();
+            let mut stmt = tx.prepare("SELECT record, revision, account, region FROM keys ORDER BY account, region, key_id").map_err(backend)?;
+            for row in stmt.query_map([], |r| Ok((scope_at(r, 2)?, (r.get(0)?, r.get(1)?)))).map_err(backend)? {
+                let (scope, key) = row.map_err(backend)?;
+                records.push(Exported::Key { scope, record: decode_key(key)? });
+            }
+            let mut stmt = tx
+                .prepare("SELECT name, key_id, created_ms, updated_ms, account, region FROM aliases ORDER BY account, region, name")
+                .map_err(backend)?;
+            for row in stmt.query_map([], |r| Ok(Exported::Alias { scope: scope_at(r, 4)?, record: alias_row(r)? })).map_err(backend)? {
+                records.push(row.map_err(backend)?);
+            }
+            let mut stmt = tx.prepare("SELECT record, account, region FROM grants ORDER BY account, region, key_id, grant_id").map_err(backend)?;
+            for row in stmt.query_map([], |r| Ok((scope_at(r, 1)?, r.get::<_, String>(0)?))).map_err(backend)? {
+                let (scope, text) = row.map_err(backend)?;
+                records.push(Exported::Grant { scope, record: decode(&text)? });
+            }
+            Ok(records)
+        })
+        .await
+    }
+
+    async fn load(&self, records: Vec<Exported>) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            // IMMEDIATE: the store cannot gain a record between the check and the commit.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            if tx.query_row(HOLDS_ANYTHING, [], |r| r.get::<_, bool>(0)).map_err(backend)? {
+                return Err(StoreError::NotEmpty);
+            }
+            for record in &records {
+                let inserted = match record {
+                    Exported::Key { scope, record } => insert_key_row(&tx, scope, record)?,
+                    Exported::Alias { scope, record } => insert_alias_row(&tx, scope, record)?,
+                    Exported::Grant { scope, record } => insert_grant_row(&tx, scope, record)?,
+                };
+                if !inserted {
+                    return Err(StoreError::Conflict);
+                }
+            }
+            tx.commit().map_err(backend)
         })
         .await
     }

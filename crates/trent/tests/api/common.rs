@@ -294,6 +294,29 @@ impl Server {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// A new directory for [`Server::start_on`], to prepare (a restored store, a root key) before
+    /// the server starts.
+    pub fn new_root() -> PathBuf {
+        unique_temp_dir()
+    }
+
+    /// A server in `root` on the embedded store in `root/data` or, given a URL, on that database
+    /// with the root key file `root/root.key` (made if missing), whatever `TRENT_TEST_STORE` says.
+    /// What `root` holds already is used; it is kept if the server does not start.
+    pub fn start_on(root: PathBuf, database: Option<&str>) -> Server {
+        std::fs::create_dir_all(root.join("data")).expect("create the data dir");
+        let extra_args = database
+            .map(|url| shared_store_args(&root, url))
+            .unwrap_or_default();
+        let (child, url) = spawn(&root, &extra_args).unwrap_or_else(|failure| panic!("{failure}"));
+        Server {
+            root,
+            child,
+            url,
+            extra_args,
+        }
+    }
 }
 
 /// The headers of a KMS call before signing: its content type and, if any, `X-Amz-Target`.

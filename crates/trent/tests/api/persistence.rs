@@ -1,6 +1,7 @@
 //! Restart persistence, and what reaches the disk.
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
@@ -155,21 +156,26 @@ async fn no_secret_is_written_outside_root_key() {
     files.push(server.log_file());
 
     for file in &files {
-        let content =
-            std::fs::read(file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
-        for (n, secret) in secrets.iter().enumerate() {
-            for (encoding, needle) in [
-                ("raw", secret.clone()),
-                ("base64", base64(secret)),
-                ("hex", hex(secret)),
-            ] {
-                let found = find(&content, &needle);
-                assert!(
-                    found.is_none(),
-                    "{} holds secret #{n} ({encoding}) at offset {found:?}",
-                    file.display()
-                );
-            }
+        assert_holds_no_secret(file, &secrets);
+    }
+}
+
+/// Asserts that `file` holds none of `secrets`, raw, in base64 or in hex.
+#[track_caller]
+pub fn assert_holds_no_secret(file: &Path, secrets: &[Vec<u8>]) {
+    let content = std::fs::read(file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+    for (n, secret) in secrets.iter().enumerate() {
+        for (encoding, needle) in [
+            ("raw", secret.clone()),
+            ("base64", base64(secret)),
+            ("hex", hex(secret)),
+        ] {
+            let found = find(&content, &needle);
+            assert!(
+                found.is_none(),
+                "{} holds secret #{n} ({encoding}) at offset {found:?}",
+                file.display()
+            );
         }
     }
 }
