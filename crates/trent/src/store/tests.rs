@@ -439,7 +439,7 @@ async fn fill(store: &dyn Store) {
     store.insert_key(&us, &tagged).await.expect("insert");
     store.update_key(&us, &KeyRecord { description: "updated".into(), ..tagged }).await.expect("update");
     store.insert_key(&us, &KeyRecord { deletion: Some(Deletion { date_ms: 100, window_days: 7 }), ..key("b") }).await.expect("insert");
-    let imported = KeyRecord { origin: OriginType::External, import: Some(Import { id_key: vec![9], valid_to_ms: Some(500) }), ..key("a") };
+    let imported = KeyRecord { origin: OriginType::External, import: Some(Import { id_key: vec![9], valid_to_ms: Some(500), pending: None }), ..key("a") };
     store.insert_key(&eu, &imported).await.expect("insert");
     for scope in [&us, &eu] {
         store.insert_alias(scope, &AliasRecord { name: "alias/x".into(), key_id: "a".into(), created_ms: 5, updated_ms: 6 }).await.expect("alias");
