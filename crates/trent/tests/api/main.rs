@@ -10,6 +10,7 @@ mod access;
 mod aliases;
 mod asymmetric;
 mod auth;
+mod cluster;
 mod dry_run;
 mod encryption;
 mod import;
