@@ -34,12 +34,20 @@ impl CachedStore {
         CachedStore { inner, keys: RwLock::new(HashMap::new()) }
     }
 
-    fn remember(&self, scope: &Scope, key: KeyRecord) {
+    /// Caches `key` as the database held it at `read_at` (taken before the call that read or wrote
+    /// it, so that no entry is served longer than `TTL` after the database said so).
+    fn remember(&self, scope: &Scope, key: KeyRecord, read_at: Instant) {
         let Ok(mut keys) = self.keys.write() else { return };
         if keys.values().map(HashMap::len).sum::<usize>() >= MAX_ENTRIES {
             keys.clear();
         }
-        keys.entry(scope.clone()).or_default().insert(key.key_id.clone(), Cached { read_at: Instant::now(), key });
+        let scoped = keys.entry(scope.clone()).or_default();
+        // A read that began before this node's own write but ended after it must not put the
+        // older record back: revisions only grow.
+        if scoped.get(&key.key_id).is_some_and(|cached| cached.key.revision > key.revision && cached.read_at.elapsed() < TTL) {
+            return;
+        }
+        scoped.insert(key.key_id.clone(), Cached { read_at, key });
     }
 
     fn forget_all(&self) {
@@ -67,9 +75,10 @@ impl Store for CachedStore {
                 }
             }
         }
+        let reading = Instant::now();
         let key = self.inner.get_key(scope, key_id).await?;
         if let Some(key) = &key {
-            self.remember(scope, key.clone());
+            self.remember(scope, key.clone(), reading);
         }
         Ok(key)
     }
@@ -79,9 +88,10 @@ impl Store for CachedStore {
     }
 
     async fn update_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
+        let writing = Instant::now();
         let result = self.inner.update_key(scope, key).await;
         match &result {
-            Ok(()) => self.remember(scope, KeyRecord { revision: key.revision + 1, ..key.clone() }),
+            Ok(()) => self.remember(scope, KeyRecord { revision: key.revision + 1, ..key.clone() }, writing),
             Err(_) => self.forget(scope, &key.key_id),
         }
         result
@@ -151,5 +161,35 @@ impl Store for CachedStore {
         let result = self.inner.load(records).await;
         self.forget_all();
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::{key, scope};
+    use crate::store::SqliteStore;
+    use trent_model::KeyState;
+
+    /// A read that began before this node's own write and ends after it leaves the written record
+    /// cached: the node keeps answering with what it wrote.
+    #[tokio::test]
+    async fn a_late_read_does_not_undo_a_write() {
+        let dir = std::env::temp_dir().join(format!("trent-cache-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let inner = Arc::new(SqliteStore::open(&dir.join("trent.db")).expect("open"));
+        let cache = CachedStore::new(inner.clone());
+        let us = scope("us-east-1");
+        cache.insert_key(&us, &key("a")).await.expect("insert");
+
+        let read_began = Instant::now();
+        let stale = inner.get_key(&us, "a").await.expect("get").expect("the key");
+        let disabled = KeyRecord { state: KeyState::Disabled, ..stale.clone() };
+        cache.update_key(&us, &disabled).await.expect("update");
+        cache.remember(&us, stale, read_began);
+
+        let cached = cache.get_key(&us, "a").await.expect("get").expect("the key");
+        assert_eq!((cached.state, cached.revision), (KeyState::Disabled, 1));
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

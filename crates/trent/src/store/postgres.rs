@@ -162,10 +162,22 @@ async fn timed<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<T
 }
 
 /// An error the database reported about a statement is a failure; any other (connection refused,
-/// closed, reset) means the database cannot be reached.
+/// closed, reset) means the database cannot be reached — and so do the errors a database gives
+/// while it shuts down, starts up or has no connection to spare, which pass by themselves.
 fn backend(error: tokio_postgres::Error) -> StoreError {
+    use tokio_postgres::error::SqlState;
     match error.as_db_error() {
-        Some(db) => StoreError::Backend(format!("{}: {}", db.code().code(), db.message())),
+        Some(db) => {
+            let code = db.code();
+            let message = format!("{}: {}", code.code(), db.message());
+            let passing = [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW, SqlState::TOO_MANY_CONNECTIONS];
+            // Class 08: connection exceptions.
+            if passing.contains(code) || code.code().starts_with("08") {
+                StoreError::Unavailable(message)
+            } else {
+                StoreError::Backend(message)
+            }
+        }
         None => StoreError::Unavailable(error.to_string()),
     }
 }

@@ -979,3 +979,74 @@ pub fn custom_alias_names(aliases: &[AliasListEntry]) -> Vec<String> {
     names.sort();
     names
 }
+
+// ---------------------------------------------------------------------------------------------
+// Several nodes on one PostgreSQL database
+
+impl Server {
+    /// A Trent node on the PostgreSQL database `url`, with the root key file `key_dir/root.key`
+    /// (made by the first node), as an operator runs several nodes on one database; whatever
+    /// `TRENT_TEST_STORE` says. `extra_args` such as `--test-admin`.
+    pub fn start_node(key_dir: &Path, url: &str, extra_args: &[&str]) -> Server {
+        let root = unique_temp_dir();
+        std::fs::create_dir_all(root.join("data")).expect("create the data dir");
+        let mut extra_args: Vec<String> = extra_args.iter().map(|a| (*a).to_owned()).collect();
+        extra_args.extend(shared_store_args(key_dir, url));
+        match spawn(&root, &extra_args) {
+            Ok((child, url)) => Server {
+                root,
+                child,
+                url,
+                extra_args,
+            },
+            Err(failure) => {
+                let _ = std::fs::remove_dir_all(&root);
+                panic!("{failure}");
+            }
+        }
+    }
+
+    /// Kills the server with SIGKILL and leaves it down, as when its machine is lost.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL trent");
+        wait_for_exit(&mut self.child);
+    }
+}
+
+/// `n` Trent nodes on one PostgreSQL database, sharing one root key file.
+pub struct Cluster {
+    pub nodes: Vec<Server>,
+    key_dir: PathBuf,
+}
+
+impl Cluster {
+    /// `n` nodes on a new database of the test PostgreSQL (`TRENT_TEST_POSTGRES`), with the
+    /// test-admin endpoints if `test_admin`.
+    pub fn start(n: usize, test_admin: bool) -> Cluster {
+        Cluster::start_on(&new_database(), n, test_admin)
+    }
+
+    /// `n` nodes on the database `url`.
+    pub fn start_on(url: &str, n: usize, test_admin: bool) -> Cluster {
+        let key_dir = unique_temp_dir();
+        std::fs::create_dir_all(&key_dir).expect("create the root key dir");
+        let args: &[&str] = if test_admin { &["--test-admin"] } else { &[] };
+        let nodes = (0..n)
+            .map(|_| Server::start_node(&key_dir, url, args))
+            .collect();
+        Cluster { nodes, key_dir }
+    }
+
+    /// A client of each node, in node order.
+    pub fn clients(&self) -> Vec<Client> {
+        self.nodes.iter().map(|n| n.client(REGION)).collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.key_dir);
+        }
+    }
+}

@@ -11,6 +11,7 @@ mod aliases;
 mod asymmetric;
 mod auth;
 mod backup;
+mod cluster;
 mod dry_run;
 mod encryption;
 mod import;
