@@ -243,11 +243,17 @@ pub fn invalid_state(arn: &str, state: KeyState) -> KmsError {
 /// Applies `change` to the stored record of `key` and stores it. Updates of one key queue behind
 /// each other in this process; if another node changed the key meanwhile, the record is read
 /// again and `change` re-applied, so concurrent updates are never lost.
-pub async fn modify_key<T>(ctx: &Ctx, key: AuthorizedKey, change: impl Fn(&mut KeyRecord) -> Result<T, KmsError>) -> Result<(AuthorizedKey, T), KmsError> {
-    const ATTEMPTS: u64 = 8;
+pub async fn modify_key<T: Send>(
+    ctx: &Ctx,
+    key: AuthorizedKey,
+    change: impl Fn(&mut KeyRecord) -> Result<T, KmsError> + Sync,
+) -> Result<(AuthorizedKey, T), KmsError> {
+    // Compare-and-swap costs one statement and nearly always wins; after this many losses the
+    // key is hot across nodes, and the update waits its turn instead.
+    const OPTIMISTIC_ATTEMPTS: u32 = 4;
     let _serialised = ctx.key_lock(&key.key_id).lock().await;
     let missing = || kms_error!(NotFoundException, "Key '{}' does not exist", key.arn);
-    for attempt in 1..=ATTEMPTS {
+    for attempt in 1..=OPTIMISTIC_ATTEMPTS {
         let mut fresh = ctx.store.get_key(&key.scope, &key.key_id).await?.ok_or_else(missing)?;
         let result = change(&mut fresh)?;
         match ctx.store.update_key(&key.scope, &fresh).await {
@@ -255,12 +261,28 @@ pub async fn modify_key<T>(ctx: &Ctx, key: AuthorizedKey, change: impl Fn(&mut K
                 fresh.revision += 1;
                 return Ok((AuthorizedKey { record: fresh, ..key }, result));
             }
-            // Another node won: back off a little more each time, then start over.
-            Err(StoreError::Conflict) => tokio::time::sleep(std::time::Duration::from_millis(attempt * attempt)).await,
+            Err(StoreError::Conflict) => tokio::time::sleep(conflict_backoff(attempt)).await,
             Err(other) => return Err(other.into()),
         }
     }
-    Err(StoreError::Conflict.into())
+    let mut outcome = None;
+    let mut apply = |record: &mut KeyRecord| {
+        let result = change(record);
+        let store = result.is_ok();
+        outcome = Some(result);
+        store
+    };
+    let stored = ctx.store.update_key_exclusively(&key.scope, &key.key_id, &mut apply).await?.ok_or_else(missing)?;
+    let result = outcome.ok_or_else(missing)??;
+    Ok((AuthorizedKey { record: stored, ..key }, result))
+}
+
+/// How long to wait after losing a compare-and-swap for the `attempt`th time: a random while, up to
+/// 2, 4, 8 … ms. Random, because nodes backing off in step would collide again.
+fn conflict_backoff(attempt: u32) -> std::time::Duration {
+    let cap_us = 1000u64 << attempt.clamp(1, 6);
+    let jitter = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::from(d.subsec_nanos()));
+    std::time::Duration::from_micros(jitter % cap_us)
 }
 
 /// The associated data binding wrapped material to its key and version.

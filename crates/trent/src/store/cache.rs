@@ -8,7 +8,7 @@
 //! Grants are not cached: they are read only when the key policy alone does not allow a request,
 //! and a revoked grant must stop working on every node at once.
 
-use super::{AliasRecord, Due, Exported, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError};
+use super::{AliasRecord, ChangeKey, Due, Exported, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -93,6 +93,16 @@ impl Store for CachedStore {
         match &result {
             Ok(()) => self.remember(scope, KeyRecord { revision: key.revision + 1, ..key.clone() }, writing),
             Err(_) => self.forget(scope, &key.key_id),
+        }
+        result
+    }
+
+    async fn update_key_exclusively(&self, scope: &Scope, key_id: &str, change: ChangeKey<'_>) -> Result<Option<KeyRecord>, StoreError> {
+        let writing = Instant::now();
+        let result = self.inner.update_key_exclusively(scope, key_id, change).await;
+        match &result {
+            Ok(Some(key)) => self.remember(scope, key.clone(), writing),
+            _ => self.forget(scope, key_id),
         }
         result
     }

@@ -345,6 +345,9 @@ fn due_dates(key: &KeyRecord) -> (Option<i64>, Option<i64>, Option<i64>) {
     (key.deletion.map(|d| d.date_ms), key.rotation.map(|r| r.next_ms), key.import.as_ref().and_then(|i| i.valid_to_ms))
 }
 
+/// A change `update_key_exclusively` applies to a key record; false leaves the record as it was.
+pub type ChangeKey<'a> = &'a mut (dyn FnMut(&mut KeyRecord) -> bool + Send);
+
 /// What operations need from storage, and nothing more. Every write is durable before it returns.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -353,6 +356,22 @@ pub trait Store: Send + Sync {
     async fn insert_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError>;
     /// Stores `key` if the stored revision is still `key.revision`, and bumps the revision.
     async fn update_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError>;
+    /// Reads the key, applies `change` and, if it returns true, stores the result — with other
+    /// nodes' updates of the key held off meanwhile, so it cannot lose. For an update that keeps
+    /// losing its compare-and-swap to other nodes: nodes then take turns on a hot key instead of
+    /// one of them winning every race. `None` if there is no such key, else the record as stored
+    /// (unchanged if `change` declined).
+    async fn update_key_exclusively(&self, scope: &Scope, key_id: &str, change: ChangeKey<'_>) -> Result<Option<KeyRecord>, StoreError> {
+        // A store with a single writing process has no other node to hold off.
+        let Some(stored) = self.get_key(scope, key_id).await? else { return Ok(None) };
+        let mut changed = stored.clone();
+        if !change(&mut changed) {
+            return Ok(Some(stored));
+        }
+        self.update_key(scope, &changed).await?;
+        changed.revision += 1;
+        Ok(Some(changed))
+    }
     /// Keys in key-ID order, starting after `after`.
     async fn list_keys(&self, scope: &Scope, after: Option<&str>, limit: usize) -> Result<Vec<KeyRecord>, StoreError>;
     /// Deletes a key, its aliases and its grants for good; false if the key was gone already (when

@@ -5,7 +5,7 @@
 //! has a deadline, so an unreachable database answers `Unavailable` instead of hanging, and the
 //! pool replaces broken connections by itself once the database is back.
 
-use super::{AliasRecord, Due, Exported, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError, HOLDS_ANYTHING};
+use super::{AliasRecord, ChangeKey, Due, Exported, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError, HOLDS_ANYTHING};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use serde::{de::DeserializeOwned, Serialize};
@@ -289,6 +289,40 @@ impl Store for PostgresStore {
             )
             .await?;
         if updated == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+    }
+
+    async fn update_key_exclusively(&self, scope: &Scope, key_id: &str, change: ChangeKey<'_>) -> Result<Option<KeyRecord>, StoreError> {
+        timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(backend)?;
+            // The row lock queues the other nodes' updates of this key until the commit.
+            let row = tx
+                .query_opt("SELECT record, revision FROM keys WHERE account = $1 AND region = $2 AND key_id = $3 FOR UPDATE", &[
+                    &scope.account,
+                    &scope.region,
+                    &key_id,
+                ])
+                .await
+                .map_err(backend)?;
+            let Some(row) = row else { return Ok(None) };
+            let stored = key_row(&row)?;
+            let mut changed = stored.clone();
+            if !change(&mut changed) {
+                return Ok(Some(stored));
+            }
+            let (deletion, rotation, expiry) = super::due_dates(&changed);
+            tx.execute(
+                "UPDATE keys SET record = $1, deletion_ms = $2, rotation_ms = $3, expiry_ms = $4, revision = revision + 1
+                 WHERE account = $5 AND region = $6 AND key_id = $7",
+                &[&encode(&changed)?, &deletion, &rotation, &expiry, &scope.account, &scope.region, &key_id],
+            )
+            .await
+            .map_err(backend)?;
+            tx.commit().await.map_err(backend)?;
+            changed.revision += 1;
+            Ok(Some(changed))
+        })
+        .await
     }
 
     async fn list_keys(&self, scope: &Scope, after: Option<&str>, n: usize) -> Result<Vec<KeyRecord>, StoreError> {

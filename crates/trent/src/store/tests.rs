@@ -49,6 +49,22 @@ pub async fn conformance(store: &dyn Store) {
     assert_eq!((a.description.as_str(), a.revision), ("first", 1));
     assert_eq!(a.materials[0].wrapped, vec![1, 2, 3]);
 
+    // The exclusive update applies its change to the stored record; a change that declines stores nothing.
+    let stored = store
+        .update_key_exclusively(&us, "a", &mut |k| {
+            k.description = format!("after revision {}", k.revision);
+            true
+        })
+        .await
+        .expect("exclusive update")
+        .expect("exists");
+    assert_eq!((stored.description.as_str(), stored.revision), ("after revision 1", 2));
+    let declined = store.update_key_exclusively(&us, "a", &mut |k| { k.description = "not stored".into(); false }).await.expect("declined").expect("exists");
+    assert_eq!(declined.revision, 2);
+    let a = store.get_key(&us, "a").await.expect("get").expect("exists");
+    assert_eq!((a.description.as_str(), a.revision), ("after revision 1", 2));
+    assert!(store.update_key_exclusively(&us, "none", &mut |_| true).await.expect("missing key").is_none());
+
     let page = store.list_keys(&us, None, 2).await.expect("list");
     assert_eq!(page.iter().map(|k| k.key_id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     let page = store.list_keys(&us, Some("b"), 2).await.expect("list");
@@ -388,6 +404,22 @@ async fn postgres_nodes_racing_keep_invariants() {
     }
     assert_eq!(racing.join_all().await.iter().filter(|won| **won).count(), 1, "one update from revision 0 wins");
     assert_eq!(nodes[1].get_key(&us, "k").await.expect("get").expect("exists").revision, 1);
+
+    // Exclusive updates from both nodes queue on the row: every one of them is applied.
+    let mut racing = JoinSet::new();
+    for i in 0..20 {
+        let (store, us) = (node(i), us.clone());
+        racing.spawn(async move {
+            let mut add = |k: &mut KeyRecord| {
+                k.tags.push(StoredTag { key: format!("t{i}"), value: String::new() });
+                true
+            };
+            store.update_key_exclusively(&us, "k", &mut add).await.expect("exclusive update").is_some()
+        });
+    }
+    assert!(racing.join_all().await.into_iter().all(|found| found));
+    let k = nodes[0].get_key(&us, "k").await.expect("get").expect("exists");
+    assert_eq!((k.tags.len(), k.revision), (20, 21), "no update lost");
 
     let mut racing = JoinSet::new();
     for i in 0..30u8 {
