@@ -86,10 +86,16 @@ impl Server {
     }
 
     fn start_in(root: PathBuf, mut extra_args: Vec<String>) -> Server {
-        std::fs::create_dir_all(root.join("data")).expect("create the data dir");
         if let Some(url) = test_database() {
+            std::fs::create_dir_all(&root).expect("create the test dir");
             extra_args.extend(shared_store_args(&root, &url));
         }
+        Server::spawn_in(root, extra_args)
+    }
+
+    /// Starts `trent serve` with `extra_args` in `root` (data dir `root/data`).
+    fn spawn_in(root: PathBuf, extra_args: Vec<String>) -> Server {
+        std::fs::create_dir_all(root.join("data")).expect("create the data dir");
         match spawn(&root, &extra_args) {
             Ok((child, url)) => Server {
                 root,
@@ -303,19 +309,13 @@ impl Server {
 
     /// A server in `root` on the embedded store in `root/data` or, given a URL, on that database
     /// with the root key file `root/root.key` (made if missing), whatever `TRENT_TEST_STORE` says.
-    /// What `root` holds already is used; it is kept if the server does not start.
+    /// What `root` holds already is used.
     pub fn start_on(root: PathBuf, database: Option<&str>) -> Server {
-        std::fs::create_dir_all(root.join("data")).expect("create the data dir");
+        std::fs::create_dir_all(&root).expect("create the test dir");
         let extra_args = database
             .map(|url| shared_store_args(&root, url))
             .unwrap_or_default();
-        let (child, url) = spawn(&root, &extra_args).unwrap_or_else(|failure| panic!("{failure}"));
-        Server {
-            root,
-            child,
-            url,
-            extra_args,
-        }
+        Server::spawn_in(root, extra_args)
     }
 }
 
@@ -988,22 +988,9 @@ impl Server {
     /// (made by the first node), as an operator runs several nodes on one database; whatever
     /// `TRENT_TEST_STORE` says. `extra_args` such as `--test-admin`.
     pub fn start_node(key_dir: &Path, url: &str, extra_args: &[&str]) -> Server {
-        let root = unique_temp_dir();
-        std::fs::create_dir_all(root.join("data")).expect("create the data dir");
         let mut extra_args: Vec<String> = extra_args.iter().map(|a| (*a).to_owned()).collect();
         extra_args.extend(shared_store_args(key_dir, url));
-        match spawn(&root, &extra_args) {
-            Ok((child, url)) => Server {
-                root,
-                child,
-                url,
-                extra_args,
-            },
-            Err(failure) => {
-                let _ = std::fs::remove_dir_all(&root);
-                panic!("{failure}");
-            }
-        }
+        Server::spawn_in(unique_temp_dir(), extra_args)
     }
 
     /// Kills the server with SIGKILL and leaves it down, as when its machine is lost.
