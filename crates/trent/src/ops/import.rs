@@ -89,6 +89,9 @@ pub async fn import_key_material(ctx: &Ctx, caller: &Caller, input: ImportKeyMat
                 if !symmetric {
                     return Err(kms_error!(UnsupportedOperationException, "{arn} takes no new key material: only symmetric encryption keys do."));
                 }
+                if key.multi_region.is_some() {
+                    return Err(kms_error!(UnsupportedOperationException, "Trent does not import new key material into multi-Region keys yet."));
+                }
                 let material = Material { rotation: Some(RotationType::OnDemand), ..imported.clone() };
                 import.pending = Some(PendingMaterial { material, valid_to_ms });
                 return Ok(());
@@ -171,6 +174,13 @@ fn delete_material(key: &mut KeyRecord) {
 pub fn new_import(ctx: &Ctx, scope: &Scope, key_id: &str) -> Result<Import, KmsError> {
     let secret = trent_crypto::random_bytes(32)?;
     Ok(Import { id_key: ctx.root.wrap(&secret, &id_key_context(scope, key_id))?, valid_to_ms: None, pending: None })
+}
+
+/// What a replica of the multi-Region key `primary` (whose import is `import`) keeps in `scope`:
+/// the same material-ID secret, so that the same material gets the same ID there; no material.
+pub fn replica_import(ctx: &Ctx, primary: &AuthorizedKey, scope: &Scope, import: &Import) -> Result<Import, KmsError> {
+    let secret = ctx.root.unwrap(&import.id_key, &id_key_context(&primary.scope, &primary.key_id))?;
+    Ok(Import { id_key: ctx.root.wrap(&secret, &id_key_context(scope, &primary.key_id))?, valid_to_ms: None, pending: None })
 }
 
 fn id_key_context(scope: &Scope, key_id: &str) -> Vec<u8> {

@@ -30,9 +30,6 @@ pub async fn replicate_key(ctx: &Ctx, caller: &Caller, input: ReplicateKeyReques
         return Err(already_exists(&replica_arn));
     }
     require_state_enabled(&primary.arn, primary.state)?;
-    if primary.origin != OriginType::AwsKms {
-        return Err(kms_error!(UnsupportedOperationException, "Trent does not replicate multi-Region keys of origin {} yet.", primary.origin));
-    }
     // The replica is a new key in its region: as in AWS, the caller needs CreateKey there.
     let there = caller.in_scope(scope.clone());
     let create_conditions = Conditions { request_tags: request_tags(), ..Conditions::default() }
@@ -48,6 +45,16 @@ pub async fn replicate_key(ctx: &Ctx, caller: &Caller, input: ReplicateKeyReques
         None => default_policy(&scope.account),
     };
 
+    // Imported material is the owner's to import into each replica (as in AWS): a replica of such
+    // a key knows the material versions by ID, waits for them pending import, and recognises
+    // the same material by the primary's material-ID secret.
+    let (materials, import, state) = match &primary.import {
+        Some(import) => {
+            let versions = primary.materials.iter().map(|m| Material { wrapped: Vec::new(), ..m.clone() }).collect();
+            (versions, Some(super::import::replica_import(ctx, &primary, &scope, import)?), KeyState::PendingImport)
+        }
+        None => (copy_materials(ctx, &primary, &scope, 0)?, None, KeyState::Enabled),
+    };
     let now_ms = ctx.clock.now_ms();
     // Description, policy, tags and state are each key's own; spec, usage, origin and material are the set's.
     let replica = KeyRecord {
@@ -58,15 +65,15 @@ pub async fn replicate_key(ctx: &Ctx, caller: &Caller, input: ReplicateKeyReques
         key_spec: primary.key_spec,
         key_usage: primary.key_usage,
         origin: primary.origin,
-        state: KeyState::Enabled,
+        state,
         deletion: None,
         policy,
         tags,
-        materials: copy_materials(ctx, &primary, &scope, 0)?,
+        materials,
         // Rotation is the primary's; its new material reaches the replica through `sync_replicas`.
         rotation: None,
         on_demand_rotations: 0,
-        import: None,
+        import,
         multi_region: Some(MultiRegion { primary_region: primary.scope.region.clone(), replica_regions: Vec::new() }),
         last_use: None,
         tracking_start_ms: Some(now_ms),

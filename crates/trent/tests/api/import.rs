@@ -576,3 +576,64 @@ async fn new_material_waits_for_on_demand_rotation_and_every_material_stays_need
     assert_code(refused, "UnsupportedOperationException");
     assert_code(kms.rotate_key_on_demand().key_id(&hmac).send().await, "UnsupportedOperationException");
 }
+
+/// A multi-Region key with imported material replicates as AWS does it: the replica waits, pending
+/// import, for the same material to be imported into it (other material is refused), and then
+/// decrypts what the primary encrypted.
+#[tokio::test]
+async fn a_replica_of_imported_material_waits_for_the_same_material() {
+    let server = Server::start();
+    let kms = server.client(REGION);
+    let replica_kms = server.client("us-east-1");
+    let scratch = Scratch::new();
+    let key_id = kms
+        .create_key()
+        .origin(OriginType::External)
+        .multi_region(true)
+        .send()
+        .await
+        .expect("CreateKey")
+        .key_metadata
+        .expect("KeyMetadata")
+        .key_id;
+    assert!(key_id.starts_with("mrk-"));
+    let material = scratch.openssl_ok(&["rand", "32"]);
+    let material_id = import_material(&kms, &scratch, &key_id, "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048", &material).await;
+    let blob = encrypt(&kms, &key_id, b"made in the primary region").await;
+
+    let replica = kms.replicate_key().key_id(&key_id).replica_region("us-east-1").send().await.expect("ReplicateKey");
+    let metadata = replica.replica_key_metadata.expect("ReplicaKeyMetadata");
+    assert_eq!((metadata.origin, metadata.key_state), (Some(OriginType::External), Some(KeyState::PendingImport)));
+    assert_code(replica_kms.decrypt().ciphertext_blob(blob.clone()).send().await, "KMSInvalidStateException");
+
+    let (token, public) = {
+        let out = replica_kms
+            .get_parameters_for_import()
+            .key_id(&key_id)
+            .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+            .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+            .send()
+            .await
+            .expect("GetParametersForImport in the replica's region");
+        (out.import_token.expect("ImportToken").into_inner(), out.public_key.expect("PublicKey").into_inner())
+    };
+    let other = scratch.openssl_ok(&["rand", "32"]);
+    assert_code(import(&replica_kms, &key_id, &token, &wrap(&scratch, &public, "RSAES_OAEP_SHA_256", &other)).await, "IncorrectKeyMaterialException");
+    let out = import(&replica_kms, &key_id, &token, &wrap(&scratch, &public, "RSAES_OAEP_SHA_256", &material)).await.expect("import into the replica");
+    assert_eq!(out.key_material_id.as_deref(), Some(material_id.as_str()), "the same material has the same ID in every region");
+    assert_eq!(describe(&replica_kms, &key_id).await.key_state, Some(KeyState::Enabled));
+    assert_eq!(decrypt(&replica_kms, &blob).await, b"made in the primary region");
+
+    // New material for rotation is not taken by multi-Region keys (yet): their replicas would need it too.
+    let (token, public) = parameters(&kms, &key_id, "RSAES_OAEP_SHA_256", "RSA_2048").await;
+    let refused = kms
+        .import_key_material()
+        .key_id(&key_id)
+        .import_token(Blob::new(token))
+        .encrypted_key_material(Blob::new(wrap(&scratch, &public, "RSAES_OAEP_SHA_256", &other)))
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+        .import_type(ImportType::NewKeyMaterial)
+        .send()
+        .await;
+    assert_code(refused, "UnsupportedOperationException");
+}
