@@ -91,13 +91,16 @@ async fn import(
     token: &[u8],
     wrapped: &[u8],
 ) -> Result<aws_sdk_kms::operation::import_key_material::ImportKeyMaterialOutput, aws_sdk_kms::error::SdkError<aws_sdk_kms::operation::import_key_material::ImportKeyMaterialError>> {
+    import_request(kms, key_id, token, wrapped).send().await
+}
+
+/// An ImportKeyMaterial request for material that does not expire, to send or to add to.
+fn import_request(kms: &Client, key_id: &str, token: &[u8], wrapped: &[u8]) -> aws_sdk_kms::operation::import_key_material::builders::ImportKeyMaterialFluentBuilder {
     kms.import_key_material()
         .key_id(key_id)
         .import_token(Blob::new(token))
         .encrypted_key_material(Blob::new(wrapped))
         .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-        .send()
-        .await
 }
 
 /// Gets parameters, wraps `material` with `algorithm` and imports it (material does not expire);
@@ -506,14 +509,8 @@ async fn new_material_waits_for_on_demand_rotation_and_every_material_stays_need
     let (token, public) = parameters(&kms, &key_id, "RSAES_OAEP_SHA_256", "RSA_2048").await;
     let second = scratch.openssl_ok(&["rand", "32"]);
     let import_new = |material: Vec<u8>| {
-        kms.import_key_material()
-            .key_id(&key_id)
-            .import_token(Blob::new(token.clone()))
-            .encrypted_key_material(Blob::new(wrap(&scratch, &public, "RSAES_OAEP_SHA_256", &material)))
-            .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-            .import_type(ImportType::NewKeyMaterial)
-            .key_material_description("second")
-            .send()
+        let wrapped = wrap(&scratch, &public, "RSAES_OAEP_SHA_256", &material);
+        import_request(&kms, &key_id, &token, &wrapped).import_type(ImportType::NewKeyMaterial).key_material_description("second").send()
     };
     let second_id = import_new(second.clone()).await.expect("import new material").key_material_id.expect("KeyMaterialId");
     assert_ne!(second_id, first_id);
@@ -564,15 +561,8 @@ async fn new_material_waits_for_on_demand_rotation_and_every_material_stays_need
     let hmac = create_external(&kms, "HMAC_256", "GENERATE_VERIFY_MAC").await;
     import_material(&kms, &scratch, &hmac, "RSAES_OAEP_SHA_256", "RSA_2048", &first).await;
     let (token, public) = parameters(&kms, &hmac, "RSAES_OAEP_SHA_256", "RSA_2048").await;
-    let refused = kms
-        .import_key_material()
-        .key_id(&hmac)
-        .import_token(Blob::new(token))
-        .encrypted_key_material(Blob::new(wrap(&scratch, &public, "RSAES_OAEP_SHA_256", &second)))
-        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-        .import_type(ImportType::NewKeyMaterial)
-        .send()
-        .await;
+    let wrapped = wrap(&scratch, &public, "RSAES_OAEP_SHA_256", &second);
+    let refused = import_request(&kms, &hmac, &token, &wrapped).import_type(ImportType::NewKeyMaterial).send().await;
     assert_code(refused, "UnsupportedOperationException");
     assert_code(kms.rotate_key_on_demand().key_id(&hmac).send().await, "UnsupportedOperationException");
 }
@@ -626,14 +616,7 @@ async fn a_replica_of_imported_material_waits_for_the_same_material() {
 
     // New material for rotation is not taken by multi-Region keys (yet): their replicas would need it too.
     let (token, public) = parameters(&kms, &key_id, "RSAES_OAEP_SHA_256", "RSA_2048").await;
-    let refused = kms
-        .import_key_material()
-        .key_id(&key_id)
-        .import_token(Blob::new(token))
-        .encrypted_key_material(Blob::new(wrap(&scratch, &public, "RSAES_OAEP_SHA_256", &other)))
-        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-        .import_type(ImportType::NewKeyMaterial)
-        .send()
-        .await;
+    let wrapped = wrap(&scratch, &public, "RSAES_OAEP_SHA_256", &other);
+    let refused = import_request(&kms, &key_id, &token, &wrapped).import_type(ImportType::NewKeyMaterial).send().await;
     assert_code(refused, "UnsupportedOperationException");
 }
