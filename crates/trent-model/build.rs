@@ -6,7 +6,7 @@
 //! Constraints are read from the model only; nothing here knows a KMS limit by heart.
 
 // `writeln!` into a `String` cannot fail; a panic here is a build error naming the shape.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
