@@ -32,20 +32,25 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 
+mod handler;
 mod key_specs;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
 const USAGE: &str = "\
-Usage: trent-bench [--seconds N] [--rounds N] [--trent PATH] [--postgres URL]
+Usage: trent-bench [--seconds N] [--rounds N] [--only NAME] [--trent PATH] [--postgres URL | --handler]
 
   --seconds N     measured seconds per operation and concurrency (default 5), after a short warm-up
   --rounds N      how many times the whole matrix is measured, interleaved (default 3); each cell
                   reports its median round, so a noisy neighbour skews one round, not the result
+  --only NAME     measure only the operations whose name starts with NAME (e.g. Encrypt, \"Sign ECC\");
+                  the ceiling is always measured, it is what the rest is compared with
   --trent PATH    the Trent binary (default target/release/trent of this workspace)
   --postgres URL  compare the stores instead, on new databases of the PostgreSQL server at URL
                   (postgres://USER@HOST:PORT, a user that may create databases; scripts/postgres
-                  start DIR prints one): embedded vs 1 and 3 nodes on PostgreSQL";
+                  start DIR prints one): embedded vs 1 and 3 nodes on PostgreSQL
+  --handler       measure Trent's request handler in this process instead, without sockets or HTTP:
+                  SigV4 verification, parsing and the whole handler, µs per request on one core";
 
 const CONNECTIONS: [usize; 3] = [1, 16, 64];
 /// The store comparison's concurrencies: where the embedded store is near its best, and beyond.
@@ -87,9 +92,13 @@ async fn main() -> std::process::ExitCode {
 struct Options {
     seconds: u64,
     rounds: usize,
+    /// Measure only the operations whose name starts with this.
+    only: Option<String>,
     trent: PathBuf,
     /// Compare the stores on this PostgreSQL server.
     postgres: Option<String>,
+    /// Measure the request handler in-process instead.
+    handler: bool,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Options, String> {
@@ -97,6 +106,8 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
     let mut rounds = 3;
     let mut trent = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/trent");
     let mut postgres = None;
+    let mut only = None;
+    let mut handler = false;
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -109,13 +120,15 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
                 let v = value()?;
                 rounds = v.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("invalid --rounds '{v}'"))?;
             }
+            "--only" => only = Some(value()?),
             "--trent" => trent = PathBuf::from(value()?),
             "--postgres" => postgres = Some(value()?),
+            "--handler" => handler = true,
             "-h" | "--help" => return Err("Trent load benchmark.".into()),
             other => return Err(format!("unknown option '{other}'")),
         }
     }
-    Ok(Options { seconds, rounds, trent, postgres })
+    Ok(Options { seconds, rounds, only, trent, postgres, handler })
 }
 
 /// The ceiling: Trent's HTTP stack with a handler that does nothing. Runs until stdin closes, so it
@@ -139,7 +152,11 @@ async fn bench(options: Options) -> Result<(), BoxError> {
     if let Some(postgres) = &options.postgres {
         return bench_stores(&options, postgres).await;
     }
-    let Options { seconds, rounds, trent: trent_bin, .. } = options;
+    let Options { seconds, rounds, only, trent: trent_bin, handler, .. } = options;
+    let wanted = |name: &str| name == CEILING || only.as_deref().is_none_or(|only| name.starts_with(only));
+    if handler {
+        return handler::bench(seconds, key_policy(), wanted).await;
+    }
     let mut trent = Server::start(Kind::Trent(trent_bin), &[]).await?;
     let mut ceiling = Server::start(Kind::Ceiling, &[]).await?;
 
@@ -147,8 +164,7 @@ async fn bench(options: Options) -> Result<(), BoxError> {
         .as_str()
         .ok_or("CreateKey returned no KeyId")?
         .to_owned();
-    let plaintext = BASE64.encode((0..1024u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>());
-    let encrypt = json!({"KeyId": key_id, "Plaintext": plaintext});
+    let encrypt = json!({"KeyId": key_id, "Plaintext": plaintext()});
     let blob = call(&trent.addr, "Encrypt", encrypt.clone()).await?["CiphertextBlob"]
         .as_str()
         .ok_or("Encrypt returned no CiphertextBlob")?
@@ -162,11 +178,12 @@ async fn bench(options: Options) -> Result<(), BoxError> {
         Target::new("TagResource", &[&trent], "TagResource", Body::Tag { key_id }),
         Target::fixed(CEILING, &[&ceiling], "Encrypt", &encrypt),
     ];
+    let targets: Vec<Target> = targets.into_iter().filter(|t| wanted(t.name)).collect();
     let rows = measure(&targets, &CONNECTIONS, seconds, rounds).await;
     let mut case_rows = Vec::new();
     match cases {
         Ok(cases) => {
-            for case in cases {
+            for case in cases.into_iter().filter(|case| wanted(case.target.name)) {
                 let name = case.target.name;
                 eprintln!("{name} with {KEY_SPEC_CONNECTIONS} connections for {seconds}s ...");
                 let stats = load(&Arc::new(case.target), KEY_SPEC_CONNECTIONS, Duration::from_secs(seconds)).await;
@@ -566,6 +583,11 @@ async fn exchange(sender: &mut SendRequest<Full<Bytes>>, request: Request<Full<B
     let response = sender.send_request(request).await?;
     let status = response.status();
     Ok((status, response.into_body().collect().await?.to_bytes()))
+}
+
+/// The Encrypt benchmark's plaintext: 1 KiB, base64.
+fn plaintext() -> String {
+    BASE64.encode((0..1024u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>())
 }
 
 /// A single setup call that must succeed; returns the response JSON.

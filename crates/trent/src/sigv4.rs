@@ -19,6 +19,7 @@ use crate::config::{Identities, Principal};
 use aws_lc_rs::{digest, hmac};
 use hyper::header::HeaderMap;
 use hyper::http::request::Parts;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use subtle::ConstantTimeEq as _;
@@ -70,9 +71,8 @@ pub fn verify_for_service(parts: &Parts, body: &[u8], identities: &Identities, n
 
     let payload_hash = payload_hash(&parts.headers, body)?;
     let canonical = canonical_request(parts, authorization.signed_headers, &payload_hash);
-    let credential_scope = scope.to_string();
-    let string_to_sign = string_to_sign(&amz_date, &credential_scope, canonical.as_bytes());
-    let key = credential.signing_keys.get_or_derive(&credential_scope, || signing_key(credential.secret.expose(), scope.date, scope.region, scope.service));
+    let string_to_sign = string_to_sign(&amz_date, scope.credential_scope, canonical.as_bytes());
+    let key = credential.signing_keys.get_or_derive(scope.credential_scope, || signing_key(credential.secret.expose(), scope.date, scope.region, scope.service));
     let expected = hex(hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
     if !bool::from(expected.as_bytes().ct_eq(authorization.signature.as_bytes())) {
         tracing::debug!(
@@ -160,11 +160,14 @@ struct Scope<'a> {
     date: &'a str,
     region: &'a str,
     service: &'a str,
+    /// The credential scope proper, without the access key: `YYYYMMDD/region/service/aws4_request`.
+    credential_scope: &'a str,
 }
 
 impl<'a> Scope<'a> {
     fn parse(credential: &'a str, amz_date: &str, service: &str) -> Result<Scope<'a>, KmsError> {
-        let mut elements = credential.trim_end_matches('/').split('/');
+        let credential = credential.trim_end_matches('/');
+        let mut elements = credential.split('/');
         let (Some(access_key_id), Some(date), Some(region), Some(scope_service), Some(terminator), None) =
             (elements.next(), elements.next(), elements.next(), elements.next(), elements.next(), elements.next())
         else {
@@ -190,14 +193,8 @@ impl<'a> Scope<'a> {
         if !problems.is_empty() {
             return Err(kms_error!(InvalidSignatureException, "{}", problems.trim_end()));
         }
-        Ok(Scope { access_key_id, date, region, service: scope_service })
-    }
-}
-
-impl std::fmt::Display for Scope<'_> {
-    /// The credential scope without the access key: `YYYYMMDD/region/service/aws4_request`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}/{}/{TERMINATOR}", self.date, self.region, self.service)
+        let credential_scope = &credential[access_key_id.len() + 1..];
+        Ok(Scope { access_key_id, date, region, service: scope_service, credential_scope })
     }
 }
 
@@ -215,25 +212,21 @@ fn is_region(region: &str) -> bool {
 }
 
 /// The request time from `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`) or else `Date` (RFC 7231 IMF-fixdate),
-/// in seconds since the epoch and in the basic ISO 8601 form the string to sign uses.
-fn request_time(headers: &HeaderMap) -> Result<(i64, String), KmsError> {
-    let (value, parsed) = match headers.get("x-amz-date") {
+/// in seconds since the epoch and in the basic ISO 8601 form the string to sign uses: an
+/// `X-Amz-Date` as sent, since that is what the client signed.
+fn request_time(headers: &HeaderMap) -> Result<(i64, Cow<'_, str>), KmsError> {
+    let parsed = match headers.get("x-amz-date") {
         Some(value) => {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            let parsed = parse_amz_date(&value);
-            (value, parsed)
+            let value = String::from_utf8_lossy(value.as_bytes());
+            parse_amz_date(&value).map(|seconds| (seconds, value.clone())).ok_or(value)
         }
         None => {
             // `Authorization::parse` made sure that one of the two is present.
-            let value = headers.get("date").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).unwrap_or_default();
-            let parsed = parse_http_date(&value);
-            (value, parsed)
+            let value = headers.get("date").map(|v| String::from_utf8_lossy(v.as_bytes())).unwrap_or_default();
+            parse_http_date(&value).map(|seconds| (seconds, Cow::Owned(format_amz_date(seconds)))).ok_or(value)
         }
     };
-    let Some(seconds) = parsed else {
-        return Err(kms_error!(IncompleteSignatureException, "Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601"));
-    };
-    Ok((seconds, format_amz_date(seconds)))
+    parsed.map_err(|value| kms_error!(IncompleteSignatureException, "Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601"))
 }
 
 fn check_skew(timestamp: i64, now: SystemTime) -> Result<(), KmsError> {
@@ -287,11 +280,11 @@ fn canonical_request(parts: &Parts, signed_headers: &str, payload_hash: &str) ->
     out.push_str(&canonical_query(parts.uri.query().unwrap_or("")));
     out.push('\n');
     for name in signed_headers.split(';') {
-        let name = name.to_ascii_lowercase();
-        out.push_str(&name);
+        out.extend(name.chars().map(|c| c.to_ascii_lowercase()));
         out.push(':');
-        let mut values = parts.headers.get_all(name.as_str()).iter().peekable();
-        if values.peek().is_none() && name == "host" {
+        // Looked up as written: `HeaderMap` matches names regardless of case, without allocating.
+        let mut values = parts.headers.get_all(name).iter().peekable();
+        if values.peek().is_none() && name.eq_ignore_ascii_case("host") {
             // HTTP/2 carries the host as the `:authority` pseudo-header, which lands in the URI.
             out.push_str(parts.uri.authority().map_or("", |a| a.as_str()));
         }
@@ -422,7 +415,7 @@ fn percent_decode(text: &str) -> Vec<u8> {
 
 fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
     let hash = hex(digest::digest(&digest::SHA256, canonical_request).as_ref());
-    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{hash}")
+    [ALGORITHM, amz_date, scope, &hash].join("\n")
 }
 
 /// `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
@@ -467,12 +460,8 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::K
 
 fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    out
+    let digits: Vec<u8> = bytes.iter().flat_map(|&b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]).collect();
+    String::from_utf8(digits).unwrap_or_default()
 }
 
 /// The canonical request for the debug log, with the session token's value left out.

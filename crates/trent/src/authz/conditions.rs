@@ -249,29 +249,53 @@ fn compare(cmp: Cmp, request: f64, policy: f64) -> bool {
 }
 
 /// Matches `text` against `pattern`, where `*` is any run of characters and `?` any one character.
-/// Case-sensitive; callers lower-case both sides for case-insensitive matching.
+/// Case-sensitive; [`glob_ignore_ascii_case`] for action names.
 pub(crate) fn glob(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
+    glob_by(pattern, text, |p, t| p == t)
+}
+
+/// [`glob`] with ASCII letters matched regardless of case, as IAM matches action names.
+pub(crate) fn glob_ignore_ascii_case(pattern: &str, text: &str) -> bool {
+    glob_by(pattern, text, |p, t| p.eq_ignore_ascii_case(&t))
+}
+
+/// Matches byte by byte (a character of the pattern matches the same bytes in the text); `?` and a
+/// `*` that grows consume whole characters. Runs on every statement of every request, so it does
+/// not allocate.
+fn glob_by(pattern: &str, text: &str, same: impl Fn(u8, u8) -> bool) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let (pattern_bytes, text_bytes) = (pattern.as_bytes(), text.as_bytes());
+    let char_len = |at: usize| text.get(at..).and_then(|rest| rest.chars().next()).map_or(1, char::len_utf8);
     let (mut p, mut t) = (0, 0);
     // Where the last `*` was, and the text position it currently stands for the end of.
     let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
-            star = Some((p, t));
-            p += 1;
-        } else if let Some((star_p, star_t)) = star {
-            p = star_p + 1;
-            t = star_t + 1;
-            star = Some((star_p, star_t + 1));
-        } else {
-            return false;
+    while t < text_bytes.len() {
+        match pattern_bytes.get(p) {
+            Some(b'?') => {
+                p += 1;
+                t += char_len(t);
+            }
+            Some(b'*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if same(c, text_bytes[t]) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_p, star_t)) => {
+                    let grown = star_t + char_len(star_t);
+                    (p, t) = (star_p + 1, grown);
+                    star = Some((star_p, grown));
+                }
+                None => return false,
+            },
         }
     }
-    pattern[p..].iter().all(|&c| c == '*')
+    pattern_bytes[p.min(pattern_bytes.len())..].iter().all(|&c| c == b'*')
 }
 
 /// `ArnEquals`/`ArnLike`: the six colon-separated parts are matched one by one (the sixth, the
@@ -672,8 +696,16 @@ mod tests {
             ("?", "", false),
             ("??", "é!", true),
             ("kms:describe*", "kms:describekey", true),
+            ("*é", "aéé", true),
+            ("a?c", "aéc", true),
+            ("a?c", "aééc", false),
+            ("é*", "e", false),
+            ("?*?", "é", false),
         ] {
             assert_eq!(glob(pattern, text), expected, "{pattern} vs {text}");
         }
+        assert!(glob_ignore_ascii_case("kms:Describe*", "KMS:describeKey"));
+        assert!(!glob_ignore_ascii_case("kms:Encrypt", "kms:Encryp"));
+        assert!(!glob("kms:Describe*", "kms:describeKey"));
     }
 }

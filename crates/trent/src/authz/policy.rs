@@ -15,7 +15,7 @@
 //! wildcards; principals exactly (IAM allows no wildcard inside a principal ARN; `"*"` alone means
 //! everyone).
 
-use super::conditions::{self, glob, Condition};
+use super::conditions::{self, glob, glob_ignore_ascii_case, Condition};
 use std::collections::{HashMap, HashSet};
 
 /// Whether a document is a key policy (statements name principals) or an identity policy
@@ -323,7 +323,7 @@ enum PrincipalMode {
 impl Statement {
     fn applies(&self, request: &RequestContext, mode: PrincipalMode) -> bool {
         self.principal_matches(request.principal, mode)
-            && self.actions.matches(|pattern| glob(pattern, &request.action.to_ascii_lowercase()))
+            && self.actions.matches(|pattern| glob_ignore_ascii_case(pattern, request.action))
             && self.resources.matches(|pattern| glob(pattern, request.resource))
             && self.conditions.iter().all(|c| c.holds(request.values))
     }

@@ -120,7 +120,7 @@ async fn locate<'a>(ctx: &Ctx, caller: &Caller, key_id: &'a str, forms: KeyIdFor
 /// policy denied explicitly, the key's grants for the caller.
 async fn decide(ctx: &Ctx, caller: &Caller, key: &AuthorizedKey, alias: Option<&str>, operation: &str, conditions: &Conditions<'_>) -> Result<(), KmsError> {
     let action = format!("kms:{operation}");
-    let policy = ctx.key_policy(&key.record.policy);
+    let policy = ctx.key_policy(&key.arn, &key.record.policy);
     let mut values = Values::wanted_by(policy.as_deref().into_iter().chain(&caller.principal.policies));
     values.of_request(caller, conditions);
     values.put("kms:keyspec", || vec![key.key_spec.as_str().to_owned()]);
@@ -362,28 +362,35 @@ fn is_key_id(id: &str) -> bool {
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]) && groups.iter().all(|g| hex(g))
 }
 
-/// Parsed key policies by their text, so a request does not parse its key's policy again.
+/// Parsed key policies by key ARN, with the text each was parsed from: a request does not parse
+/// its key's policy again, and finds it by hashing the short ARN rather than the policy (up to
+/// 32 KB); comparing the texts makes a changed policy parse anew.
 #[derive(Default)]
 pub struct PolicyCache {
-    parsed: std::sync::RwLock<HashMap<String, Option<Arc<authz::Policy>>>>,
+    parsed: std::sync::RwLock<HashMap<String, ParsedPolicy>>,
 }
 
-/// Past this many distinct policies the cache starts over, which bounds its memory.
+/// A policy text and what it parsed to (`None`: it did not parse).
+type ParsedPolicy = (String, Option<Arc<authz::Policy>>);
+
+/// Past this many keys the cache starts over, which bounds its memory.
 const MAX_CACHED_POLICIES: usize = 10_000;
 
 impl PolicyCache {
     /// The parsed policy, or None if the stored text does not parse (which PutKeyPolicy and
     /// CreateKey prevent, but a damaged record must not crash a request).
-    pub fn get(&self, text: &str) -> Option<Arc<authz::Policy>> {
-        if let Some(parsed) = self.parsed.read().ok().and_then(|cache| cache.get(text).cloned()) {
-            return parsed;
+    pub fn get(&self, key_arn: &str, text: &str) -> Option<Arc<authz::Policy>> {
+        if let Ok(cache) = self.parsed.read() {
+            if let Some((_, parsed)) = cache.get(key_arn).filter(|(cached, _)| cached == text) {
+                return parsed.clone();
+            }
         }
         let parsed = authz::parse(text, authz::PolicyKind::Key).ok().map(Arc::new);
         if let Ok(mut cache) = self.parsed.write() {
             if cache.len() >= MAX_CACHED_POLICIES {
                 cache.clear();
             }
-            cache.insert(text.to_owned(), parsed.clone());
+            cache.insert(key_arn.to_owned(), (text.to_owned(), parsed.clone()));
         }
         parsed
     }

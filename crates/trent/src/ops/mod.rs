@@ -60,9 +60,9 @@ impl Ctx {
         Ctx { test_admin, ..self }
     }
 
-    /// The parsed form of a stored key policy.
-    fn key_policy(&self, text: &str) -> Option<Arc<crate::authz::Policy>> {
-        self.key_policies.get(text)
+    /// The parsed form of the key policy `text` of the key `key_arn`.
+    fn key_policy(&self, key_arn: &str, text: &str) -> Option<Arc<crate::authz::Policy>> {
+        self.key_policies.get(key_arn, text)
     }
 
     fn key_lock(&self, key_id: &str) -> &tokio::sync::Mutex<()> {
