@@ -38,17 +38,20 @@ mod key_specs;
 type BoxError = Box<dyn Error + Send + Sync>;
 
 const USAGE: &str = "\
-Usage: trent-bench [--seconds N] [--rounds N] [--only NAME] [--trent PATH] [--postgres URL | --handler]
+Usage: trent-bench [--seconds N] [--rounds N] [--only NAMES] [--trent PATH] [--baseline PATH] [--postgres URL | --handler]
 
   --seconds N     measured seconds per operation and concurrency (default 5), after a short warm-up
   --rounds N      how many times the whole matrix is measured, interleaved (default 3); each cell
                   reports its median round, so a noisy neighbour skews one round, not the result
-  --only NAME     measure only the operations whose name starts with NAME (e.g. Encrypt, \"Sign ECC\");
+  --only NAMES    measure only the operations whose name starts with one of NAMES, comma-separated
+                  (e.g. Encrypt,Decrypt or \"Sign ECC\");
                   the ceiling is always measured, it is what the rest is compared with
   --trent PATH    the Trent binary (default target/release/trent of this workspace)
   --postgres URL  compare the stores instead, on new databases of the PostgreSQL server at URL
                   (postgres://USER@HOST:PORT, a user that may create databases; scripts/postgres
                   start DIR prints one): embedded vs 1 and 3 nodes on PostgreSQL
+  --baseline PATH another Trent binary (an older build) whose Encrypt, Decrypt and GenerateDataKey are
+                  measured alongside, in the same rounds, and compared with this one's
   --handler       measure Trent's request handler in this process instead, without sockets or HTTP:
                   SigV4 verification, parsing and the whole handler, µs per request on one core";
 
@@ -92,13 +95,15 @@ async fn main() -> std::process::ExitCode {
 struct Options {
     seconds: u64,
     rounds: usize,
-    /// Measure only the operations whose name starts with this.
+    /// Measure only the operations whose name starts with one of these (comma-separated).
     only: Option<String>,
     trent: PathBuf,
     /// Compare the stores on this PostgreSQL server.
     postgres: Option<String>,
     /// Measure the request handler in-process instead.
     handler: bool,
+    /// Another Trent binary whose Encrypt, Decrypt and GenerateDataKey are measured alongside.
+    baseline: Option<PathBuf>,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Options, String> {
@@ -108,6 +113,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
     let mut postgres = None;
     let mut only = None;
     let mut handler = false;
+    let mut baseline = None;
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -124,11 +130,12 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
             "--trent" => trent = PathBuf::from(value()?),
             "--postgres" => postgres = Some(value()?),
             "--handler" => handler = true,
+            "--baseline" => baseline = Some(PathBuf::from(value()?)),
             "-h" | "--help" => return Err("Trent load benchmark.".into()),
             other => return Err(format!("unknown option '{other}'")),
         }
     }
-    Ok(Options { seconds, rounds, only, trent, postgres, handler })
+    Ok(Options { seconds, rounds, only, trent, postgres, handler, baseline })
 }
 
 /// The ceiling: Trent's HTTP stack with a handler that does nothing. Runs until stdin closes, so it
@@ -152,34 +159,36 @@ async fn bench(options: Options) -> Result<(), BoxError> {
     if let Some(postgres) = &options.postgres {
         return bench_stores(&options, postgres).await;
     }
-    let Options { seconds, rounds, only, trent: trent_bin, handler, .. } = options;
-    let wanted = |name: &str| name == CEILING || only.as_deref().is_none_or(|only| name.starts_with(only));
+    let Options { seconds, rounds, only, trent: trent_bin, handler, baseline, .. } = options;
+    let wanted = |name: &str| name == CEILING || only.as_deref().is_none_or(|only| only.split(',').any(|prefix| name.starts_with(prefix)));
     if handler {
         return handler::bench(seconds, key_policy(), wanted).await;
     }
     let mut trent = Server::start(Kind::Trent(trent_bin), &[]).await?;
     let mut ceiling = Server::start(Kind::Ceiling, &[]).await?;
+    let mut baseline = match baseline {
+        Some(binary) => Some(Server::start(Kind::Trent(binary), &[]).await?),
+        None => None,
+    };
 
-    let key_id = call(&trent.addr, "CreateKey", json!({"Description": "trent-bench", "Policy": key_policy()})).await?["KeyMetadata"]["KeyId"]
-        .as_str()
-        .ok_or("CreateKey returned no KeyId")?
-        .to_owned();
-    let encrypt = json!({"KeyId": key_id, "Plaintext": plaintext()});
-    let blob = call(&trent.addr, "Encrypt", encrypt.clone()).await?["CiphertextBlob"]
-        .as_str()
-        .ok_or("Encrypt returned no CiphertextBlob")?
-        .to_owned();
-
+    let (key_id, encrypt, decrypt) = symmetric_setup(&trent).await?;
     let cases = key_specs::cases(&trent, &key_id).await;
-    let targets = [
+    let mut targets = vec![
         Target::fixed("Encrypt", &[&trent], "Encrypt", &encrypt),
-        Target::fixed("Decrypt", &[&trent], "Decrypt", &json!({"CiphertextBlob": blob})),
+        Target::fixed("Decrypt", &[&trent], "Decrypt", &decrypt),
         Target::fixed("GenerateDataKey", &[&trent], "GenerateDataKey", &json!({"KeyId": key_id, "KeySpec": "AES_256"})),
         Target::new("TagResource", &[&trent], "TagResource", Body::Tag { key_id }),
         Target::fixed(CEILING, &[&ceiling], "Encrypt", &encrypt),
     ];
+    if let Some(baseline) = &baseline {
+        let (key_id, encrypt, decrypt) = symmetric_setup(baseline).await?;
+        let name = |op: &str| key_specs::leak(baseline_name(op));
+        targets.push(Target::fixed(name("Encrypt"), &[baseline], "Encrypt", &encrypt));
+        targets.push(Target::fixed(name("Decrypt"), &[baseline], "Decrypt", &decrypt));
+        targets.push(Target::fixed(name("GenerateDataKey"), &[baseline], "GenerateDataKey", &json!({"KeyId": key_id, "KeySpec": "AES_256"})));
+    }
     let targets: Vec<Target> = targets.into_iter().filter(|t| wanted(t.name)).collect();
-    let rows = measure(&targets, &CONNECTIONS, seconds, rounds).await;
+    let measured = measure(&targets, &CONNECTIONS, seconds, rounds).await;
     let mut case_rows = Vec::new();
     match cases {
         Ok(cases) => {
@@ -195,31 +204,56 @@ async fn bench(options: Options) -> Result<(), BoxError> {
     }
     trent.stop().await;
     ceiling.stop().await;
+    if let Some(baseline) = &mut baseline {
+        baseline.stop().await;
+    }
 
-    print_report(&rows, seconds);
-    let ceiling = rows.iter().find(|r| r.name == CEILING && r.connections == KEY_SPEC_CONNECTIONS);
+    print_report(&measured, seconds);
+    let ceiling = measured.rows.iter().find(|r| r.name == CEILING && r.connections == KEY_SPEC_CONNECTIONS);
     if let Some(ceiling) = ceiling {
         print_key_spec_report(&case_rows, &ceiling.stats);
     }
     Ok(())
 }
 
-/// Measures every target at every concurrency, `rounds` times interleaved; each cell's median round.
-async fn measure(targets: &[Target], connections: &[usize], seconds: u64, rounds: usize) -> Vec<Row> {
+/// What [`measure`] found: each cell's median round, and every round's rates.
+struct Measured {
+    rows: Vec<Row>,
+    /// Per round: each cell's rate (name, connections, requests/s).
+    rates: Vec<Vec<(&'static str, usize, f64)>>,
+}
+
+impl Measured {
+    /// `name`'s rate over `reference`'s at `connections` in each round, sorted; empty if either
+    /// was not measured.
+    fn ratios(&self, name: &str, reference: &str, connections: usize) -> Vec<f64> {
+        let rate_in = |round: &Vec<(&str, usize, f64)>, wanted: &str| round.iter().find(|(n, c, _)| *n == wanted && *c == connections).map(|r| r.2);
+        let mut ratios: Vec<f64> = self.rates.iter().filter_map(|round| Some(rate_in(round, name)? / rate_in(round, reference).filter(|&r| r > 0.0)?)).collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios
+    }
+}
+
+/// Measures every target at every concurrency. For each concurrency there are `rounds` rounds,
+/// each measuring every target back to back, so a cell and the one it is compared with (the
+/// ceiling, the baseline) are measured seconds apart, not minutes: on a shared machine the noise
+/// that moves both cancels in their ratio, and a noisy round skews one round, not the result.
+async fn measure(targets: &[Target], connections: &[usize], seconds: u64, rounds: usize) -> Measured {
     let targets: Vec<Arc<Target>> = targets.iter().cloned().map(Arc::new).collect();
-    let mut rounds_measured: Vec<Vec<Row>> = Vec::new();
-    for round in 1..=rounds {
-        let mut rows = Vec::new();
-        for target in &targets {
-            for &connections in connections {
-                eprintln!("round {round}/{rounds}: {} with {connections} connection(s) for {seconds}s ...", target.name);
+    let mut rounds_measured: Vec<Vec<Row>> = (0..rounds).map(|_| Vec::new()).collect();
+    for &connections in connections {
+        for (round, rows) in rounds_measured.iter_mut().enumerate() {
+            for target in &targets {
+                eprintln!("{connections} connection(s), round {}/{rounds}: {} for {seconds}s ...", round + 1, target.name);
                 let stats = load(target, connections, Duration::from_secs(seconds)).await;
                 rows.push(Row { name: target.name, connections, stats });
             }
         }
-        rounds_measured.push(rows);
     }
-    median_rows(rounds_measured)
+    let rates = rounds_measured.iter().map(|round| round.iter().map(|r| (r.name, r.connections, rate(&r.stats))).collect()).collect();
+    let mut rows = median_rows(rounds_measured);
+    rows.sort_by_key(|row| (targets.iter().position(|t| t.name == row.name), row.connections));
+    Measured { rows, rates }
 }
 
 /// The store comparison: the same operations on the embedded store, on one node on PostgreSQL and
@@ -259,12 +293,13 @@ async fn bench_stores(options: &Options, postgres: &str) -> Result<(), BoxError>
         targets.push(Target::fixed(name("CreateKey"), &servers, "CreateKey", &json!({"Description": "trent-bench write"})));
         targets.push(Target::new(name("TagResource"), &servers, "TagResource", Body::Tag { key_id }));
     }
-    let rows = measure(&targets, &STORE_CONNECTIONS, options.seconds, options.rounds).await;
+    let measured = measure(&targets, &STORE_CONNECTIONS, options.seconds, options.rounds).await;
     for mut server in nodes.into_iter().chain([embedded]) {
         server.stop().await;
     }
     std::fs::remove_dir_all(&shared_dir).ok();
-    print_report(&rows, options.seconds);
+    print_report(&measured, options.seconds);
+    let rows = measured.rows;
     println!("\nEach store's rate as a share of the embedded store's at the same concurrency:\n");
     println!("| operation | connections | PostgreSQL, 1 node | PostgreSQL, 3 nodes |");
     println!("|---|---:|---:|---:|");
@@ -585,6 +620,16 @@ async fn exchange(sender: &mut SendRequest<Full<Bytes>>, request: Request<Full<B
     Ok((status, response.into_body().collect().await?.to_bytes()))
 }
 
+/// A symmetric key with the benchmark's key policy on `server`, an Encrypt request of a 1 KiB
+/// plaintext under it, and a Decrypt request of that plaintext's ciphertext.
+async fn symmetric_setup(server: &Server) -> Result<(String, Value, Value), BoxError> {
+    let created = call(&server.addr, "CreateKey", json!({"Description": "trent-bench", "Policy": key_policy()})).await?;
+    let key_id = created["KeyMetadata"]["KeyId"].as_str().ok_or("CreateKey returned no KeyId")?.to_owned();
+    let encrypt = json!({"KeyId": key_id, "Plaintext": plaintext()});
+    let blob = call(&server.addr, "Encrypt", encrypt.clone()).await?["CiphertextBlob"].as_str().ok_or("Encrypt returned no CiphertextBlob")?.to_owned();
+    Ok((key_id, encrypt, json!({"CiphertextBlob": blob})))
+}
+
 /// The Encrypt benchmark's plaintext: 1 KiB, base64.
 fn plaintext() -> String {
     BASE64.encode((0..1024u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>())
@@ -713,7 +758,8 @@ fn median_rows(mut rounds: Vec<Vec<Row>>) -> Vec<Row> {
     rows
 }
 
-fn print_report(rows: &[Row], seconds: u64) {
+fn print_report(measured: &Measured, seconds: u64) {
+    let rows = &measured.rows;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     println!(
         "\nTrent load benchmark: {seconds}s per cell after {WARMUP:?} warm-up (median of interleaved rounds), one keep-alive HTTP/1.1 connection \
@@ -734,15 +780,8 @@ fn print_report(rows: &[Row], seconds: u64) {
             server_us(s)
         );
     }
-    let rate_of = |name: &str| rows.iter().find(|r| r.name == name && r.connections == 64).map(|r| rate(&r.stats));
-    if let Some(ceiling) = rate_of(CEILING).filter(|&c| c > 0.0) {
-        println!();
-        for name in ["Encrypt", "Decrypt"] {
-            if let Some(rate) = rate_of(name) {
-                println!("{name} at 64 connections: {:.0}% of the ceiling ({rate:.0} of {ceiling:.0} req/s)", 100.0 * rate / ceiling);
-            }
-        }
-    }
+    print_ratios(measured, "Share of the ceiling", |_| CEILING.to_owned());
+    print_ratios(measured, "Against the baseline binary (--baseline)", baseline_name);
     let errors: u64 = rows.iter().map(|r| r.stats.errors).sum();
     if errors > 0 {
         println!("\nWARNING: {errors} requests failed (non-200 or connection errors); the first of each cell:");
@@ -752,6 +791,27 @@ fn print_report(rows: &[Row], seconds: u64) {
             }
         }
     }
+}
+
+/// Encrypt, Decrypt and GenerateDataKey at each concurrency over `reference(name)` in the same
+/// round: the median, and every round. Nothing when the reference was not measured.
+fn print_ratios(measured: &Measured, title: &str, reference: impl Fn(&str) -> String) {
+    let mut lines = Vec::new();
+    for row in measured.rows.iter().filter(|r| ["Encrypt", "Decrypt", "GenerateDataKey"].contains(&r.name)) {
+        let ratios = measured.ratios(row.name, &reference(row.name), row.connections);
+        if let Some(median) = ratios.get(ratios.len() / 2) {
+            let each: Vec<String> = ratios.iter().map(|r| format!("{:.0}%", 100.0 * r)).collect();
+            lines.push(format!("- {} at {}: {:.0}% ({})", row.name, row.connections, 100.0 * median, each.join(", ")));
+        }
+    }
+    if !lines.is_empty() {
+        println!("\n{title}: each round's rate over the reference's in the same round; the median, and every round:\n\n{}", lines.join("\n"));
+    }
+}
+
+/// The name of `name`'s row measured on the baseline binary.
+fn baseline_name(name: &str) -> String {
+    format!("{name} (baseline)")
 }
 
 fn rate(stats: &Stats) -> f64 {

@@ -237,7 +237,8 @@ fn parse_expr(shapes: &BTreeMap<String, Value>, target: &str, value: &str, path:
         "string" => format!("cx.string({value}, {path}).map(|s| Some(s.to_owned()))"),
         "blob" => {
             let (min, max) = bounds(shape);
-            format!("cx.blob({value}, {path}, {min}, {max})")
+            let sensitive = shape["sensitive"].as_bool().unwrap_or(false);
+            format!("cx.blob({value}, {path}, {min}, {max}, {sensitive})")
         }
         "boolean" => format!("cx.boolean({value}, {path}).map(Some)"),
         "timestamp" => format!("cx.timestamp({value}, {path}).map(Some)"),

@@ -19,38 +19,60 @@ mod generated {
 }
 pub use generated::*;
 
-/// Base64 binary data. Zeroized on drop and never printed, since blobs carry plaintexts and keys.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Blob(Vec<u8>);
+/// Base64 binary data. Never printed, since blobs carry plaintexts and keys; erased when dropped
+/// unless made with [`Blob::public`].
+#[derive(Clone, Default)]
+pub struct Blob {
+    bytes: Vec<u8>,
+    /// Erased on drop. Erasing costs a volatile write per byte, so what is not secret (the model
+    /// marks only its plaintext type `sensitive`) is left to the allocator.
+    secret: bool,
+}
 
 impl Blob {
+    /// Bytes that may be secret (plaintexts, private keys, shared secrets): erased when dropped.
     pub fn new(bytes: Vec<u8>) -> Blob {
-        Blob(bytes)
+        Blob { bytes, secret: true }
+    }
+
+    /// Bytes that are not secret (ciphertexts, signatures, MACs, public keys, import tokens).
+    pub fn public(bytes: Vec<u8>) -> Blob {
+        Blob { bytes, secret: false }
     }
 }
 
 impl std::ops::Deref for Blob {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.0
+        &self.bytes
     }
 }
 
 impl From<Vec<u8>> for Blob {
     fn from(bytes: Vec<u8>) -> Blob {
-        Blob(bytes)
+        Blob::new(bytes)
     }
 }
 
+impl PartialEq for Blob {
+    fn eq(&self, other: &Blob) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for Blob {}
+
 impl Drop for Blob {
     fn drop(&mut self) {
-        self.0.zeroize();
+        if self.secret {
+            self.bytes.zeroize();
+        }
     }
 }
 
 impl std::fmt::Debug for Blob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Blob({} bytes)", self.0.len())
+        write!(f, "Blob({} bytes)", self.bytes.len())
     }
 }
 
@@ -58,13 +80,18 @@ impl serde::Serialize for Blob {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // Base64 never needs JSON escaping, so it goes out as a raw JSON string: serializing it as a
         // string would look at every byte for escapes, which cost more than the rest of an Encrypt.
-        // The copy may be secret, so it is erased afterwards.
-        let mut quoted = zeroize::Zeroizing::new(String::with_capacity(self.0.len() * 4 / 3 + 8));
+        let mut quoted = String::with_capacity(self.bytes.len() * 4 / 3 + 8);
         quoted.push('"');
-        base64::engine::general_purpose::STANDARD.encode_string(&self.0, &mut quoted);
+        base64::engine::general_purpose::STANDARD.encode_string(&self.bytes, &mut quoted);
         quoted.push('"');
-        let raw: &serde_json::value::RawValue = serde_json::from_str(&quoted).map_err(serde::ser::Error::custom)?;
-        raw.serialize(s)
+        let serialized = match serde_json::from_str::<&serde_json::value::RawValue>(&quoted) {
+            Ok(raw) => raw.serialize(s),
+            Err(e) => Err(serde::ser::Error::custom(e)),
+        };
+        if self.secret {
+            quoted.zeroize();
+        }
+        serialized
     }
 }
 
@@ -230,14 +257,15 @@ impl Cx {
         Ok((self.violations.len() == before).then(|| text.to_owned()))
     }
 
-    pub fn blob(&mut self, value: &Value, path: &str, min: Option<usize>, max: Option<usize>) -> Result<Option<Blob>, KmsError> {
+    /// A base64 member; `sensitive` as the model marks its shape (then erased when dropped).
+    pub fn blob(&mut self, value: &Value, path: &str, min: Option<usize>, max: Option<usize>, sensitive: bool) -> Result<Option<Blob>, KmsError> {
         let text = self.string(value, path)?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text)
             .map_err(|_| KmsError::new(ErrorCode::SerializationException, format!("Could not decode base64 value at '{path}'")))?;
         let before = self.violations.len();
         self.length_violation(None, path, bytes.len(), min, max);
-        Ok((self.violations.len() == before).then(|| Blob(bytes)))
+        Ok((self.violations.len() == before).then(|| Blob { bytes, secret: sensitive }))
     }
 
     pub fn boolean(&mut self, value: &Value, path: &str) -> Result<bool, KmsError> {
@@ -403,6 +431,20 @@ mod tests {
             err.message(),
             "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096"
         );
+    }
+
+    #[test]
+    fn blobs_of_the_sensitive_shape_are_erased_others_are_not() {
+        let Ok(Operation::ReEncrypt(input)) = Operation::parse("ReEncrypt", br#"{"CiphertextBlob":"AAEC","DestinationKeyId":"k"}"#) else {
+            panic!("ReEncrypt parses")
+        };
+        assert!(!input.ciphertext_blob.as_ref().is_some_and(|blob| blob.secret), "a ciphertext is not secret");
+        let Ok(Operation::Encrypt(input)) = Operation::parse("Encrypt", br#"{"KeyId":"k","Plaintext":"AAEC"}"#) else { panic!("Encrypt parses") };
+        assert!(input.plaintext.secret, "a plaintext is");
+        assert!(Blob::new(vec![1]).secret && !Blob::public(vec![1]).secret);
+        assert_eq!(Blob::new(vec![1, 2]), Blob::public(vec![1, 2]), "equality is by content");
+        let json = serde_json::to_string(&Blob::new(vec![0xfb, 0xff, 0x00])).expect("serializes");
+        assert_eq!(json, r#""+/8A""#);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub async fn get_public_key(ctx: &Ctx, caller: &Caller, input: GetPublicKeyReque
     let lists = key_specs::algorithm_lists(key.key_spec, key.key_usage);
     Ok(GetPublicKeyResponse {
         key_id: Some(key.arn.clone()),
-        public_key: Some(Blob::new(public)),
+        public_key: Some(Blob::public(public)),
         customer_master_key_spec: CustomerMasterKeySpec::parse(key.key_spec.as_str()),
         key_spec: Some(key.key_spec),
         key_usage: Some(key.key_usage),
@@ -39,7 +39,7 @@ pub async fn sign(ctx: &Ctx, caller: &Caller, input: SignRequest) -> Result<Sign
     dry_run(input.dry_run)?;
     Ok(SignResponse {
         key_id: Some(key.arn.clone()),
-        signature: Some(Blob::new(signature)),
+        signature: Some(Blob::public(signature)),
         signing_algorithm: Some(input.signing_algorithm),
     })
 }

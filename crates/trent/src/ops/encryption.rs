@@ -14,7 +14,7 @@ pub async fn encrypt(ctx: &Ctx, caller: &Caller, input: EncryptRequest) -> Resul
     let algorithm = encryption_algorithm(&key, Some(requested), "Encrypt")?;
     let blob = encrypt_with(ctx, &key, algorithm, &input.plaintext, &context)?;
     dry_run(input.dry_run)?;
-    Ok(EncryptResponse { ciphertext_blob: Some(Blob::new(blob)), key_id: Some(key.arn.clone()), encryption_algorithm: Some(algorithm) })
+    Ok(EncryptResponse { ciphertext_blob: Some(Blob::public(blob)), key_id: Some(key.arn.clone()), encryption_algorithm: Some(algorithm) })
 }
 
 pub async fn decrypt(ctx: &Ctx, caller: &Caller, input: DecryptRequest) -> Result<DecryptResponse, KmsError> {
@@ -47,7 +47,7 @@ pub async fn re_encrypt(ctx: &Ctx, caller: &Caller, input: ReEncryptRequest) -> 
     let sealed = encrypt_with(ctx, &destination, algorithm, opened.plaintext.as_bytes(), &destination_context)?;
     dry_run(input.dry_run)?;
     Ok(ReEncryptResponse {
-        ciphertext_blob: Some(Blob::new(sealed)),
+        ciphertext_blob: Some(Blob::public(sealed)),
         source_key_id: Some(opened.key.arn.clone()),
         key_id: Some(destination.arn.clone()),
         source_encryption_algorithm: Some(opened.algorithm),
@@ -65,7 +65,7 @@ pub async fn generate_data_key(ctx: &Ctx, caller: &Caller, input: GenerateDataKe
     let blob = seal(ctx, &key, data_key.as_bytes(), &context)?;
     dry_run(input.dry_run)?;
     Ok(GenerateDataKeyResponse {
-        ciphertext_blob: Some(Blob::new(blob)),
+        ciphertext_blob: Some(Blob::public(blob)),
         plaintext: Some(Blob::new(data_key.into_vec())),
         key_id: Some(key.arn.clone()),
         key_material_id: key.current_material().map(|(_, m)| m.id.clone()),
@@ -85,7 +85,7 @@ pub async fn generate_data_key_without_plaintext(
     let blob = seal(ctx, &key, data_key.as_bytes(), &context)?;
     dry_run(input.dry_run)?;
     Ok(GenerateDataKeyWithoutPlaintextResponse {
-        ciphertext_blob: Some(Blob::new(blob)),
+        ciphertext_blob: Some(Blob::public(blob)),
         key_id: Some(key.arn.clone()),
         key_material_id: key.current_material().map(|(_, m)| m.id.clone()),
     })
@@ -97,9 +97,9 @@ pub async fn generate_data_key_pair(ctx: &Ctx, caller: &Caller, input: GenerateD
     let pair = new_key_pair(ctx, caller, &input.key_id, input.key_pair_spec, &context, input.grant_tokens.as_deref(), "GenerateDataKeyPair").await?;
     dry_run(input.dry_run)?;
     Ok(GenerateDataKeyPairResponse {
-        private_key_ciphertext_blob: Some(Blob::new(pair.private_ciphertext)),
+        private_key_ciphertext_blob: Some(Blob::public(pair.private_ciphertext)),
         private_key_plaintext: Some(Blob::new(pair.private.into_vec())),
-        public_key: Some(Blob::new(pair.public)),
+        public_key: Some(Blob::public(pair.public)),
         key_id: Some(pair.key.arn.clone()),
         key_pair_spec: Some(input.key_pair_spec),
         key_material_id: pair.key.current_material().map(|(_, m)| m.id.clone()),
@@ -117,8 +117,8 @@ pub async fn generate_data_key_pair_without_plaintext(
     let pair = new_key_pair(ctx, caller, &input.key_id, input.key_pair_spec, &context, input.grant_tokens.as_deref(), operation).await?;
     dry_run(input.dry_run)?;
     Ok(GenerateDataKeyPairWithoutPlaintextResponse {
-        private_key_ciphertext_blob: Some(Blob::new(pair.private_ciphertext)),
-        public_key: Some(Blob::new(pair.public)),
+        private_key_ciphertext_blob: Some(Blob::public(pair.private_ciphertext)),
+        public_key: Some(Blob::public(pair.public)),
         key_id: Some(pair.key.arn.clone()),
         key_pair_spec: Some(input.key_pair_spec),
         key_material_id: pair.key.current_material().map(|(_, m)| m.id.clone()),

@@ -42,8 +42,8 @@ pub async fn get_parameters_for_import(ctx: &Ctx, caller: &Caller, input: GetPar
     let token = header.seal(ctx, &key.scope, &key.key_id, &private)?;
     Ok(GetParametersForImportResponse {
         key_id: Some(key.arn.clone()),
-        import_token: Some(Blob::new(token)),
-        public_key: Some(Blob::new(public)),
+        import_token: Some(Blob::public(token)),
+        public_key: Some(Blob::public(public)),
         parameters_valid_to: Some(Timestamp(header.issued_ms + TOKEN_VALID_MS)),
     })
 }

@@ -9,7 +9,7 @@ pub async fn generate_mac(ctx: &Ctx, caller: &Caller, input: GenerateMacRequest)
     let key = mac_key(ctx, caller, &input.key_id, input.mac_algorithm, input.grant_tokens.as_deref(), "GenerateMac").await?;
     let mac = asymmetric::generate_mac(&current_material(ctx, &key)?, input.mac_algorithm, &input.message)?;
     dry_run(input.dry_run)?;
-    Ok(GenerateMacResponse { mac: Some(Blob::new(mac)), mac_algorithm: Some(input.mac_algorithm), key_id: Some(key.arn.clone()) })
+    Ok(GenerateMacResponse { mac: Some(Blob::public(mac)), mac_algorithm: Some(input.mac_algorithm), key_id: Some(key.arn.clone()) })
 }
 
 pub async fn verify_mac(ctx: &Ctx, caller: &Caller, input: VerifyMacRequest) -> Result<VerifyMacResponse, KmsError> {
