@@ -309,8 +309,13 @@ fn canonical_request(parts: &Parts, signed_headers: &str, payload_hash: &str) ->
 
 /// A header value with leading and trailing whitespace removed and runs of spaces folded to one.
 fn push_trimmed(out: &mut String, value: &str) {
+    let value = value.trim_matches([' ', '\t']);
+    if !value.contains("  ") {
+        out.push_str(value);
+        return;
+    }
     let mut previous_space = false;
-    for c in value.trim_matches([' ', '\t']).chars() {
+    for c in value.chars() {
         if c == ' ' && previous_space {
             continue;
         }

@@ -126,8 +126,9 @@ pub fn authorize_identity(identity_policies: &[Policy], request: &RequestContext
 
 /// The account of `arn:PARTITION:kms:REGION:ACCOUNT:key/ID`.
 fn key_account(resource: &str) -> Option<&str> {
-    let parts: Vec<&str> = resource.splitn(6, ':').collect();
-    (parts.len() == 6 && parts[0] == "arn").then(|| parts[4])
+    let mut parts = resource.splitn(6, ':');
+    let account = (parts.next() == Some("arn")).then(|| parts.nth(3)).flatten();
+    account.filter(|_| parts.next().is_some())
 }
 
 #[cfg(test)]

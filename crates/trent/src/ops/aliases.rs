@@ -10,7 +10,7 @@ pub async fn create_alias(ctx: &Ctx, caller: &Caller, input: CreateAliasRequest)
     authorize_alias(caller, "CreateAlias", &input.alias_name)?;
     let key = alias_target(ctx, caller, &input.target_key_id, "CreateAlias").await?;
     let now = ctx.clock.now_ms();
-    let alias = AliasRecord { name: input.alias_name, key_id: key.record.key_id, created_ms: now, updated_ms: now };
+    let alias = AliasRecord { name: input.alias_name, key_id: key.record.key_id.clone(), created_ms: now, updated_ms: now };
     match ctx.store.insert_alias(&caller.scope, &alias).await {
         Err(StoreError::Conflict) => Err(kms_error!(AlreadyExistsException, "An alias with the name {} already exists", caller.alias_arn(&alias.name))),
         other => Ok(other?),
@@ -67,7 +67,7 @@ pub async fn list_aliases(ctx: &Ctx, caller: &Caller, input: ListAliasesRequest)
     authorize_account(caller, "ListAliases", &Conditions::default())?;
     let limit = page_limit(input.limit, 50, 100);
     let key_id = match input.key_id.as_deref() {
-        Some(key_id) => Some(authorize_key(ctx, caller, key_id, KeyIdForms::KeyOnly, "ListAliases", &Conditions::default()).await?.record.key_id),
+        Some(key_id) => Some(authorize_key(ctx, caller, key_id, KeyIdForms::KeyOnly, "ListAliases", &Conditions::default()).await?.record.key_id.clone()),
         None => None,
     };
     let fetched = ctx.store.list_aliases(&caller.scope, key_id.as_deref(), input.marker.as_deref(), limit + 1).await?;

@@ -15,7 +15,7 @@ use trent_model::{kms_error, KmsError, Timestamp};
 /// A key the caller may use for the action it was authorized for. Only [`authorize_key`] (and
 /// CreateKey, for the key it creates) makes one.
 pub struct AuthorizedKey {
-    pub record: KeyRecord,
+    pub record: Arc<KeyRecord>,
     /// Where the key lives: the caller's account and region, or the account its ARN named.
     pub scope: Scope,
     pub arn: String,
@@ -29,7 +29,8 @@ impl std::ops::Deref for AuthorizedKey {
 }
 
 impl AuthorizedKey {
-    pub(super) fn new(scope: Scope, record: KeyRecord) -> AuthorizedKey {
+    pub(super) fn new(scope: Scope, record: impl Into<Arc<KeyRecord>>) -> AuthorizedKey {
+        let record = record.into();
         let arn = key_arn(&scope, &record.key_id);
         AuthorizedKey { record, scope, arn }
     }
@@ -358,8 +359,7 @@ fn is_key_id(id: &str) -> bool {
     if let Some(rest) = id.strip_prefix("mrk-") {
         return rest.len() == 32 && hex(rest);
     }
-    let groups: Vec<&str> = id.split('-').collect();
-    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]) && groups.iter().all(|g| hex(g))
+    id.split('-').map(str::len).eq([8, 4, 4, 4, 12]) && id.split('-').all(hex)
 }
 
 /// Parsed key policies by key ARN, with the text each was parsed from: a request does not parse

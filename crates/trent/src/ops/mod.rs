@@ -254,12 +254,12 @@ pub async fn modify_key<T: Send>(
     let _serialised = ctx.key_lock(&key.key_id).lock().await;
     let missing = || kms_error!(NotFoundException, "Key '{}' does not exist", key.arn);
     for attempt in 1..=OPTIMISTIC_ATTEMPTS {
-        let mut fresh = ctx.store.get_key(&key.scope, &key.key_id).await?.ok_or_else(missing)?;
+        let mut fresh = Arc::unwrap_or_clone(ctx.store.get_key(&key.scope, &key.key_id).await?.ok_or_else(missing)?);
         let result = change(&mut fresh)?;
         match ctx.store.update_key(&key.scope, &fresh).await {
             Ok(()) => {
                 fresh.revision += 1;
-                return Ok((AuthorizedKey { record: fresh, ..key }, result));
+                return Ok((AuthorizedKey { record: Arc::new(fresh), ..key }, result));
             }
             Err(StoreError::Conflict) => tokio::time::sleep(conflict_backoff(attempt)).await,
             Err(other) => return Err(other.into()),
@@ -274,7 +274,7 @@ pub async fn modify_key<T: Send>(
     };
     let stored = ctx.store.update_key_exclusively(&key.scope, &key.key_id, &mut apply).await?.ok_or_else(missing)?;
     let result = outcome.ok_or_else(missing)??;
-    Ok((AuthorizedKey { record: stored, ..key }, result))
+    Ok((AuthorizedKey { record: Arc::new(stored), ..key }, result))
 }
 
 /// How long to wait after losing a compare-and-swap for the `attempt`th time: a random while, up to

@@ -221,7 +221,7 @@ pub async fn forget_replica(ctx: &Ctx, scope: &Scope, replica: &KeyRecord) -> Re
 
 /// The record of a replica's primary, which holds what the set shares (replica list, rotation
 /// schedule); `None` for other keys.
-pub async fn primary_of(ctx: &Ctx, key: &AuthorizedKey) -> Result<Option<KeyRecord>, KmsError> {
+pub async fn primary_of(ctx: &Ctx, key: &AuthorizedKey) -> Result<Option<std::sync::Arc<KeyRecord>>, KmsError> {
     match &key.multi_region {
         Some(set) if set.primary_region != key.scope.region => Ok(ctx.store.get_key(&key.scope.in_region(&set.primary_region), &key.key_id).await?),
         _ => Ok(None),

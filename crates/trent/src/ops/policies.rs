@@ -27,7 +27,7 @@ pub async fn put_key_policy(ctx: &Ctx, caller: &Caller, input: PutKeyPolicyReque
 pub async fn get_key_policy(ctx: &Ctx, caller: &Caller, input: GetKeyPolicyRequest) -> Result<GetKeyPolicyResponse, KmsError> {
     check_policy_name(input.policy_name.as_deref())?;
     let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly, "GetKeyPolicy", &Conditions::default()).await?;
-    Ok(GetKeyPolicyResponse { policy: Some(key.record.policy), policy_name: Some(POLICY_NAME.to_owned()) })
+    Ok(GetKeyPolicyResponse { policy: Some(key.record.policy.clone()), policy_name: Some(POLICY_NAME.to_owned()) })
 }
 
 pub async fn list_key_policies(ctx: &Ctx, caller: &Caller, input: ListKeyPoliciesRequest) -> Result<ListKeyPoliciesResponse, KmsError> {

@@ -26,7 +26,7 @@ pub struct CachedStore {
 
 struct Cached {
     read_at: Instant,
-    key: KeyRecord,
+    key: Arc<KeyRecord>,
 }
 
 impl CachedStore {
@@ -36,7 +36,7 @@ impl CachedStore {
 
     /// Caches `key` as the database held it at `read_at` (taken before the call that read or wrote
     /// it, so that no entry is served longer than `TTL` after the database said so).
-    fn remember(&self, scope: &Scope, key: KeyRecord, read_at: Instant) {
+    fn remember(&self, scope: &Scope, key: Arc<KeyRecord>, read_at: Instant) {
         let Ok(mut keys) = self.keys.write() else { return };
         if keys.values().map(HashMap::len).sum::<usize>() >= MAX_ENTRIES {
             keys.clear();
@@ -67,7 +67,7 @@ impl CachedStore {
 
 #[async_trait]
 impl Store for CachedStore {
-    async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+    async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         if let Ok(keys) = self.keys.read() {
             if let Some(cached) = keys.get(scope).and_then(|scoped| scoped.get(key_id)) {
                 if cached.read_at.elapsed() < TTL {
@@ -91,7 +91,7 @@ impl Store for CachedStore {
         let writing = Instant::now();
         let result = self.inner.update_key(scope, key).await;
         match &result {
-            Ok(()) => self.remember(scope, KeyRecord { revision: key.revision + 1, ..key.clone() }, writing),
+            Ok(()) => self.remember(scope, Arc::new(KeyRecord { revision: key.revision + 1, ..key.clone() }), writing),
             Err(_) => self.forget(scope, &key.key_id),
         }
         result
@@ -101,7 +101,7 @@ impl Store for CachedStore {
         let writing = Instant::now();
         let result = self.inner.update_key_exclusively(scope, key_id, change).await;
         match &result {
-            Ok(Some(key)) => self.remember(scope, key.clone(), writing),
+            Ok(Some(key)) => self.remember(scope, Arc::new(key.clone()), writing),
             _ => self.forget(scope, key_id),
         }
         result
@@ -194,7 +194,7 @@ mod tests {
 
         let read_began = Instant::now();
         let stale = inner.get_key(&us, "a").await.expect("get").expect("the key");
-        let disabled = KeyRecord { state: KeyState::Disabled, ..stale.clone() };
+        let disabled = KeyRecord { state: KeyState::Disabled, ..KeyRecord::clone(&stale) };
         cache.update_key(&us, &disabled).await.expect("update");
         cache.remember(&us, stale, read_began);
 

@@ -17,6 +17,7 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use trent_model::{kms_error, KeyLastUsageTrackingOperation, KeySpec, KeyState, KeyUsageType, KmsError, MultiRegionKeyType, OriginType, RotationType, Tag};
 
 /// The account and region a resource lives in.
@@ -351,7 +352,8 @@ pub type ChangeKey<'a> = &'a mut (dyn FnMut(&mut KeyRecord) -> bool + Send);
 /// What operations need from storage, and nothing more. Every write is durable before it returns.
 #[async_trait]
 pub trait Store: Send + Sync {
-    async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyRecord>, StoreError>;
+    /// Shared, not copied: every cryptographic request reads its key, mostly from the cache.
+    async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<Arc<KeyRecord>>, StoreError>;
     /// Fails with `Conflict` if the key ID exists.
     async fn insert_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError>;
     /// Stores `key` if the stored revision is still `key.revision`, and bumps the revision.
@@ -364,9 +366,9 @@ pub trait Store: Send + Sync {
     async fn update_key_exclusively(&self, scope: &Scope, key_id: &str, change: ChangeKey<'_>) -> Result<Option<KeyRecord>, StoreError> {
         // A store with a single writing process has no other node to hold off.
         let Some(stored) = self.get_key(scope, key_id).await? else { return Ok(None) };
-        let mut changed = stored.clone();
+        let mut changed = KeyRecord::clone(&stored);
         if !change(&mut changed) {
-            return Ok(Some(stored));
+            return Ok(Some(Arc::unwrap_or_clone(stored)));
         }
         self.update_key(scope, &changed).await?;
         changed.revision += 1;

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use serde::{de::DeserializeOwned, Serialize};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
@@ -261,7 +262,7 @@ fn limit(n: usize) -> i64 {
 
 #[async_trait]
 impl Store for PostgresStore {
-    async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+    async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         timed(async {
             let client = self.client().await?;
             let stmt = client
@@ -269,7 +270,7 @@ impl Store for PostgresStore {
                 .await
                 .map_err(backend)?;
             let row = client.query_opt(&stmt, &[&scope.account, &scope.region, &key_id]).await.map_err(backend)?;
-            row.as_ref().map(key_row).transpose()
+            Ok(row.as_ref().map(key_row).transpose()?.map(Arc::new))
         })
         .await
     }

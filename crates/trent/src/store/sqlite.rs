@@ -185,7 +185,7 @@ fn insert_grant_row(conn: &Connection, scope: &Scope, grant: &GrantRecord) -> Re
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+    async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         let (scope, key_id) = (scope.clone(), key_id.to_owned());
         self.read(move |conn| {
             let row: Option<(String, i64)> = conn
@@ -194,7 +194,7 @@ impl Store for SqliteStore {
                     stmt.query_row(params![scope.account, scope.region, key_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()
                 })
                 .map_err(backend)?;
-            row.map(decode_key).transpose()
+            Ok(row.map(decode_key).transpose()?.map(Arc::new))
         })
         .await
     }
