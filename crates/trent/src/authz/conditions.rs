@@ -701,6 +701,7 @@ mod tests {
             ("a?c", "aééc", false),
             ("é*", "e", false),
             ("?*?", "é", false),
+            ("a*", "a*b", true),
         ] {
             assert_eq!(glob(pattern, text), expected, "{pattern} vs {text}");
         }
