@@ -189,19 +189,22 @@ async fn bench(options: Options) -> Result<(), BoxError> {
     }
     let targets: Vec<Target> = targets.into_iter().filter(|t| wanted(t.name)).collect();
     let measured = measure(&targets, &CONNECTIONS, seconds, rounds).await;
-    let mut case_rows = Vec::new();
-    match cases {
-        Ok(cases) => {
-            for case in cases.into_iter().filter(|case| wanted(case.target.name)) {
-                let name = case.target.name;
-                eprintln!("{name} with {KEY_SPEC_CONNECTIONS} connections for {seconds}s ...");
-                let stats = load(&Arc::new(case.target), KEY_SPEC_CONNECTIONS, Duration::from_secs(seconds)).await;
-                let raw_us = key_specs::raw_cost_us(case.primitive, Duration::from_secs(1));
-                case_rows.push((name, stats, raw_us));
-            }
+    let cases: Vec<key_specs::Case> = match cases {
+        Ok(cases) => cases.into_iter().filter(|case| wanted(case.target.name)).collect(),
+        Err(e) => {
+            eprintln!("key-spec cases not measured: {e}");
+            Vec::new()
         }
-        Err(e) => eprintln!("key-spec cases not measured: {e}"),
-    }
+    };
+    // In rounds with the ceiling, like the matrix; then each primitive alone, on an idle machine.
+    let mut case_targets: Vec<Target> = cases.iter().map(|case| case.target.clone()).collect();
+    case_targets.extend(targets.iter().find(|t| t.name == CEILING).cloned());
+    let key_specs = match cases.is_empty() {
+        true => None,
+        false => Some(measure(&case_targets, &[KEY_SPEC_CONNECTIONS], seconds, rounds).await),
+    };
+    let raws: Vec<(&str, Result<f64, BoxError>)> =
+        cases.iter().map(|case| (case.target.name, key_specs::raw_cost_us(case.primitive, Duration::from_secs(1)))).collect();
     trent.stop().await;
     ceiling.stop().await;
     if let Some(baseline) = &mut baseline {
@@ -209,29 +212,51 @@ async fn bench(options: Options) -> Result<(), BoxError> {
     }
 
     print_report(&measured, seconds);
-    let ceiling = measured.rows.iter().find(|r| r.name == CEILING && r.connections == KEY_SPEC_CONNECTIONS);
-    if let Some(ceiling) = ceiling {
-        print_key_spec_report(&case_rows, &ceiling.stats);
+    if let Some(key_specs) = &key_specs {
+        print_key_spec_report(key_specs, &raws);
     }
     Ok(())
 }
 
-/// What [`measure`] found: each cell's median round, and every round's rates.
+/// What [`measure`] found: each cell's median round, and every round's figures.
 struct Measured {
     rows: Vec<Row>,
-    /// Per round: each cell's rate (name, connections, requests/s).
-    rates: Vec<Vec<(&'static str, usize, f64)>>,
+    /// Per round: each cell's figures.
+    rounds: Vec<Vec<RoundCell>>,
+}
+
+/// One cell of one round.
+struct RoundCell {
+    name: &'static str,
+    connections: usize,
+    /// Requests per second.
+    rate: f64,
+    /// The server's CPU µs per request, when known.
+    server_us: Option<f64>,
 }
 
 impl Measured {
-    /// `name`'s rate over `reference`'s at `connections` in each round, sorted; empty if either
-    /// was not measured.
-    fn ratios(&self, name: &str, reference: &str, connections: usize) -> Vec<f64> {
-        let rate_in = |round: &Vec<(&str, usize, f64)>, wanted: &str| round.iter().find(|(n, c, _)| *n == wanted && *c == connections).map(|r| r.2);
-        let mut ratios: Vec<f64> = self.rates.iter().filter_map(|round| Some(rate_in(round, name)? / rate_in(round, reference).filter(|&r| r > 0.0)?)).collect();
-        ratios.sort_by(f64::total_cmp);
-        ratios
+    /// `figure(cell of name, cell of reference)` at `connections` in each round where both were
+    /// measured, sorted.
+    fn per_round(&self, name: &str, reference: &str, connections: usize, figure: impl Fn(&RoundCell, &RoundCell) -> Option<f64>) -> Vec<f64> {
+        fn cell<'r>(round: &'r [RoundCell], name: &str, connections: usize) -> Option<&'r RoundCell> {
+            round.iter().find(|c| c.name == name && c.connections == connections)
+        }
+        let mut figures: Vec<f64> =
+            self.rounds.iter().filter_map(|round| figure(cell(round, name, connections)?, cell(round, reference, connections)?)).collect();
+        figures.sort_by(f64::total_cmp);
+        figures
     }
+
+    /// `name`'s rate over `reference`'s at `connections` in each round, sorted.
+    fn ratios(&self, name: &str, reference: &str, connections: usize) -> Vec<f64> {
+        self.per_round(name, reference, connections, |cell, reference| (reference.rate > 0.0).then(|| cell.rate / reference.rate))
+    }
+}
+
+/// The middle of sorted figures.
+fn median(sorted: &[f64]) -> Option<f64> {
+    sorted.get(sorted.len() / 2).copied()
 }
 
 /// Measures every target at every concurrency. For each concurrency there are `rounds` rounds,
@@ -250,10 +275,13 @@ async fn measure(targets: &[Target], connections: &[usize], seconds: u64, rounds
             }
         }
     }
-    let rates = rounds_measured.iter().map(|round| round.iter().map(|r| (r.name, r.connections, rate(&r.stats))).collect()).collect();
+    let rounds = rounds_measured
+        .iter()
+        .map(|round| round.iter().map(|r| RoundCell { name: r.name, connections: r.connections, rate: rate(&r.stats), server_us: server_cpu_us(&r.stats) }).collect())
+        .collect();
     let mut rows = median_rows(rounds_measured);
     rows.sort_by_key(|row| (targets.iter().position(|t| t.name == row.name), row.connections));
-    Measured { rows, rates }
+    Measured { rows, rounds }
 }
 
 /// The store comparison: the same operations on the embedded store, on one node on PostgreSQL and
@@ -373,22 +401,24 @@ const KEY_SPEC_CONNECTIONS: usize = 16;
 
 /// Each case's cost per request next to the primitive's raw cost on one core plus the ceiling's
 /// cost per request, two ways: the server process's own CPU time, and the whole machine's (both
-/// cores, load generator included) derived from the request rate.
-fn print_key_spec_report(rows: &[(&str, Stats, Result<f64, BoxError>)], ceiling: &Stats) {
-    if rows.is_empty() {
-        return;
-    }
+/// cores, load generator included) derived from the request rate. Each ratio is the median of the
+/// rounds', each round's case over the ceiling measured in the same round.
+fn print_key_spec_report(measured: &Measured, raws: &[(&str, Result<f64, BoxError>)]) {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
-    let machine_us = |stats: &Stats| cores * 1e6 / rate(stats).max(f64::MIN_POSITIVE);
-    let server_us = |stats: &Stats| stats.server_cpu.map(|cpu| cpu.as_secs_f64() * 1e6 / stats.latencies_us.len().max(1) as f64);
-    let (ceiling_machine, ceiling_server) = (machine_us(ceiling), server_us(ceiling));
+    let machine_us = |rate: f64| cores * 1e6 / rate.max(f64::MIN_POSITIVE);
+    let shown = |figure: Option<f64>, digits: usize| figure.map_or("n/a".to_owned(), |f| format!("{f:.digits$}"));
+    let ceiling = measured.rows.iter().find(|r| r.name == CEILING);
+    let ceiling_server = ceiling.and_then(|r| server_cpu_us(&r.stats));
+    let ceiling_machine = ceiling.map(|r| machine_us(rate(&r.stats)));
     println!(
-        "\nKey specs at {KEY_SPEC_CONNECTIONS} connections. Ceiling per request: server {} µs, machine {ceiling_machine:.1} µs ({cores} cores).\n",
-        ceiling_server.map_or("n/a".into(), |c| format!("{c:.1}"))
+        "\nKey specs at {KEY_SPEC_CONNECTIONS} connections, in rounds with the ceiling ({} rounds). Ceiling per request (median round): server {} µs, machine {} µs ({cores} cores).\n",
+        measured.rounds.len(),
+        shown(ceiling_server, 1),
+        shown(ceiling_machine, 1)
     );
     println!("| operation | req/s | p50 | p99 | errors | raw primitive µs | server µs | server / (raw + ceiling) | machine µs | machine / (raw + ceiling) |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (name, stats, raw) in rows {
+    for (name, raw) in raws {
         let raw = match raw {
             Ok(raw) => *raw,
             Err(e) => {
@@ -396,17 +426,20 @@ fn print_key_spec_report(rows: &[(&str, Stats, Result<f64, BoxError>)], ceiling:
                 continue;
             }
         };
-        let server = server_us(stats);
-        let server_ratio = server.zip(ceiling_server).map_or("n/a".into(), |(s, c)| format!("{:.2}", s / (raw + c)));
-        let machine = machine_us(stats);
+        let Some(row) = measured.rows.iter().find(|r| r.name == *name) else { continue };
+        let stats = &row.stats;
+        let server_ratio = measured.per_round(name, CEILING, KEY_SPEC_CONNECTIONS, |case, ceiling| Some(case.server_us? / (raw + ceiling.server_us?)));
+        let machine_ratio = measured.per_round(name, CEILING, KEY_SPEC_CONNECTIONS, |case, ceiling| Some(machine_us(case.rate) / (raw + machine_us(ceiling.rate))));
         println!(
-            "| {name} | {:.0} | {} | {} | {} | {raw:.1} | {} | {server_ratio} | {machine:.1} | {:.2} |",
+            "| {name} | {:.0} | {} | {} | {} | {raw:.1} | {} | {} | {:.1} | {} |",
             rate(stats),
             latency(percentile(&stats.latencies_us, 0.50)),
             latency(percentile(&stats.latencies_us, 0.99)),
             stats.errors,
-            server.map_or("n/a".into(), |s| format!("{s:.1}")),
-            machine / (raw + ceiling_machine),
+            shown(server_cpu_us(stats), 1),
+            shown(median(&server_ratio), 2),
+            machine_us(rate(stats)),
+            shown(median(&machine_ratio), 2),
         );
     }
 }
@@ -519,11 +552,14 @@ fn process_cpu(pid: u32) -> Option<Duration> {
 }
 
 /// The server's CPU microseconds per measured request, when known.
+fn server_cpu_us(stats: &Stats) -> Option<f64> {
+    let cpu = stats.server_cpu.filter(|_| !stats.latencies_us.is_empty())?;
+    Some(cpu.as_secs_f64() * 1e6 / stats.latencies_us.len() as f64)
+}
+
+/// [`server_cpu_us`] for the table.
 fn server_us(stats: &Stats) -> String {
-    match stats.server_cpu {
-        Some(cpu) if !stats.latencies_us.is_empty() => format!("{:.1}", cpu.as_secs_f64() * 1e6 / stats.latencies_us.len() as f64),
-        _ => "n/a".to_owned(),
-    }
+    server_cpu_us(stats).map_or("n/a".to_owned(), |us| format!("{us:.1}"))
 }
 
 async fn run_worker(target: Arc<Target>, worker: usize, measure_from: Instant, end: Instant) -> Stats {
@@ -799,7 +835,7 @@ fn print_ratios(measured: &Measured, title: &str, reference: impl Fn(&str) -> St
     let mut lines = Vec::new();
     for row in measured.rows.iter().filter(|r| ["Encrypt", "Decrypt", "GenerateDataKey"].contains(&r.name)) {
         let ratios = measured.ratios(row.name, &reference(row.name), row.connections);
-        if let Some(median) = ratios.get(ratios.len() / 2) {
+        if let Some(median) = median(&ratios) {
             let each: Vec<String> = ratios.iter().map(|r| format!("{:.0}%", 100.0 * r)).collect();
             lines.push(format!("- {} at {}: {:.0}% ({})", row.name, row.connections, 100.0 * median, each.join(", ")));
         }
