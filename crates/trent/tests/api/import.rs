@@ -48,7 +48,8 @@ async fn parameters(kms: &Client, key_id: &str, algorithm: &str, spec: &str) -> 
         .send()
         .await
         .unwrap_or_else(|e| panic!("GetParametersForImport {algorithm} {spec}: {e:?}"));
-    assert_eq!(out.key_id.as_deref(), Some(key_arn(REGION, key_id).as_str()));
+    let region = kms.config().region().map_or(REGION.to_owned(), |r| r.to_string());
+    assert_eq!(out.key_id.as_deref(), Some(key_arn(&region, key_id).as_str()));
     // 24 hours on the server's clock, which tests may have moved forward.
     let valid_to = out.parameters_valid_to.expect("ParametersValidTo").secs();
     assert!(valid_to >= from + DAY as i64 - 5, "valid 24 hours: {valid_to}");
@@ -596,17 +597,7 @@ async fn a_replica_of_imported_material_waits_for_the_same_material() {
     assert_eq!((metadata.origin, metadata.key_state), (Some(OriginType::External), Some(KeyState::PendingImport)));
     assert_code(replica_kms.decrypt().ciphertext_blob(blob.clone()).send().await, "KMSInvalidStateException");
 
-    let (token, public) = {
-        let out = replica_kms
-            .get_parameters_for_import()
-            .key_id(&key_id)
-            .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
-            .wrapping_key_spec(WrappingKeySpec::Rsa2048)
-            .send()
-            .await
-            .expect("GetParametersForImport in the replica's region");
-        (out.import_token.expect("ImportToken").into_inner(), out.public_key.expect("PublicKey").into_inner())
-    };
+    let (token, public) = parameters(&replica_kms, &key_id, "RSAES_OAEP_SHA_256", "RSA_2048").await;
     let other = scratch.openssl_ok(&["rand", "32"]);
     assert_code(import(&replica_kms, &key_id, &token, &wrap(&scratch, &public, "RSAES_OAEP_SHA_256", &other)).await, "IncorrectKeyMaterialException");
     let out = import(&replica_kms, &key_id, &token, &wrap(&scratch, &public, "RSAES_OAEP_SHA_256", &material)).await.expect("import into the replica");
