@@ -72,10 +72,12 @@ pub fn leak(name: String) -> &'static str {
     Box::leak(name.into_boxed_str())
 }
 
-/// Microseconds of one core per call of the primitive, measured for about `budget`.
-pub fn raw_cost_us(primitive: Primitive, budget: Duration) -> Result<f64, BoxError> {
+type Step = Box<dyn FnMut() -> Result<(), BoxError> + Send>;
+
+/// One call of the primitive, on a key of its own.
+fn step(primitive: Primitive) -> Result<Step, BoxError> {
     let message = message();
-    let mut step: Box<dyn FnMut() -> Result<(), BoxError>> = match primitive {
+    Ok(match primitive {
         Primitive::Sign(spec, algorithm) => {
             let key = asymmetric::generate(spec).map_err(|e| format!("generate {spec}: {e:?}"))?;
             Box::new(move || {
@@ -102,7 +104,24 @@ pub fn raw_cost_us(primitive: Primitive, budget: Duration) -> Result<f64, BoxErr
             asymmetric::generate_data_key_pair(spec).map_err(|e| format!("{e:?}"))?;
             Ok(())
         }),
-    };
+    })
+}
+
+/// Microseconds of one core per call of the primitive, measured for about `budget` on `threads`
+/// cores at once (each on a key of its own): with one, the primitive alone on an idle machine;
+/// with every core, what a core pays when the others are busy too, as the server's are under
+/// load (`openssl speed -multi` measures the same way).
+pub fn raw_cost_us(primitive: Primitive, budget: Duration, threads: usize) -> Result<f64, BoxError> {
+    let steps = (0..threads).map(|_| step(primitive)).collect::<Result<Vec<Step>, BoxError>>()?;
+    let per_thread: Vec<Result<f64, BoxError>> = std::thread::scope(|scope| {
+        let running: Vec<_> = steps.into_iter().map(|mut step| scope.spawn(move || time_calls(&mut step, budget))).collect();
+        running.into_iter().map(|thread| thread.join().unwrap_or_else(|_| Err("a measuring thread panicked".into()))).collect()
+    });
+    let per_thread = per_thread.into_iter().collect::<Result<Vec<f64>, BoxError>>()?;
+    Ok(per_thread.iter().sum::<f64>() / per_thread.len().max(1) as f64)
+}
+
+fn time_calls(step: &mut Step, budget: Duration) -> Result<f64, BoxError> {
     let started = Instant::now();
     let mut calls = 0u32;
     while started.elapsed() < budget || calls < 3 {

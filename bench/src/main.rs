@@ -196,15 +196,21 @@ async fn bench(options: Options) -> Result<(), BoxError> {
             Vec::new()
         }
     };
-    // In rounds with the ceiling, like the matrix; then each primitive alone, on an idle machine.
+    // In rounds with the ceiling, like the matrix; then each primitive alone, once on one core of the
+    // idle machine and once on every core at the same time.
     let mut case_targets: Vec<Target> = cases.iter().map(|case| case.target.clone()).collect();
     case_targets.extend(targets.iter().find(|t| t.name == CEILING).cloned());
     let key_specs = match cases.is_empty() {
         true => None,
         false => Some(measure(&case_targets, &[KEY_SPEC_CONNECTIONS], seconds, rounds).await),
     };
-    let raws: Vec<(&str, Result<f64, BoxError>)> =
-        cases.iter().map(|case| (case.target.name, key_specs::raw_cost_us(case.primitive, Duration::from_secs(1)))).collect();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let raw = |case: &key_specs::Case| -> Result<Raw, BoxError> {
+        let idle = key_specs::raw_cost_us(case.primitive, Duration::from_secs(1), 1)?;
+        let busy = key_specs::raw_cost_us(case.primitive, Duration::from_secs(1), cores)?;
+        Ok(Raw { idle, busy })
+    };
+    let raws: Vec<(&str, Result<Raw, BoxError>)> = cases.iter().map(|case| (case.target.name, raw(case))).collect();
     trent.stop().await;
     ceiling.stop().await;
     if let Some(baseline) = &mut baseline {
@@ -399,11 +405,20 @@ fn key_policy() -> String {
 /// The key-spec cases run at one concurrency, where the ceiling is near its best.
 const KEY_SPEC_CONNECTIONS: usize = 16;
 
+/// A primitive's raw cost per call on one core, µs: alone on the idle machine, and with every core
+/// running it at once.
+struct Raw {
+    idle: f64,
+    busy: f64,
+}
+
 /// Each case's cost per request next to the primitive's raw cost on one core plus the ceiling's
 /// cost per request, two ways: the server process's own CPU time, and the whole machine's (both
 /// cores, load generator included) derived from the request rate. Each ratio is the median of the
-/// rounds', each round's case over the ceiling measured in the same round.
-fn print_key_spec_report(measured: &Measured, raws: &[(&str, Result<f64, BoxError>)]) {
+/// rounds', each round's case over the ceiling measured in the same round. The raw cost in the
+/// ratios is the one with every core busy, as they are while the server is measured: the load
+/// generator runs beside it.
+fn print_key_spec_report(measured: &Measured, raws: &[(&str, Result<Raw, BoxError>)]) {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
     let machine_us = |rate: f64| cores * 1e6 / rate.max(f64::MIN_POSITIVE);
     let shown = |figure: Option<f64>, digits: usize| figure.map_or("n/a".to_owned(), |f| format!("{f:.digits$}"));
@@ -416,11 +431,11 @@ fn print_key_spec_report(measured: &Measured, raws: &[(&str, Result<f64, BoxErro
         shown(ceiling_server, 1),
         shown(ceiling_machine, 1)
     );
-    println!("| operation | req/s | p50 | p99 | errors | raw primitive µs | server µs | server / (raw + ceiling) | machine µs | machine / (raw + ceiling) |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| operation | req/s | p50 | p99 | errors | raw µs, 1 core idle | raw µs, all cores busy | server µs | server / (raw + ceiling) | machine µs | machine / (raw + ceiling) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, raw) in raws {
-        let raw = match raw {
-            Ok(raw) => *raw,
+        let Raw { idle, busy: raw } = match raw {
+            Ok(raw) => raw,
             Err(e) => {
                 println!("| {name} | primitive not measured: {e} |");
                 continue;
@@ -431,7 +446,7 @@ fn print_key_spec_report(measured: &Measured, raws: &[(&str, Result<f64, BoxErro
         let server_ratio = measured.per_round(name, CEILING, KEY_SPEC_CONNECTIONS, |case, ceiling| Some(case.server_us? / (raw + ceiling.server_us?)));
         let machine_ratio = measured.per_round(name, CEILING, KEY_SPEC_CONNECTIONS, |case, ceiling| Some(machine_us(case.rate) / (raw + machine_us(ceiling.rate))));
         println!(
-            "| {name} | {:.0} | {} | {} | {} | {raw:.1} | {} | {} | {:.1} | {} |",
+            "| {name} | {:.0} | {} | {} | {} | {idle:.1} | {raw:.1} | {} | {} | {:.1} | {} |",
             rate(stats),
             latency(percentile(&stats.latencies_us, 0.50)),
             latency(percentile(&stats.latencies_us, 0.99)),

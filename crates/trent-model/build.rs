@@ -173,7 +173,7 @@ fn emit_enum(out: &mut String, name: &str, shape: &Value) {
     .unwrap();
     writeln!(
         out,
-        "impl FromJson for {name} {{\n    fn from_json(value: &Value, path: &str, cx: &mut Cx) -> Result<Option<Self>, KmsError> {{\n        let text = cx.string(value, path)?;\n        Ok(Self::parse(text).or_else(|| {{ cx.enum_violation(path, text, Self::VALUES); None }}))\n    }}\n}}\n"
+        "impl FromJson for {name} {{\n    fn from_json(value: &Json, path: &str, cx: &mut Cx) -> Result<Option<Self>, KmsError> {{\n        let text = cx.string(value, path)?;\n        Ok(Self::parse(text).or_else(|| {{ cx.enum_violation(path, text, Self::VALUES); None }}))\n    }}\n}}\n"
     )
     .unwrap();
 }
@@ -223,7 +223,7 @@ fn rust_type(shapes: &BTreeMap<String, Value>, target: &str) -> String {
     }
 }
 
-/// An expression of type `Result<Option<T>, KmsError>` parsing `value` (a `&Value`) at `path`.
+/// An expression of type `Result<Option<T>, KmsError>` parsing `value` (a `&Json`) at `path`.
 fn parse_expr(shapes: &BTreeMap<String, Value>, target: &str, value: &str, path: &str) -> String {
     let shape = shape_of(shapes, target);
     let bounds = |s: &Value| {
@@ -302,7 +302,7 @@ fn emit_struct(out: &mut String, name: &str, shape: &Value, shapes: &BTreeMap<St
     writeln!(out, "}}\n").unwrap();
 
     writeln!(out, "impl FromJson for {name} {{").unwrap();
-    writeln!(out, "    fn from_json(value: &Value, path: &str, cx: &mut Cx) -> Result<Option<Self>, KmsError> {{").unwrap();
+    writeln!(out, "    fn from_json(value: &Json, path: &str, cx: &mut Cx) -> Result<Option<Self>, KmsError> {{").unwrap();
     writeln!(out, "        let object = cx.object(value, path)?;").unwrap();
     for (member, spec) in members {
         let target = spec["shape"].as_str().expect("member shape");

@@ -1,10 +1,14 @@
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop};
-
-/// Secret bytes: key material, data keys, plaintexts. Zeroized on drop, never printed, compared
+/// Secret bytes: key material, data keys, plaintexts. Erased on drop, never printed, compared
 /// only in constant time (no `PartialEq`).
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone)]
 pub struct KeyMaterial(Vec<u8>);
+
+impl Drop for KeyMaterial {
+    fn drop(&mut self) {
+        trent_model::erase(&mut self.0);
+    }
+}
 
 impl KeyMaterial {
     pub fn new(bytes: Vec<u8>) -> KeyMaterial {

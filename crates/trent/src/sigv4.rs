@@ -127,7 +127,9 @@ impl<'a> Authorization<'a> {
         let (mut credential, mut signed_headers, mut signature) = ("", "", "");
         // AWS splits on commas and spaces alike: `Credential= AKID/…` is reported as `'AKID/…' not a
         // valid key=value pair`.
-        for pair in rest.split([',', ' ']).filter(|p| !p.is_empty()) {
+        // (Two single-character splits: a `[',', ' ']` pattern searches char by char, which showed
+        // in profiles of every request.)
+        for pair in rest.split(',').flat_map(|part| part.split(' ')).filter(|p| !p.is_empty()) {
             let Some((name, value)) = pair.split_once('=') else {
                 return Err(kms_error!(IncompleteSignatureException, "'{pair}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'."));
             };

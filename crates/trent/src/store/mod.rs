@@ -416,15 +416,14 @@ pub trait Store: Send + Sync {
 }
 
 mod base64_bytes {
-    use base64::Engine as _;
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+        s.serialize_str(&base64_simd::STANDARD.encode_to_string(bytes))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD.decode(text).map_err(serde::de::Error::custom)
+        base64_simd::STANDARD.decode_to_vec(text).map_err(serde::de::Error::custom)
     }
 }

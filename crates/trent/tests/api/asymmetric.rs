@@ -18,7 +18,6 @@ use aws_sdk_kms::types::{
     KeyUsageType, MessageType, SigningAlgorithmSpec,
 };
 use aws_sdk_kms::Client;
-use base64::Engine as _;
 
 use crate::common::*;
 
@@ -1860,7 +1859,7 @@ async fn derive_shared_secret_rejects_bad_peers_and_keys() {
     let east_key = create_asymmetric(&east, "ECC_NIST_P256", "KEY_AGREEMENT")
         .await
         .key_id;
-    let b64 = base64::engine::general_purpose::STANDARD;
+    let b64 = base64_simd::STANDARD;
     let reply = server
         .call(
             "us-east-1",
@@ -1868,7 +1867,7 @@ async fn derive_shared_secret_rejects_bad_peers_and_keys() {
             &serde_json::json!({
                 "KeyId": east_key,
                 "KeyAgreementAlgorithm": "X25519",
-                "PublicKey": b64.encode(&own),
+                "PublicKey": b64.encode_to_string(&own),
             }),
         )
         .await;
@@ -1955,7 +1954,7 @@ async fn get_public_key_raw_encoding_extension() {
     let server = Server::start();
     // Raw calls here are signed for us-east-1, the region of this client.
     let kms = server.client("us-east-1");
-    let b64 = base64::engine::general_purpose::STANDARD;
+    let b64 = base64_simd::STANDARD;
     for (spec, raw_len) in [("ECC_NIST_EDWARDS25519", 32), ("ECC_NIST_P256", 65)] {
         let key = create_asymmetric(&kms, spec, "SIGN_VERIFY").await.key_id;
         let der = public_key(&kms, &key).await;
@@ -1969,7 +1968,7 @@ async fn get_public_key_raw_encoding_extension() {
             .await
             .ok();
         let default_key = b64
-            .decode(default["PublicKey"].as_str().expect("PublicKey"))
+            .decode_to_vec(default["PublicKey"].as_str().expect("PublicKey"))
             .expect("base64");
         assert_eq!(default_key, der, "{spec}: DER SPKI by default");
 
@@ -1982,7 +1981,7 @@ async fn get_public_key_raw_encoding_extension() {
             .await
             .ok();
         let raw_key = b64
-            .decode(raw["PublicKey"].as_str().expect("PublicKey"))
+            .decode_to_vec(raw["PublicKey"].as_str().expect("PublicKey"))
             .expect("base64");
         assert_eq!(raw_key.len(), raw_len, "{spec}: raw key size");
         // The raw key is the SPKI's BIT STRING content.
