@@ -10,12 +10,6 @@ use std::time::{Duration, Instant};
 use trent_crypto::asymmetric;
 use trent_model::{DataKeyPairSpec, KeySpec, MacAlgorithmSpec, MessageType, SigningAlgorithmSpec};
 
-/// One operation measured through Trent, and the primitive it spends its time in.
-pub struct Case {
-    pub target: Target,
-    pub primitive: Primitive,
-}
-
 #[derive(Clone, Copy)]
 pub enum Primitive {
     Sign(KeySpec, SigningAlgorithmSpec),
@@ -37,8 +31,9 @@ fn message() -> Vec<u8> {
     (0..32u8).collect()
 }
 
-/// Creates the keys the cases use and returns the cases.
-pub async fn cases(server: &Server, symmetric_key_id: &str) -> Result<Vec<Case>, BoxError> {
+/// Creates the keys the cases use and returns the cases: operations through Trent, each with the
+/// primitive it spends its time in.
+pub async fn cases(server: &Server, symmetric_key_id: &str) -> Result<Vec<Target>, BoxError> {
     let addr = server.addr.as_str();
     let message = BASE64.encode(message());
     let mut cases = Vec::new();
@@ -48,16 +43,16 @@ pub async fn cases(server: &Server, symmetric_key_id: &str) -> Result<Vec<Case>,
         let signature = call(addr, "Sign", sign.clone()).await?["Signature"].as_str().ok_or("Sign returned no Signature")?.to_owned();
         let mut verify = sign.clone();
         verify["Signature"] = json!(signature);
-        cases.push(Case { target: Target::fixed(leak(format!("Sign {spec}")), &[server], "Sign", &sign), primitive: Primitive::Sign(spec, algorithm) });
-        cases.push(Case { target: Target::fixed(leak(format!("Verify {spec}")), &[server], "Verify", &verify), primitive: Primitive::Verify(spec, algorithm) });
+        cases.push(Target::fixed(leak(format!("Sign {spec}")), &[server], "Sign", &sign).spending_in(Primitive::Sign(spec, algorithm)));
+        cases.push(Target::fixed(leak(format!("Verify {spec}")), &[server], "Verify", &verify).spending_in(Primitive::Verify(spec, algorithm)));
     }
     let mac_key = create_key(addr, "HMAC_256", "GENERATE_VERIFY_MAC").await?;
     let mac = json!({"KeyId": mac_key, "Message": message, "MacAlgorithm": "HMAC_SHA_256"});
-    cases.push(Case { target: Target::fixed("GenerateMac HMAC_256", &[server], "GenerateMac", &mac), primitive: Primitive::Mac(MacAlgorithmSpec::HmacSha256) });
+    cases.push(Target::fixed("GenerateMac HMAC_256", &[server], "GenerateMac", &mac).spending_in(Primitive::Mac(MacAlgorithmSpec::HmacSha256)));
     for spec in [DataKeyPairSpec::Rsa2048, DataKeyPairSpec::EccNistP256] {
         let body = json!({"KeyId": symmetric_key_id, "KeyPairSpec": spec.as_str()});
         let name = leak(format!("GenerateDataKeyPair {spec}"));
-        cases.push(Case { target: Target::fixed(name, &[server], "GenerateDataKeyPair", &body), primitive: Primitive::KeyPair(spec) });
+        cases.push(Target::fixed(name, &[server], "GenerateDataKeyPair", &body).spending_in(Primitive::KeyPair(spec)));
     }
     Ok(cases)
 }
@@ -72,12 +67,10 @@ pub fn leak(name: String) -> &'static str {
     Box::leak(name.into_boxed_str())
 }
 
-type Step = Box<dyn FnMut() -> Result<(), BoxError> + Send>;
-
-/// One call of the primitive, on a key of its own.
-fn step(primitive: Primitive) -> Result<Step, BoxError> {
+/// Microseconds of one core per call of the primitive, measured for about `budget`.
+pub fn raw_cost_us(primitive: Primitive, budget: Duration) -> Result<f64, BoxError> {
     let message = message();
-    Ok(match primitive {
+    let mut step: Box<dyn FnMut() -> Result<(), BoxError>> = match primitive {
         Primitive::Sign(spec, algorithm) => {
             let key = asymmetric::generate(spec).map_err(|e| format!("generate {spec}: {e:?}"))?;
             Box::new(move || {
@@ -104,24 +97,7 @@ fn step(primitive: Primitive) -> Result<Step, BoxError> {
             asymmetric::generate_data_key_pair(spec).map_err(|e| format!("{e:?}"))?;
             Ok(())
         }),
-    })
-}
-
-/// Microseconds of one core per call of the primitive, measured for about `budget` on `threads`
-/// cores at once (each on a key of its own): with one, the primitive alone on an idle machine;
-/// with every core, what a core pays when the others are busy too, as the server's are under
-/// load (`openssl speed -multi` measures the same way).
-pub fn raw_cost_us(primitive: Primitive, budget: Duration, threads: usize) -> Result<f64, BoxError> {
-    let steps = (0..threads).map(|_| step(primitive)).collect::<Result<Vec<Step>, BoxError>>()?;
-    let per_thread: Vec<Result<f64, BoxError>> = std::thread::scope(|scope| {
-        let running: Vec<_> = steps.into_iter().map(|mut step| scope.spawn(move || time_calls(&mut step, budget))).collect();
-        running.into_iter().map(|thread| thread.join().unwrap_or_else(|_| Err("a measuring thread panicked".into()))).collect()
-    });
-    let per_thread = per_thread.into_iter().collect::<Result<Vec<f64>, BoxError>>()?;
-    Ok(per_thread.iter().sum::<f64>() / per_thread.len().max(1) as f64)
-}
-
-fn time_calls(step: &mut Step, budget: Duration) -> Result<f64, BoxError> {
+    };
     let started = Instant::now();
     let mut calls = 0u32;
     while started.elapsed() < budget || calls < 3 {

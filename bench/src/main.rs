@@ -189,28 +189,20 @@ async fn bench(options: Options) -> Result<(), BoxError> {
     }
     let targets: Vec<Target> = targets.into_iter().filter(|t| wanted(t.name)).collect();
     let measured = measure(&targets, &CONNECTIONS, seconds, rounds).await;
-    let cases: Vec<key_specs::Case> = match cases {
-        Ok(cases) => cases.into_iter().filter(|case| wanted(case.target.name)).collect(),
+    let cases: Vec<Target> = match cases {
+        Ok(cases) => cases.into_iter().filter(|case| wanted(case.name)).collect(),
         Err(e) => {
             eprintln!("key-spec cases not measured: {e}");
             Vec::new()
         }
     };
-    // In rounds with the ceiling, like the matrix; then each primitive alone, once on one core of the
-    // idle machine and once on every core at the same time.
-    let mut case_targets: Vec<Target> = cases.iter().map(|case| case.target.clone()).collect();
+    // In rounds with the ceiling, like the matrix; each case's primitive alone right after it.
+    let mut case_targets = cases;
     case_targets.extend(targets.iter().find(|t| t.name == CEILING).cloned());
-    let key_specs = match cases.is_empty() {
-        true => None,
-        false => Some(measure(&case_targets, &[KEY_SPEC_CONNECTIONS], seconds, rounds).await),
+    let key_specs = match case_targets.len() > 1 {
+        true => Some(measure(&case_targets, &[KEY_SPEC_CONNECTIONS], seconds, rounds).await),
+        false => None,
     };
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let raw = |case: &key_specs::Case| -> Result<Raw, BoxError> {
-        let idle = key_specs::raw_cost_us(case.primitive, Duration::from_secs(1), 1)?;
-        let busy = key_specs::raw_cost_us(case.primitive, Duration::from_secs(1), cores)?;
-        Ok(Raw { idle, busy })
-    };
-    let raws: Vec<(&str, Result<Raw, BoxError>)> = cases.iter().map(|case| (case.target.name, raw(case))).collect();
     trent.stop().await;
     ceiling.stop().await;
     if let Some(baseline) = &mut baseline {
@@ -219,7 +211,7 @@ async fn bench(options: Options) -> Result<(), BoxError> {
 
     print_report(&measured, seconds);
     if let Some(key_specs) = &key_specs {
-        print_key_spec_report(key_specs, &raws);
+        print_key_spec_report(key_specs);
     }
     Ok(())
 }
@@ -239,6 +231,8 @@ struct RoundCell {
     rate: f64,
     /// The server's CPU µs per request, when known.
     server_us: Option<f64>,
+    /// For a key-spec case: its primitive's cost on one core, measured in-process right after it.
+    raw_us: Option<f64>,
 }
 
 impl Measured {
@@ -272,22 +266,40 @@ fn median(sorted: &[f64]) -> Option<f64> {
 async fn measure(targets: &[Target], connections: &[usize], seconds: u64, rounds: usize) -> Measured {
     let targets: Vec<Arc<Target>> = targets.iter().cloned().map(Arc::new).collect();
     let mut rounds_measured: Vec<Vec<Row>> = (0..rounds).map(|_| Vec::new()).collect();
+    let mut cells_by_round: Vec<Vec<RoundCell>> = (0..rounds).map(|_| Vec::new()).collect();
     for &connections in connections {
-        for (round, rows) in rounds_measured.iter_mut().enumerate() {
+        for (round, (rows, cells)) in rounds_measured.iter_mut().zip(&mut cells_by_round).enumerate() {
             for target in &targets {
                 eprintln!("{connections} connection(s), round {}/{rounds}: {} for {seconds}s ...", round + 1, target.name);
                 let stats = load(target, connections, Duration::from_secs(seconds)).await;
+                let raw_us = match target.primitive {
+                    Some(primitive) => raw_cost_us(primitive).await,
+                    None => None,
+                };
+                cells.push(RoundCell { name: target.name, connections, rate: rate(&stats), server_us: server_cpu_us(&stats), raw_us });
                 rows.push(Row { name: target.name, connections, stats });
             }
         }
     }
-    let rounds = rounds_measured
-        .iter()
-        .map(|round| round.iter().map(|r| RoundCell { name: r.name, connections: r.connections, rate: rate(&r.stats), server_us: server_cpu_us(&r.stats) }).collect())
-        .collect();
     let mut rows = median_rows(rounds_measured);
     rows.sort_by_key(|row| (targets.iter().position(|t| t.name == row.name), row.connections));
-    Measured { rows, rounds }
+    Measured { rows, rounds: cells_by_round }
+}
+
+/// The primitive's µs per call on one core, measured for half a second while no load runs.
+async fn raw_cost_us(primitive: key_specs::Primitive) -> Option<f64> {
+    let measured = tokio::task::spawn_blocking(move || key_specs::raw_cost_us(primitive, Duration::from_millis(500))).await;
+    match measured {
+        Ok(Ok(us)) => Some(us),
+        Ok(Err(e)) => {
+            eprintln!("primitive not measured: {e}");
+            None
+        }
+        Err(e) => {
+            eprintln!("primitive not measured: {e}");
+            None
+        }
+    }
 }
 
 /// The store comparison: the same operations on the embedded store, on one node on PostgreSQL and
@@ -405,20 +417,13 @@ fn key_policy() -> String {
 /// The key-spec cases run at one concurrency, where the ceiling is near its best.
 const KEY_SPEC_CONNECTIONS: usize = 16;
 
-/// A primitive's raw cost per call on one core, µs: alone on the idle machine, and with every core
-/// running it at once.
-struct Raw {
-    idle: f64,
-    busy: f64,
-}
-
 /// Each case's cost per request next to the primitive's raw cost on one core plus the ceiling's
 /// cost per request, two ways: the server process's own CPU time, and the whole machine's (both
 /// cores, load generator included) derived from the request rate. Each ratio is the median of the
-/// rounds', each round's case over the ceiling measured in the same round. The raw cost in the
-/// ratios is the one with every core busy, as they are while the server is measured: the load
-/// generator runs beside it.
-fn print_key_spec_report(measured: &Measured, raws: &[(&str, Result<Raw, BoxError>)]) {
+/// rounds', each round's case over its primitive (measured right after the case) and the ceiling
+/// measured in the same round: on this VM a primitive's own cost moves by a quarter from one minute
+/// to the next.
+fn print_key_spec_report(measured: &Measured) {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
     let machine_us = |rate: f64| cores * 1e6 / rate.max(f64::MIN_POSITIVE);
     let shown = |figure: Option<f64>, digits: usize| figure.map_or("n/a".to_owned(), |f| format!("{f:.digits$}"));
@@ -431,26 +436,20 @@ fn print_key_spec_report(measured: &Measured, raws: &[(&str, Result<Raw, BoxErro
         shown(ceiling_server, 1),
         shown(ceiling_machine, 1)
     );
-    println!("| operation | req/s | p50 | p99 | errors | raw µs, 1 core idle | raw µs, all cores busy | server µs | server / (raw + ceiling) | machine µs | machine / (raw + ceiling) |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (name, raw) in raws {
-        let Raw { idle, busy: raw } = match raw {
-            Ok(raw) => raw,
-            Err(e) => {
-                println!("| {name} | primitive not measured: {e} |");
-                continue;
-            }
-        };
-        let Some(row) = measured.rows.iter().find(|r| r.name == *name) else { continue };
-        let stats = &row.stats;
-        let server_ratio = measured.per_round(name, CEILING, KEY_SPEC_CONNECTIONS, |case, ceiling| Some(case.server_us? / (raw + ceiling.server_us?)));
-        let machine_ratio = measured.per_round(name, CEILING, KEY_SPEC_CONNECTIONS, |case, ceiling| Some(machine_us(case.rate) / (raw + machine_us(ceiling.rate))));
+    println!("| operation | req/s | p50 | p99 | errors | raw primitive µs | server µs | server / (raw + ceiling) | machine µs | machine / (raw + ceiling) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in measured.rows.iter().filter(|r| r.name != CEILING) {
+        let (name, stats) = (row.name, &row.stats);
+        let raw = measured.per_round(name, CEILING, KEY_SPEC_CONNECTIONS, |case, _| case.raw_us);
+        let server_ratio = measured.per_round(name, CEILING, KEY_SPEC_CONNECTIONS, |case, ceiling| Some(case.server_us? / (case.raw_us? + ceiling.server_us?)));
+        let machine_ratio = measured.per_round(name, CEILING, KEY_SPEC_CONNECTIONS, |case, ceiling| Some(machine_us(case.rate) / (case.raw_us? + machine_us(ceiling.rate))));
         println!(
-            "| {name} | {:.0} | {} | {} | {} | {idle:.1} | {raw:.1} | {} | {} | {:.1} | {} |",
+            "| {name} | {:.0} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
             rate(stats),
             latency(percentile(&stats.latencies_us, 0.50)),
             latency(percentile(&stats.latencies_us, 0.99)),
             stats.errors,
+            shown(median(&raw), 1),
             shown(server_cpu_us(stats), 1),
             shown(median(&server_ratio), 2),
             machine_us(rate(stats)),
@@ -476,17 +475,23 @@ struct Target {
     pids: Vec<u32>,
     op: &'static str,
     body: Body,
+    /// For a key-spec case, the primitive it spends its time in.
+    primitive: Option<key_specs::Primitive>,
 }
 
 impl Target {
     fn new(name: &'static str, servers: &[&Server], op: &'static str, body: Body) -> Target {
         let addrs = servers.iter().map(|s| s.addr.clone()).collect();
         let pids = servers.iter().filter_map(|s| s.pid()).collect();
-        Target { name, addrs, pids, op, body }
+        Target { name, addrs, pids, op, body, primitive: None }
     }
 
     fn fixed(name: &'static str, servers: &[&Server], op: &'static str, body: &Value) -> Target {
         Target::new(name, servers, op, Body::Fixed(Bytes::from(body.to_string())))
+    }
+
+    fn spending_in(self, primitive: key_specs::Primitive) -> Target {
+        Target { primitive: Some(primitive), ..self }
     }
 
     fn body(&self, worker: usize, n: u64) -> Bytes {
