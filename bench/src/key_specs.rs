@@ -81,8 +81,9 @@ pub fn raw_cost_us(primitive: Primitive, budget: Duration) -> Result<f64, BoxErr
         Primitive::Verify(spec, algorithm) => {
             let key = asymmetric::generate(spec).map_err(|e| format!("generate {spec}: {e:?}"))?;
             let signature = asymmetric::sign(spec, &key, algorithm, MessageType::Raw, &message).map_err(|e| format!("{e:?}"))?;
+            let public = asymmetric::public_key(spec, &key).map_err(|e| format!("{e:?}"))?;
             Box::new(move || {
-                asymmetric::verify(spec, &key, algorithm, MessageType::Raw, &message, &signature).map_err(|e| format!("{e:?}"))?;
+                asymmetric::verify(spec, &public, algorithm, MessageType::Raw, &message, &signature).map_err(|e| format!("{e:?}"))?;
                 Ok(())
             })
         }

@@ -95,9 +95,10 @@ pub(crate) fn sign(curve: Curve, private: &KeyMaterial, algorithm: SigningAlgori
     Ok(signature.as_ref().to_vec())
 }
 
+/// `public_key`: DER SubjectPublicKeyInfo.
 pub(crate) fn verify(
     curve: Curve,
-    private: &KeyMaterial,
+    public_key: &[u8],
     algorithm: SigningAlgorithmSpec,
     message_type: MessageType,
     message: &[u8],
@@ -107,8 +108,7 @@ pub(crate) fn verify(
     if algorithm != allowed {
         return Err(CryptoError::Unsupported);
     }
-    let pair = key_pair(curve, private)?;
-    let public = UnparsedPublicKey::new(curve.verification(), pair.public_key().as_ref());
+    let public = UnparsedPublicKey::new(curve.verification(), public_key);
     Ok(match message_type {
         MessageType::Raw => public.verify(message, signature).is_ok(),
         MessageType::Digest => match digest::Digest::import_less_safe(message, hash) {

@@ -8,8 +8,8 @@
 
 use crate::{CryptoError, KeyMaterial};
 use ::ed448::KeypairBytes;
-use ::ed448_goldilocks::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
-use ::ed448_goldilocks::{Signature, SigningKey};
+use ::ed448_goldilocks::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use ::ed448_goldilocks::{Signature, SigningKey, VerifyingKey};
 
 /// Length of an Ed448 private key (the seed) and of an encoded public key.
 pub const KEY_LEN: usize = 57;
@@ -48,8 +48,9 @@ pub fn sign(private: &KeyMaterial, message: &[u8]) -> Result<Vec<u8>, CryptoErro
 }
 
 /// `Ok(false)` for a signature that does not verify, including one of the wrong length.
-pub fn verify(private: &KeyMaterial, message: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
-    let key = signing_key(private)?.verifying_key();
+/// `public_key`: DER SubjectPublicKeyInfo.
+pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+    let key = VerifyingKey::from_public_key_der(public_key).map_err(|_| CryptoError::InvalidKey)?;
     Ok(Signature::from_slice(signature).is_ok_and(|signature| key.verify_raw(&signature, message).is_ok()))
 }
 
@@ -75,8 +76,8 @@ mod tests {
         ));
         assert_eq!(raw_public_key(&private).expect("raw"), public);
         assert_eq!(sign(&private, &[0x03]).expect("sign"), expected);
-        assert!(verify(&private, &[0x03], &expected).expect("verify"));
-        assert!(!verify(&private, &[0x04], &expected).expect("verify"));
+        assert!(verify(&public_key_der(&private).expect("public key"), &[0x03], &expected).expect("verify"));
+        assert!(!verify(&public_key_der(&private).expect("public key"), &[0x04], &expected).expect("verify"));
     }
 
     #[test]
@@ -126,17 +127,17 @@ mod tests {
         dir.write("msg", message);
         assert!(dir.openssl(&["pkeyutl", "-sign", "-rawin", "-keyform", "DER", "-inkey", "key.der", "-in", "msg", "-out", "sig"]));
         let signature = dir.read("sig");
-        assert!(verify(&private, message, &signature).expect("verify"));
+        assert!(verify(&public_key_der(&private).expect("public key"), message, &signature).expect("verify"));
         // Ed448 is deterministic: Trent's signature is OpenSSL's, byte for byte.
         assert_eq!(sign(&private, message).expect("sign"), signature);
-        assert!(!verify(&private, b"another message", &signature).expect("verify"));
+        assert!(!verify(&public_key_der(&private).expect("public key"), b"another message", &signature).expect("verify"));
         let mut tampered = signature.clone();
         tampered[10] ^= 1;
-        assert!(!verify(&private, message, &tampered).expect("verify"));
-        assert!(!verify(&private, message, &signature[..SIGNATURE_LEN - 1]).expect("verify"));
-        assert!(!verify(&private, message, b"").expect("verify"));
+        assert!(!verify(&public_key_der(&private).expect("public key"), message, &tampered).expect("verify"));
+        assert!(!verify(&public_key_der(&private).expect("public key"), message, &signature[..SIGNATURE_LEN - 1]).expect("verify"));
+        assert!(!verify(&public_key_der(&private).expect("public key"), message, b"").expect("verify"));
         let other = generate().expect("generate");
-        assert!(!verify(&other, message, &signature).expect("verify"));
+        assert!(!verify(&public_key_der(&other).expect("public key"), message, &signature).expect("verify"));
     }
 
     #[test]

@@ -21,6 +21,10 @@ fn key_pair(private: &KeyMaterial) -> Result<Ed25519KeyPair, CryptoError> {
     Ed25519KeyPair::from_pkcs8(private.as_bytes()).map_err(|_| CryptoError::InvalidKey)
 }
 
+/// What precedes the 32-byte key in its 44-byte SubjectPublicKeyInfo (RFC 8410 §4: SEQUENCE {
+/// SEQUENCE { OID 1.3.101.112 }, BIT STRING }).
+const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+
 /// 44-byte SubjectPublicKeyInfo (OID 1.3.101.112).
 pub(crate) fn public_key(private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
     let der = key_pair(private)?.public_key().as_der().map_err(|_| CryptoError::InvalidKey)?;
@@ -66,20 +70,13 @@ pub(crate) fn sign(private: &KeyMaterial, algorithm: SigningAlgorithmSpec, messa
     }
 }
 
-pub(crate) fn verify(
-    private: &KeyMaterial,
-    algorithm: SigningAlgorithmSpec,
-    message_type: MessageType,
-    message: &[u8],
-    signature: &[u8],
-) -> Result<bool, CryptoError> {
-    let mode = mode(algorithm, message_type)?;
-    let pair = key_pair(private)?;
-    let public = pair.public_key().as_ref();
-    match mode {
-        Mode::Pure => Ok(UnparsedPublicKey::new(&signature::ED25519, public).verify(message, signature).is_ok()),
+/// `public_key`: DER SubjectPublicKeyInfo.
+pub(crate) fn verify(public_key: &[u8], algorithm: SigningAlgorithmSpec, message_type: MessageType, message: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+    match mode(algorithm, message_type)? {
+        Mode::Pure => Ok(UnparsedPublicKey::new(&signature::ED25519, public_key).verify(message, signature).is_ok()),
         Mode::Prehashed => {
-            let public: &[u8; ED25519_PUBLIC_KEY_LEN] = public.try_into().map_err(|_| CryptoError::InvalidKey)?;
+            let public = public_key.strip_prefix(&SPKI_PREFIX).and_then(|raw| <&[u8; ED25519_PUBLIC_KEY_LEN]>::try_from(raw).ok());
+            let public = public.ok_or(CryptoError::InvalidKey)?;
             let Ok(signature) = <&[u8; ED25519_SIGNATURE_LEN]>::try_from(signature) else {
                 return Ok(false);
             };

@@ -84,20 +84,19 @@ pub(crate) fn sign(level: Level, private: &KeyMaterial, algorithm: SigningAlgori
     Ok(signature)
 }
 
+/// `public_key`: DER SubjectPublicKeyInfo.
 pub(crate) fn verify(
     level: Level,
-    private: &KeyMaterial,
+    public_key: &[u8],
     algorithm: SigningAlgorithmSpec,
     message_type: MessageType,
     message: &[u8],
     signature: &[u8],
 ) -> Result<bool, CryptoError> {
     check(algorithm, message_type)?;
-    let pair = key_pair(level, private)?;
     if message_type == MessageType::ExternalMu {
         let Ok(mu) = <&[u8; ML_DSA_MU_LEN]>::try_from(message) else { return Ok(false) };
-        let spki = pair.public_key().as_der().map_err(|_| CryptoError::InvalidKey)?;
-        return aws_lc_ffi::ml_dsa_verify_mu(spki.as_ref(), mu, signature);
+        return aws_lc_ffi::ml_dsa_verify_mu(public_key, mu, signature);
     }
-    Ok(UnparsedPublicKey::new(level.verification(), pair.public_key().as_ref()).verify(message, signature).is_ok())
+    Ok(UnparsedPublicKey::new(level.verification(), public_key).verify(message, signature).is_ok())
 }

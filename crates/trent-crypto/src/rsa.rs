@@ -108,17 +108,10 @@ pub(crate) fn sign(size: Size, private: &KeyMaterial, algorithm: SigningAlgorith
     Ok(signature)
 }
 
-pub(crate) fn verify(
-    size: Size,
-    private: &KeyMaterial,
-    algorithm: SigningAlgorithmSpec,
-    message_type: MessageType,
-    message: &[u8],
-    signature: &[u8],
-) -> Result<bool, CryptoError> {
+/// `public_key`: DER SubjectPublicKeyInfo.
+pub(crate) fn verify(public_key: &[u8], algorithm: SigningAlgorithmSpec, message_type: MessageType, message: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
     let scheme = scheme(algorithm)?;
-    let pair = key_pair(size, private)?;
-    let public = UnparsedPublicKey::new(scheme.verification, pair.public_key().as_ref());
+    let public = UnparsedPublicKey::new(scheme.verification, public_key);
     Ok(match message_type {
         MessageType::Raw => public.verify(message, signature).is_ok(),
         MessageType::Digest => match digest::Digest::import_less_safe(message, scheme.digest) {

@@ -105,8 +105,10 @@ pub fn sign(private: &KeyMaterial, message_type: MessageType, message: &[u8]) ->
 
 /// `Ok(false)` for a signature that does not verify, does not parse as DER (r, s), or (for
 /// `MessageType::Digest`) a digest that is not 32 bytes.
-pub fn verify(private: &KeyMaterial, message_type: MessageType, message: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
-    let key = VerifyingKey::new(DISTINGUISHING_ID, secret_key(private)?.public_key()).map_err(|_| CryptoError::InvalidKey)?;
+/// `public_key`: DER SubjectPublicKeyInfo.
+pub fn verify(public_key: &[u8], message_type: MessageType, message: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+    let public_key = PublicKey::from_public_key_der(public_key).map_err(|_| CryptoError::InvalidKey)?;
+    let key = VerifyingKey::new(DISTINGUISHING_ID, public_key).map_err(|_| CryptoError::InvalidKey)?;
     let signature = Signature::from_der(signature);
     Ok(match message_type {
         MessageType::Raw => signature.is_ok_and(|signature| key.verify(message, &signature).is_ok()),
@@ -225,16 +227,16 @@ mod tests {
         dir.write("msg", message);
         assert!(dir.openssl(&["dgst", "-sm3", "-keyform", "DER", "-sign", "key.der", "-sigopt", DISTID, "-out", "sig", "msg"]));
         let signature = dir.read("sig");
-        assert!(verify(&private, MessageType::Raw, message, &signature).expect("verify"));
-        assert!(!verify(&private, MessageType::Raw, b"another message", &signature).expect("verify"));
+        assert!(verify(&public_key_der(&private).expect("public key"), MessageType::Raw, message, &signature).expect("verify"));
+        assert!(!verify(&public_key_der(&private).expect("public key"), MessageType::Raw, b"another message", &signature).expect("verify"));
         let other = generate().expect("generate");
-        assert!(!verify(&other, MessageType::Raw, message, &signature).expect("verify"));
+        assert!(!verify(&public_key_der(&other).expect("public key"), MessageType::Raw, message, &signature).expect("verify"));
         let mut tampered = signature.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
-        assert!(!verify(&private, MessageType::Raw, message, &tampered).expect("verify"));
+        assert!(!verify(&public_key_der(&private).expect("public key"), MessageType::Raw, message, &tampered).expect("verify"));
         for garbage in [&b""[..], b"not a signature", &signature[..signature.len() - 1]] {
-            assert!(!verify(&private, MessageType::Raw, message, garbage).expect("verify"));
+            assert!(!verify(&public_key_der(&private).expect("public key"), MessageType::Raw, message, garbage).expect("verify"));
         }
     }
 
@@ -270,13 +272,13 @@ mod tests {
             "pkeyutl", "-verify", "-rawin", "-digest", "sm3", "-pubin", "-keyform", "DER", "-inkey", "pub.der", "-pkeyopt", DISTID, "-in", "msg", "-sigfile", "sig",
         ]));
         // RAW and DIGEST are two views of one signature.
-        assert!(verify(&private, MessageType::Raw, message, &signature).expect("verify"));
+        assert!(verify(&public_key_der(&private).expect("public key"), MessageType::Raw, message, &signature).expect("verify"));
         let raw_signature = sign(&private, MessageType::Raw, message).expect("sign");
-        assert!(verify(&private, MessageType::Digest, &e, &raw_signature).expect("verify"));
-        assert!(!verify(&private, MessageType::Digest, &e[1..], &raw_signature).expect("verify"));
+        assert!(verify(&public_key_der(&private).expect("public key"), MessageType::Digest, &e, &raw_signature).expect("verify"));
+        assert!(!verify(&public_key_der(&private).expect("public key"), MessageType::Digest, &e[1..], &raw_signature).expect("verify"));
         assert_eq!(sign(&private, MessageType::Digest, &e[1..]).err(), Some(CryptoError::Unsupported));
         assert_eq!(sign(&private, MessageType::ExternalMu, &e).err(), Some(CryptoError::Unsupported));
-        assert_eq!(verify(&private, MessageType::ExternalMu, &e, &raw_signature).err(), Some(CryptoError::Unsupported));
+        assert_eq!(verify(&public_key_der(&private).expect("public key"), MessageType::ExternalMu, &e, &raw_signature).err(), Some(CryptoError::Unsupported));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! GetPublicKey, Sign, Verify, DeriveSharedSecret.
 
 use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
-use super::{current_material, dry_run, key_specs, refuse_recipient, require_enabled, require_usage, Caller, Ctx};
+use super::{current_material, dry_run, key_specs, public_key, refuse_recipient, require_enabled, require_usage, Caller, Ctx};
 use trent_crypto::asymmetric;
 use trent_model::*;
 
@@ -12,10 +12,9 @@ pub async fn get_public_key(ctx: &Ctx, caller: &Caller, input: GetPublicKeyReque
     if matches!(key.key_usage, KeyUsageType::GenerateVerifyMac) || key.key_spec == KeySpec::SymmetricDefault {
         return Err(kms_error!(UnsupportedOperationException, "{} is not an asymmetric KMS key.", key.arn.clone()));
     }
-    let private = current_material(ctx, &key)?;
     let public = match input.public_key_encoding {
-        Some(PublicKeyEncoding::Raw) => asymmetric::raw_public_key(key.key_spec, &private)?,
-        Some(PublicKeyEncoding::Der) | None => asymmetric::public_key(key.key_spec, &private)?,
+        Some(PublicKeyEncoding::Raw) => asymmetric::raw_public_key(key.key_spec, &current_material(ctx, &key)?)?,
+        Some(PublicKeyEncoding::Der) | None => public_key(ctx, &key)?.to_vec(),
     };
     let lists = key_specs::algorithm_lists(key.key_spec, key.key_usage);
     Ok(GetPublicKeyResponse {
@@ -48,8 +47,7 @@ pub async fn verify(ctx: &Ctx, caller: &Caller, input: VerifyRequest) -> Result<
     let message_type = input.message_type.unwrap_or(MessageType::Raw);
     let request = SigningRequest { key_id: &input.key_id, algorithm: input.signing_algorithm, message_type, message: &input.message, grant_tokens: input.grant_tokens.as_deref() };
     let key = signing_key(ctx, caller, request, "Verify").await?;
-    let private = current_material(ctx, &key)?;
-    let valid = asymmetric::verify(key.key_spec, &private, input.signing_algorithm, message_type, &input.message, &input.signature)?;
+    let valid = asymmetric::verify(key.key_spec, &public_key(ctx, &key)?, input.signing_algorithm, message_type, &input.message, &input.signature)?;
     dry_run(input.dry_run)?;
     if !valid {
         return Err(kms_error!(KMSInvalidSignatureException));

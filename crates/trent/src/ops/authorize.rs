@@ -362,36 +362,37 @@ fn is_key_id(id: &str) -> bool {
     id.split('-').map(str::len).eq([8, 4, 4, 4, 12]) && id.split('-').all(hex)
 }
 
-/// Parsed key policies by key ARN, with the text each was parsed from: a request does not parse
-/// its key's policy again, and finds it by hashing the short ARN rather than the policy (up to
-/// 32 KB); comparing the texts makes a changed policy parse anew.
-#[derive(Default)]
-pub struct PolicyCache {
-    parsed: std::sync::RwLock<HashMap<String, ParsedPolicy>>,
+/// Values derived from part of a key's record — its parsed key policy, its public key — by key
+/// ARN, each with the part it was derived from: a request does not derive them again (parsing a
+/// policy, unwrapping and parsing a private key), and finds them by hashing the short ARN rather
+/// than the part (up to 32 KB of policy); comparing the part makes a changed one derive anew.
+pub struct DerivedCache<V> {
+    entries: std::sync::RwLock<HashMap<String, (Vec<u8>, V)>>,
 }
 
-/// A policy text and what it parsed to (`None`: it did not parse).
-type ParsedPolicy = (String, Option<Arc<authz::Policy>>);
+/// Past this many keys a cache starts over, which bounds its memory.
+const MAX_CACHED_KEYS: usize = 10_000;
 
-/// Past this many keys the cache starts over, which bounds its memory.
-const MAX_CACHED_POLICIES: usize = 10_000;
+impl<V> Default for DerivedCache<V> {
+    fn default() -> Self {
+        DerivedCache { entries: Default::default() }
+    }
+}
 
-impl PolicyCache {
-    /// The parsed policy, or None if the stored text does not parse (which PutKeyPolicy and
-    /// CreateKey prevent, but a damaged record must not crash a request).
-    pub fn get(&self, key_arn: &str, text: &str) -> Option<Arc<authz::Policy>> {
-        if let Ok(cache) = self.parsed.read() {
-            if let Some((_, parsed)) = cache.get(key_arn).filter(|(cached, _)| cached == text) {
-                return parsed.clone();
+impl<V: Clone> DerivedCache<V> {
+    pub fn get_or_derive<E>(&self, key_arn: &str, source: &[u8], derive: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+        if let Ok(cache) = self.entries.read() {
+            if let Some((_, value)) = cache.get(key_arn).filter(|(cached, _)| cached == source) {
+                return Ok(value.clone());
             }
         }
-        let parsed = authz::parse(text, authz::PolicyKind::Key).ok().map(Arc::new);
-        if let Ok(mut cache) = self.parsed.write() {
-            if cache.len() >= MAX_CACHED_POLICIES {
+        let value = derive()?;
+        if let Ok(mut cache) = self.entries.write() {
+            if cache.len() >= MAX_CACHED_KEYS {
                 cache.clear();
             }
-            cache.insert(key_arn.to_owned(), (text.to_owned(), parsed.clone()));
+            cache.insert(key_arn.to_owned(), (source.to_vec(), value.clone()));
         }
-        parsed
+        Ok(value)
     }
 }

@@ -20,7 +20,7 @@ mod usage;
 use crate::clock::Clock;
 use crate::config::{Identities, Principal};
 use crate::store::{KeyRecord, Scope, Store, StoreError};
-use authorize::{AuthorizedKey, PolicyCache};
+use authorize::{AuthorizedKey, DerivedCache};
 use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -37,7 +37,10 @@ pub struct Ctx {
     pub clock: Clock,
     /// Whether the test-only admin endpoints (clock advance, reset) are served.
     pub test_admin: bool,
-    key_policies: PolicyCache,
+    /// Parsed key policies (`None`: the stored text does not parse).
+    key_policies: DerivedCache<Option<Arc<crate::authz::Policy>>>,
+    /// Public keys (DER SubjectPublicKeyInfo) of asymmetric keys, by their wrapped material.
+    public_keys: DerivedCache<Arc<[u8]>>,
     /// Each key's last cryptographic use not yet written to its record (GetKeyLastUsage).
     usage: usage::UsageLog,
     /// Serialises read-modify-write of one key within this process (striped by key ID), so that
@@ -52,7 +55,7 @@ impl Ctx {
         let key_locks = (0..KEY_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
         let clock = Clock::default();
         let usage = usage::UsageLog::new(clock.now_ms());
-        Ctx { store, root, identities, clock, test_admin: false, key_policies: PolicyCache::default(), usage, key_locks }
+        Ctx { store, root, identities, clock, test_admin: false, key_policies: DerivedCache::default(), public_keys: DerivedCache::default(), usage, key_locks }
     }
 
     /// Serves the test-only admin endpoints too (`--test-admin`).
@@ -61,8 +64,11 @@ impl Ctx {
     }
 
     /// The parsed form of the key policy `text` of the key `key_arn`.
+    /// The parsed policy, or None if the stored text does not parse (which PutKeyPolicy and
+    /// CreateKey prevent, but a damaged record must not crash a request).
     fn key_policy(&self, key_arn: &str, text: &str) -> Option<Arc<crate::authz::Policy>> {
-        self.key_policies.get(key_arn, text)
+        let parsed = || Ok::<_, std::convert::Infallible>(crate::authz::parse(text, crate::authz::PolicyKind::Key).ok().map(Arc::new));
+        self.key_policies.get_or_derive(key_arn, text.as_bytes(), parsed).unwrap_or_else(|never| match never {})
     }
 
     fn key_lock(&self, key_id: &str) -> &tokio::sync::Mutex<()> {
@@ -214,6 +220,17 @@ pub fn require_usage(key: &AuthorizedKey, usage: trent_model::KeyUsageType, oper
 pub fn current_material(ctx: &Ctx, key: &AuthorizedKey) -> Result<KeyMaterial, KmsError> {
     let (version, _) = key.current_material().ok_or_else(|| kms_error!(KMSInvalidStateException, "{} has no key material.", key.arn))?;
     unwrap_material(ctx, key, version)
+}
+
+/// The key's public key (DER SubjectPublicKeyInfo), derived from its current material once and
+/// then kept: Verify and GetPublicKey need no private key per request. It is derived from the
+/// material the root key authenticates, never read from the store, which could substitute one.
+pub fn public_key(ctx: &Ctx, key: &AuthorizedKey) -> Result<Arc<[u8]>, KmsError> {
+    let (version, material) = key.current_material().ok_or_else(|| kms_error!(KMSInvalidStateException, "{} has no key material.", key.arn))?;
+    ctx.public_keys.get_or_derive(&key.arn, &material.wrapped, || {
+        let private = unwrap_material(ctx, key, version)?;
+        Ok(Arc::from(trent_crypto::asymmetric::public_key(key.key_spec, &private)?))
+    })
 }
 
 /// For management operations, which work on enabled and disabled keys and, as in AWS, on keys

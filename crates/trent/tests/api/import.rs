@@ -277,6 +277,23 @@ async fn imported_ecc_key_signs_what_openssl_verifies() {
         .expect("Signature")
         .into_inner();
     assert!(scratch.openssl_verifies(&public, "ECDSA_SHA_256", message, &signature));
+
+    // Verify works from the public key Trent keeps after the first use; it must not outlive the
+    // material: once deleted the key refuses to verify, once re-imported it verifies again.
+    let verify = || {
+        kms.verify()
+            .key_id(&key_id)
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .message(Blob::new(message.to_vec()))
+            .signature(Blob::new(signature.clone()))
+            .send()
+    };
+    assert!(verify().await.expect("Verify").signature_valid);
+    kms.delete_imported_key_material().key_id(&key_id).send().await.expect("DeleteImportedKeyMaterial");
+    assert_code(verify().await, "KMSInvalidStateException");
+    let (token, wrapping) = parameters(&kms, &key_id, "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048").await;
+    import(&kms, &key_id, &token, &wrap(&scratch, &wrapping, "RSA_AES_KEY_WRAP_SHA_256", &pkcs8)).await.expect("import again");
+    assert!(verify().await.expect("Verify after re-import").signature_valid);
 }
 
 #[tokio::test]
