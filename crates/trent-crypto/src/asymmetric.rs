@@ -131,11 +131,12 @@ pub fn verify(
     }
 }
 
-/// RSA-OAEP or SM2PKE encryption to the key's public half.
-pub fn encrypt(spec: KeySpec, private: &KeyMaterial, algorithm: EncryptionAlgorithmSpec, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+/// RSA-OAEP or SM2PKE encryption to the key's public half, `public_key` (DER
+/// SubjectPublicKeyInfo, as [`public_key`] gives it).
+pub fn encrypt(spec: KeySpec, public_key: &[u8], algorithm: EncryptionAlgorithmSpec, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
     match family(spec) {
-        Family::Rsa(size) => rsa::encrypt(size, private, algorithm, plaintext),
-        Family::Sm2 if algorithm == EncryptionAlgorithmSpec::Sm2pke => sm2::encrypt(private, plaintext),
+        Family::Rsa(size) => rsa::encrypt(size, public_key, algorithm, plaintext),
+        Family::Sm2 if algorithm == EncryptionAlgorithmSpec::Sm2pke => sm2::encrypt(public_key, plaintext),
         _ => Err(CryptoError::Unsupported),
     }
 }

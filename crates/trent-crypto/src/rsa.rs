@@ -9,8 +9,8 @@ use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{
-    KeySize, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey, PrivateDecryptingKey, OAEP_SHA1_MGF1SHA1,
-    OAEP_SHA256_MGF1SHA256,
+    KeySize, OaepAlgorithm, OaepPrivateDecryptingKey, OaepPublicEncryptingKey, Pkcs1PrivateDecryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
+    OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
 };
 use aws_lc_rs::signature::{self, KeyPair as _, RsaEncoding, RsaKeyPair, RsaParameters, UnparsedPublicKey};
 use trent_model::{EncryptionAlgorithmSpec, MessageType, SigningAlgorithmSpec};
@@ -142,17 +142,17 @@ pub(crate) fn max_plaintext_len(size: Size, algorithm: EncryptionAlgorithmSpec) 
 }
 
 /// A plaintext longer than [`max_plaintext_len`] answers `Unsupported`; the server checks the size
-/// first and answers AWS's ValidationException.
-pub(crate) fn encrypt(size: Size, private: &KeyMaterial, algorithm: EncryptionAlgorithmSpec, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+/// first and answers AWS's ValidationException. `public_key`: DER SubjectPublicKeyInfo.
+pub(crate) fn encrypt(size: Size, public_key: &[u8], algorithm: EncryptionAlgorithmSpec, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let oaep = oaep(algorithm)?;
     if plaintext.len() > max_plaintext_len(size, algorithm)? {
         return Err(CryptoError::Unsupported);
     }
-    let private = PrivateDecryptingKey::from_pkcs8(private.as_bytes()).map_err(|_| CryptoError::InvalidKey)?;
-    if private.key_size_bytes() != size.bytes() {
+    let public = PublicEncryptingKey::from_der(public_key).map_err(|_| CryptoError::InvalidKey)?;
+    if public.key_size_bytes() != size.bytes() {
         return Err(CryptoError::InvalidKey);
     }
-    let public = OaepPublicEncryptingKey::new(private.public_key()).map_err(|_| CryptoError::InvalidKey)?;
+    let public = OaepPublicEncryptingKey::new(public).map_err(|_| CryptoError::InvalidKey)?;
     let mut ciphertext = vec![0u8; public.ciphertext_size()];
     let len = public.encrypt(oaep, plaintext, &mut ciphertext, None).map_err(|_| CryptoError::InvalidKey)?.len();
     ciphertext.truncate(len);

@@ -119,11 +119,13 @@ pub fn verify(public_key: &[u8], message_type: MessageType, message: &[u8], sign
 
 /// SM2PKE to the key's public half: the DER `SEQUENCE { x, y, C3, C2 }`. SM2PKE cannot encrypt
 /// an empty plaintext (`Unsupported`).
-pub fn encrypt(private: &KeyMaterial, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+/// `public_key`: DER SubjectPublicKeyInfo.
+pub fn encrypt(public_key: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
     if plaintext.is_empty() {
         return Err(CryptoError::Unsupported);
     }
-    let key = EncryptingKey::new_with_mode(secret_key(private)?.public_key(), Mode::C1C3C2);
+    let public_key = PublicKey::from_public_key_der(public_key).map_err(|_| CryptoError::InvalidKey)?;
+    let key = EncryptingKey::new_with_mode(public_key, Mode::C1C3C2);
     key.encrypt_der(&mut AwsLcRng, plaintext).map_err(|_| CryptoError::Random)
 }
 
@@ -289,8 +291,8 @@ mod tests {
         dir.write("pub.der", &public_key_der(&private).expect("spki"));
         for (i, plaintext) in [b"x".to_vec(), b"a data key of 32 bytes, exactly!".to_vec(), (0..=255u8).cycle().take(1024).collect()].iter().enumerate() {
             // Trent encrypts, OpenSSL decrypts.
-            let ciphertext = encrypt(&private, plaintext).expect("encrypt");
-            assert_ne!(encrypt(&private, plaintext).expect("encrypt"), ciphertext, "a fresh C1 each time");
+            let ciphertext = encrypt(&public_key_der(&private).expect("public key"), plaintext).expect("encrypt");
+            assert_ne!(encrypt(&public_key_der(&private).expect("public key"), plaintext).expect("encrypt"), ciphertext, "a fresh C1 each time");
             dir.write(&format!("trent.ct{i}"), &ciphertext);
             assert!(dir.openssl(&["pkeyutl", "-decrypt", "-keyform", "DER", "-inkey", "key.der", "-in", &format!("trent.ct{i}"), "-out", &format!("trent.pt{i}")]));
             assert_eq!(&dir.read(&format!("trent.pt{i}")), plaintext);
@@ -303,13 +305,13 @@ mod tests {
             assert_eq!(decrypt(&private, &theirs).expect("decrypt").as_bytes(), &plaintext[..]);
             assert_eq!(decrypt(&private, &ciphertext).expect("decrypt").as_bytes(), &plaintext[..]);
         }
-        assert_eq!(encrypt(&private, b"").err(), Some(CryptoError::Unsupported));
+        assert_eq!(encrypt(&public_key_der(&private).expect("public key"), b"").err(), Some(CryptoError::Unsupported));
     }
 
     #[test]
     fn bad_ciphertexts_fail_to_decrypt() {
         let private = generate().expect("generate");
-        let ciphertext = encrypt(&private, b"secret").expect("encrypt");
+        let ciphertext = encrypt(&public_key_der(&private).expect("public key"), b"secret").expect("encrypt");
         let mut cases = vec![Vec::new(), b"garbage".to_vec(), ciphertext[..ciphertext.len() - 1].to_vec(), [ciphertext.clone(), vec![0]].concat()];
         for at in [5, 40, ciphertext.len() - 10, ciphertext.len() - 1] {
             let mut tampered = ciphertext.clone();
@@ -388,7 +390,7 @@ mod tests {
     fn malformed_keys_are_invalid() {
         let junk = KeyMaterial::new(vec![1, 2, 3]);
         assert_eq!(sign(&junk, MessageType::Raw, b"m").err(), Some(CryptoError::InvalidKey));
-        assert_eq!(encrypt(&junk, b"m").err(), Some(CryptoError::InvalidKey));
+        assert_eq!(encrypt(&[1, 2, 3], b"m").err(), Some(CryptoError::InvalidKey));
         let ed448_key = crate::ed448::generate().expect("generate");
         assert_eq!(public_key_der(&ed448_key).err(), Some(CryptoError::InvalidKey));
     }

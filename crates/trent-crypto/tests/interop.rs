@@ -12,9 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
-use trent_crypto::asymmetric::{self, decrypt, derive_shared_secret, encrypt, generate, public_key, raw_public_key, sign};
+use trent_crypto::asymmetric::{self, decrypt, derive_shared_secret, generate, public_key, raw_public_key, sign};
 use trent_crypto::{CryptoError, KeyMaterial};
 use trent_model::{DataKeyPairSpec, EncryptionAlgorithmSpec as Enc, KeySpec, MacAlgorithmSpec as Mac, MessageType, SigningAlgorithmSpec as Sig};
+
+/// Encrypts to the key's public half (its SubjectPublicKeyInfo), as Trent's Encrypt does.
+fn encrypt(spec: KeySpec, key: &KeyMaterial, algorithm: Enc, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    asymmetric::encrypt(spec, &public_key(spec, key)?, algorithm, plaintext)
+}
 
 /// Verifies with the key's public half (its SubjectPublicKeyInfo), as Trent's Verify does.
 fn verify(spec: KeySpec, key: &KeyMaterial, algorithm: Sig, message_type: MessageType, message: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {

@@ -1,7 +1,7 @@
 //! Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom.
 
 use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
-use super::{current_material, dry_run, key_specs, refuse_recipient, require_enabled, require_usage, unwrap_material, Caller, Ctx};
+use super::{current_material, dry_run, key_specs, public_key, refuse_recipient, require_enabled, require_usage, unwrap_material, Caller, Ctx};
 use std::collections::BTreeMap;
 use trent_crypto::{asymmetric, symmetric, KeyMaterial};
 use trent_model::*;
@@ -232,7 +232,7 @@ fn encrypt_with(ctx: &Ctx, key: &AuthorizedKey, algorithm: EncryptionAlgorithmSp
     if plaintext.len() > max {
         return Err(kms_error!(ValidationException, "Algorithm {algorithm} and key spec {} cannot encrypt data larger than {max} bytes.", key.key_spec));
     }
-    Ok(asymmetric::encrypt(key.key_spec, &current_material(ctx, key)?, algorithm, plaintext)?)
+    Ok(asymmetric::encrypt(key.key_spec, &public_key(ctx, key)?, algorithm, plaintext)?)
 }
 
 fn seal(ctx: &Ctx, key: &AuthorizedKey, plaintext: &[u8], context: &BTreeMap<String, String>) -> Result<Vec<u8>, KmsError> {
