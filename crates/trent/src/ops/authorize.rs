@@ -361,38 +361,3 @@ fn is_key_id(id: &str) -> bool {
     }
     id.split('-').map(str::len).eq([8, 4, 4, 4, 12]) && id.split('-').all(hex)
 }
-
-/// Values derived from part of a key's record — its parsed key policy, its public key — by key
-/// ARN, each with the part it was derived from: a request does not derive them again (parsing a
-/// policy, unwrapping and parsing a private key), and finds them by hashing the short ARN rather
-/// than the part (up to 32 KB of policy); comparing the part makes a changed one derive anew.
-pub struct DerivedCache<V> {
-    entries: std::sync::RwLock<HashMap<String, (Vec<u8>, V)>>,
-}
-
-/// Past this many keys a cache starts over, which bounds its memory.
-const MAX_CACHED_KEYS: usize = 10_000;
-
-impl<V> Default for DerivedCache<V> {
-    fn default() -> Self {
-        DerivedCache { entries: Default::default() }
-    }
-}
-
-impl<V: Clone> DerivedCache<V> {
-    pub fn get_or_derive<E>(&self, key_arn: &str, source: &[u8], derive: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
-        if let Ok(cache) = self.entries.read() {
-            if let Some((_, value)) = cache.get(key_arn).filter(|(cached, _)| cached == source) {
-                return Ok(value.clone());
-            }
-        }
-        let value = derive()?;
-        if let Ok(mut cache) = self.entries.write() {
-            if cache.len() >= MAX_CACHED_KEYS {
-                cache.clear();
-            }
-            cache.insert(key_arn.to_owned(), (source.to_vec(), value.clone()));
-        }
-        Ok(value)
-    }
-}

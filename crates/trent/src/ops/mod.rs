@@ -20,7 +20,7 @@ mod usage;
 use crate::clock::Clock;
 use crate::config::{Identities, Principal};
 use crate::store::{KeyRecord, Scope, Store, StoreError};
-use authorize::{AuthorizedKey, DerivedCache};
+use authorize::AuthorizedKey;
 use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -50,6 +50,41 @@ pub struct Ctx {
 
 const KEY_LOCK_STRIPES: usize = 64;
 
+/// Values derived from part of a key's record — its parsed key policy, its public key — by key
+/// ARN, each with the part it was derived from: a request does not derive them again (parsing a
+/// policy, unwrapping and parsing a private key), and finds them by hashing the short ARN rather
+/// than the part (up to 32 KB of policy); comparing the part makes a changed one derive anew.
+struct DerivedCache<V> {
+    entries: std::sync::RwLock<std::collections::HashMap<String, (Vec<u8>, V)>>,
+}
+
+/// Past this many keys a cache starts over, which bounds its memory.
+const MAX_CACHED_KEYS: usize = 10_000;
+
+impl<V> Default for DerivedCache<V> {
+    fn default() -> Self {
+        DerivedCache { entries: Default::default() }
+    }
+}
+
+impl<V: Clone> DerivedCache<V> {
+    fn get_or_derive<E>(&self, key_arn: &str, source: &[u8], derive: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+        if let Ok(cache) = self.entries.read() {
+            if let Some((_, value)) = cache.get(key_arn).filter(|(cached, _)| cached == source) {
+                return Ok(value.clone());
+            }
+        }
+        let value = derive()?;
+        if let Ok(mut cache) = self.entries.write() {
+            if cache.len() >= MAX_CACHED_KEYS {
+                cache.clear();
+            }
+            cache.insert(key_arn.to_owned(), (source.to_vec(), value.clone()));
+        }
+        Ok(value)
+    }
+}
+
 impl Ctx {
     pub fn new(store: Arc<dyn Store>, root: Arc<dyn RootKey>, identities: Identities) -> Ctx {
         let key_locks = (0..KEY_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
@@ -68,7 +103,8 @@ impl Ctx {
     /// CreateKey prevent, but a damaged record must not crash a request).
     fn key_policy(&self, key_arn: &str, text: &str) -> Option<Arc<crate::authz::Policy>> {
         let parsed = || Ok::<_, std::convert::Infallible>(crate::authz::parse(text, crate::authz::PolicyKind::Key).ok().map(Arc::new));
-        self.key_policies.get_or_derive(key_arn, text.as_bytes(), parsed).unwrap_or_else(|never| match never {})
+        let Ok(policy) = self.key_policies.get_or_derive(key_arn, text.as_bytes(), parsed);
+        policy
     }
 
     fn key_lock(&self, key_id: &str) -> &tokio::sync::Mutex<()> {
