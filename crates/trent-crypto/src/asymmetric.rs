@@ -81,18 +81,12 @@ pub fn public_key(spec: KeySpec, private: &KeyMaterial) -> Result<Vec<u8>, Crypt
     }
 }
 
-/// The public key in its raw form (Trent extension): 32-byte Ed25519 / 57-byte Ed448 keys,
-/// uncompressed SEC1 points for ECC and SM2, the encoded key for ML-DSA, PKCS#1 for RSA.
-pub fn raw_public_key(spec: KeySpec, private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
-    match family(spec) {
-        Family::Rsa(size) => rsa::raw_public_key(size, private),
-        Family::Ec(curve) => ec::raw_public_key(curve, private),
-        Family::Ed25519 => edwards::raw_public_key(private),
-        Family::MlDsa(level) => pq::raw_public_key(level, private),
-        Family::Sm2 => sm2::raw_public_key(private),
-        Family::Ed448 => ed448::raw_public_key(private),
-        Family::Symmetric | Family::Hmac(_) => Err(CryptoError::Unsupported),
-    }
+/// The public key in its raw form (Trent extension), the BIT STRING of its SubjectPublicKeyInfo
+/// `public_key` (as [`public_key`] gives it): 32-byte Ed25519 / 57-byte Ed448 keys, uncompressed
+/// SEC1 points for ECC and SM2, the encoded key for ML-DSA, PKCS#1 for RSA.
+pub fn raw_public_key(public_key: &[u8]) -> Result<&[u8], CryptoError> {
+    let spki = spki::SubjectPublicKeyInfoRef::try_from(public_key).map_err(|_| CryptoError::InvalidKey)?;
+    spki.subject_public_key.as_bytes().ok_or(CryptoError::InvalidKey)
 }
 
 /// Signs `message`; for `MessageType::Digest` it is the digest, for `ExternalMu` the ML-DSA μ.

@@ -75,10 +75,6 @@ pub(crate) fn public_key(curve: Curve, private: &KeyMaterial) -> Result<Vec<u8>,
     Ok(der.as_ref().to_vec())
 }
 
-/// The uncompressed SEC1 point (65, 97 or 133 bytes).
-pub(crate) fn raw_public_key(curve: Curve, private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
-    Ok(key_pair(curve, private)?.public_key().as_ref().to_vec())
-}
 
 pub(crate) fn sign(curve: Curve, private: &KeyMaterial, algorithm: SigningAlgorithmSpec, message_type: MessageType, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let (allowed, hash) = curve.algorithm();

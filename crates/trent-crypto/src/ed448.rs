@@ -37,10 +37,6 @@ pub fn public_key_der(private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
     Ok(der.into_vec())
 }
 
-/// The encoded public key (57 bytes).
-pub fn raw_public_key(private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
-    Ok(signing_key(private)?.verifying_key().as_bytes().to_vec())
-}
 
 /// Pure Ed448 with an empty context: the 114-byte signature.
 pub fn sign(private: &KeyMaterial, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
@@ -74,7 +70,7 @@ mod tests {
             "26b8f91727bd62897af15e41eb43c377efb9c610d48f2335cb0bd0087810f4352541b143c4b981b7e18f62de8ccdf633fc1bf037ab7cd779805e0dbcc0aae1cbcee1",
             "afb2e027df36bc04dcecbf154336c19f0af7e0a6472905e799f1953d2a0ff3348ab21aa4adafd1d234441cf807c03a00"
         ));
-        assert_eq!(raw_public_key(&private).expect("raw"), public);
+        assert_eq!(crate::asymmetric::raw_public_key(&public_key_der(&private).expect("spki")).expect("raw").to_vec(), public);
         assert_eq!(sign(&private, &[0x03]).expect("sign"), expected);
         assert!(verify(&public_key_der(&private).expect("public key"), &[0x03], &expected).expect("verify"));
         assert!(!verify(&public_key_der(&private).expect("public key"), &[0x04], &expected).expect("verify"));
@@ -94,7 +90,7 @@ mod tests {
         assert_eq!(dir.read("pub.der"), spki);
         assert_eq!(spki.len(), 69);
         assert!(spki.starts_with(&hex("3043300506032b6571033a00")), "OID 1.3.101.113");
-        let raw = raw_public_key(&private).expect("raw");
+        let raw = crate::asymmetric::raw_public_key(&public_key_der(&private).expect("spki")).expect("raw").to_vec();
         assert_eq!(raw.len(), KEY_LEN);
         assert!(spki.ends_with(&raw));
         assert_ne!(generate().expect("generate").as_bytes(), private.as_bytes());
@@ -159,7 +155,7 @@ mod tests {
         assert_eq!(public_key_der(&v2).expect("spki"), public_key_der(&seeded).expect("spki"));
         // The same key with another key's public half is refused.
         let mut mismatched = v2.as_bytes().to_vec();
-        let other = raw_public_key(&generate().expect("generate")).expect("raw");
+        let other = crate::asymmetric::raw_public_key(&public_key_der(&generate().expect("generate")).expect("spki")).expect("raw").to_vec();
         let at = mismatched.len() - KEY_LEN;
         mismatched[at..].copy_from_slice(&other);
         assert_eq!(public_key_der(&KeyMaterial::new(mismatched)).err(), Some(CryptoError::InvalidKey));

@@ -21,20 +21,12 @@ fn key_pair(private: &KeyMaterial) -> Result<Ed25519KeyPair, CryptoError> {
     Ed25519KeyPair::from_pkcs8(private.as_bytes()).map_err(|_| CryptoError::InvalidKey)
 }
 
-/// What precedes the 32-byte key in its 44-byte SubjectPublicKeyInfo (RFC 8410 §4: SEQUENCE {
-/// SEQUENCE { OID 1.3.101.112 }, BIT STRING }).
-const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
-
 /// 44-byte SubjectPublicKeyInfo (OID 1.3.101.112).
 pub(crate) fn public_key(private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
     let der = key_pair(private)?.public_key().as_der().map_err(|_| CryptoError::InvalidKey)?;
     Ok(der.as_ref().to_vec())
 }
 
-/// The 32-byte public key.
-pub(crate) fn raw_public_key(private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
-    Ok(key_pair(private)?.public_key().as_ref().to_vec())
-}
 
 /// Ed25519ph's PH(M). For ED25519_PH_SHA_512 with `MessageType: DIGEST`, M is the caller's digest:
 /// the AWS model says KMS "still performs the SHA-512 prehash … the input is hashed twice: once by
@@ -75,8 +67,8 @@ pub(crate) fn verify(public_key: &[u8], algorithm: SigningAlgorithmSpec, message
     match mode(algorithm, message_type)? {
         Mode::Pure => Ok(UnparsedPublicKey::new(&signature::ED25519, public_key).verify(message, signature).is_ok()),
         Mode::Prehashed => {
-            let public = public_key.strip_prefix(&SPKI_PREFIX).and_then(|raw| <&[u8; ED25519_PUBLIC_KEY_LEN]>::try_from(raw).ok());
-            let public = public.ok_or(CryptoError::InvalidKey)?;
+            let raw = crate::asymmetric::raw_public_key(public_key)?;
+            let public = <&[u8; ED25519_PUBLIC_KEY_LEN]>::try_from(raw).map_err(|_| CryptoError::InvalidKey)?;
             let Ok(signature) = <&[u8; ED25519_SIGNATURE_LEN]>::try_from(signature) else {
                 return Ok(false);
             };

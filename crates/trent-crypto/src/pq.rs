@@ -56,10 +56,6 @@ pub(crate) fn public_key(level: Level, private: &KeyMaterial) -> Result<Vec<u8>,
     Ok(der.as_ref().to_vec())
 }
 
-/// The encoded public key (1312, 1952 or 2592 bytes).
-pub(crate) fn raw_public_key(level: Level, private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
-    Ok(key_pair(level, private)?.public_key().as_ref().to_vec())
-}
 
 fn check(algorithm: SigningAlgorithmSpec, message_type: MessageType) -> Result<(), CryptoError> {
     match (algorithm, message_type) {

@@ -67,11 +67,6 @@ pub(crate) fn public_key(size: Size, private: &KeyMaterial) -> Result<Vec<u8>, C
     Ok(der.as_ref().to_vec())
 }
 
-/// PKCS#1 RSAPublicKey.
-pub(crate) fn raw_public_key(size: Size, private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
-    Ok(key_pair(size, private)?.public_key().as_ref().to_vec())
-}
-
 struct Scheme {
     signing: &'static dyn RsaEncoding,
     verification: &'static RsaParameters,

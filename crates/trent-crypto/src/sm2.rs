@@ -22,7 +22,6 @@ use ::sm2::dsa::signature::{RandomizedSigner, Verifier};
 use ::sm2::dsa::{Signature, SigningKey, VerifyingKey};
 use ::sm2::elliptic_curve::ecdh::diffie_hellman;
 use ::sm2::elliptic_curve::rand_core::{TryCryptoRng, TryRng};
-use ::sm2::elliptic_curve::sec1::ToSec1Point;
 use ::sm2::elliptic_curve::Generate;
 use ::sm2::pkcs8::der::Decode;
 use ::sm2::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
@@ -85,10 +84,6 @@ pub fn public_key_der(private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
     spki(&secret_key(private)?.public_key())
 }
 
-/// The public key as an uncompressed SEC1 point (65 bytes: 0x04 ‖ x ‖ y).
-pub fn raw_public_key(private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
-    Ok(secret_key(private)?.public_key().to_sec1_point(false).as_bytes().to_vec())
-}
 
 /// SM2DSA with the default distinguishing ID; the DER-encoded (r, s). A digest
 /// (`MessageType::Digest`) must be the 32-byte e = SM3(Z_A ‖ M), else `Unsupported`.
@@ -157,6 +152,7 @@ pub fn derive_shared_secret(private: &KeyMaterial, peer_public_key_spki_der: &[u
 mod tests {
     use super::*;
     use crate::scratch::Scratch;
+    use ::sm2::elliptic_curve::sec1::ToSec1Point;
 
     /// `-pkeyopt`/`-sigopt` value naming AWS KMS's distinguishing ID to OpenSSL.
     const DISTID: &str = "distid:1234567812345678";
@@ -190,7 +186,7 @@ mod tests {
         let spki = public_key_der(&private).expect("spki");
         assert_eq!(dir.read("pub.der"), spki);
         assert!(spki.windows(SM2_CURVE_OID.len()).any(|w| w == SM2_CURVE_OID));
-        let raw = raw_public_key(&private).expect("raw");
+        let raw = crate::asymmetric::raw_public_key(&public_key_der(&private).expect("spki")).expect("raw").to_vec();
         assert_eq!((raw.len(), raw[0]), (65, 0x04));
         assert!(spki.ends_with(&raw));
         assert_ne!(generate().expect("generate").as_bytes(), private.as_bytes());
@@ -255,7 +251,7 @@ mod tests {
         za_input.extend(hex("28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93")); // b
         za_input.extend(hex("32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7")); // x_G
         za_input.extend(hex("BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0")); // y_G
-        za_input.extend(&raw_public_key(&private).expect("raw")[1..]); // x_A ‖ y_A
+        za_input.extend(&crate::asymmetric::raw_public_key(&public_key_der(&private).expect("spki")).expect("raw").to_vec()[1..]); // x_A ‖ y_A
         dir.write("za_input", &za_input);
         assert!(dir.openssl(&["dgst", "-sm3", "-binary", "-out", "za", "za_input"]));
         let mut e_input = dir.read("za");
@@ -348,7 +344,7 @@ mod tests {
         // A P-256 key, an SM2 private key, a raw point and garbage are not SM2 peer keys.
         assert!(dir.openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "p256.pem"]));
         assert!(dir.openssl(&["pkey", "-in", "p256.pem", "-pubout", "-outform", "DER", "-out", "p256.pub.der"]));
-        let raw = raw_public_key(&peer_private).expect("raw");
+        let raw = crate::asymmetric::raw_public_key(&public_key_der(&peer_private).expect("spki")).expect("raw").to_vec();
         for bad in [dir.read("p256.pub.der"), peer_private.as_bytes().to_vec(), raw, b"garbage".to_vec(), Vec::new()] {
             assert_eq!(derive_shared_secret(&private, &bad).err(), Some(CryptoError::InvalidPeerKey));
         }

@@ -12,9 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
-use trent_crypto::asymmetric::{self, decrypt, derive_shared_secret, generate, public_key, raw_public_key, sign};
+use trent_crypto::asymmetric::{self, decrypt, derive_shared_secret, generate, public_key, sign};
 use trent_crypto::{CryptoError, KeyMaterial};
 use trent_model::{DataKeyPairSpec, EncryptionAlgorithmSpec as Enc, KeySpec, MacAlgorithmSpec as Mac, MessageType, SigningAlgorithmSpec as Sig};
+
+/// The raw public key, read from the key's SubjectPublicKeyInfo as Trent's GetPublicKey does.
+fn raw_public_key(spec: KeySpec, key: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
+    Ok(asymmetric::raw_public_key(&public_key(spec, key)?)?.to_vec())
+}
 
 /// Encrypts to the key's public half (its SubjectPublicKeyInfo), as Trent's Encrypt does.
 fn encrypt(spec: KeySpec, key: &KeyMaterial, algorithm: Enc, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {

@@ -12,9 +12,10 @@ pub async fn get_public_key(ctx: &Ctx, caller: &Caller, input: GetPublicKeyReque
     if matches!(key.key_usage, KeyUsageType::GenerateVerifyMac) || key.key_spec == KeySpec::SymmetricDefault {
         return Err(kms_error!(UnsupportedOperationException, "{} is not an asymmetric KMS key.", key.arn.clone()));
     }
+    let der = public_key(ctx, &key)?;
     let public = match input.public_key_encoding {
-        Some(PublicKeyEncoding::Raw) => asymmetric::raw_public_key(key.key_spec, &current_material(ctx, &key)?)?,
-        Some(PublicKeyEncoding::Der) | None => public_key(ctx, &key)?.to_vec(),
+        Some(PublicKeyEncoding::Raw) => asymmetric::raw_public_key(&der)?.to_vec(),
+        Some(PublicKeyEncoding::Der) | None => der.to_vec(),
     };
     let lists = key_specs::algorithm_lists(key.key_spec, key.key_usage);
     Ok(GetPublicKeyResponse {
