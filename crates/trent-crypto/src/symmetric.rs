@@ -54,11 +54,12 @@ pub fn seal(key: &KeyMaterial, header: &Header<'_>, plaintext: &[u8], context: &
     blob.extend_from_slice(&header.material_version.to_be_bytes());
     blob.extend_from_slice(&nonce);
     let aad = aad(&blob, context);
-    let mut body = plaintext.to_vec();
-    aead_key(key)?
-        .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&aad), &mut body)
+    let header_len = blob.len();
+    blob.extend_from_slice(plaintext);
+    let tag = aead_key(key)?
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&aad), &mut blob[header_len..])
         .map_err(|_| CryptoError::Decrypt)?;
-    blob.extend_from_slice(&body);
+    blob.extend_from_slice(tag.as_ref());
     Ok(blob)
 }
 

@@ -6,7 +6,7 @@ use crate::ops::{self, Caller, Ctx};
 use crate::sigv4;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -25,6 +25,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long in-flight requests may take to finish after shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The header that carries the request ID in every response, as AWS's.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
 
 /// The address a request came from (for `aws:SourceIp`), in the request's extensions.
 #[derive(Clone, Copy, Debug)]
@@ -182,7 +185,7 @@ fn json_response(status: StatusCode, body: Bytes, request_id: &str) -> Response<
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
     if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert("x-amzn-requestid", id);
+        headers.insert(REQUEST_ID, id);
     }
     response
 }

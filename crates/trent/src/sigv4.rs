@@ -33,17 +33,15 @@ pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const TERMINATOR: &str = "aws4_request";
-const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. \
      Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
 
-/// A request whose signature was verified: the principal it comes from, the access key it was
-/// signed with and the region of its credential scope (the region it addresses).
+/// A request whose signature was verified: the principal it comes from and the region of its
+/// credential scope (the region it addresses).
 #[derive(Clone, Debug)]
 pub struct Authenticated {
     pub principal: Arc<Principal>,
-    pub access_key_id: String,
     pub region: String,
 }
 
@@ -70,11 +68,11 @@ pub fn verify_for_service(parts: &Parts, body: &[u8], identities: &Identities, n
     };
 
     let payload_hash = payload_hash(&parts.headers, body)?;
-    let canonical = canonical_request(parts, authorization.signed_headers, &payload_hash);
+    let canonical = canonical_request(parts, authorization.signed_headers, payload_hash.as_str());
     let string_to_sign = string_to_sign(&amz_date, scope.credential_scope, canonical.as_bytes());
     let key = credential.signing_keys.get_or_derive(scope.credential_scope, || signing_key(credential.secret.expose(), scope.date, scope.region, scope.service));
-    let expected = hex(hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
-    if !bool::from(expected.as_bytes().ct_eq(authorization.signature.as_bytes())) {
+    let expected = Hex::of(hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
+    if !bool::from(expected.as_str().as_bytes().ct_eq(authorization.signature.as_bytes())) {
         tracing::debug!(
             access_key_id = scope.access_key_id,
             canonical_request = %redact_token(&canonical),
@@ -94,7 +92,7 @@ pub fn verify_for_service(parts: &Parts, body: &[u8], identities: &Identities, n
     if !token_ok {
         return Err(kms_error!(UnrecognizedClientException, "{INVALID_TOKEN}"));
     }
-    Ok(Authenticated { principal: credential.principal.clone(), access_key_id: scope.access_key_id.to_owned(), region: scope.region.to_owned() })
+    Ok(Authenticated { principal: credential.principal.clone(), region: scope.region.to_owned() })
 }
 
 /// The three parameters of `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.
@@ -261,10 +259,10 @@ fn check_skew(timestamp: i64, now: SystemTime) -> Result<(), KmsError> {
 /// The hex SHA-256 of the body. A client may also send it as `x-amz-content-sha256` (S3's habit);
 /// it must then match. `UNSIGNED-PAYLOAD` is not honoured: a KMS body is the whole request, so it
 /// is always part of the signature.
-fn payload_hash(headers: &HeaderMap, body: &[u8]) -> Result<String, KmsError> {
-    let hash = if body.is_empty() { EMPTY_SHA256.to_owned() } else { hex(digest::digest(&digest::SHA256, body).as_ref()) };
+fn payload_hash(headers: &HeaderMap, body: &[u8]) -> Result<Hex, KmsError> {
+    let hash = Hex::of(digest::digest(&digest::SHA256, body).as_ref());
     match headers.get("x-amz-content-sha256").map(|v| v.as_bytes()) {
-        Some(sent) if sent != b"UNSIGNED-PAYLOAD" && !sent.eq_ignore_ascii_case(hash.as_bytes()) => {
+        Some(sent) if sent != b"UNSIGNED-PAYLOAD" && !sent.eq_ignore_ascii_case(hash.as_str().as_bytes()) => {
             Err(kms_error!(InvalidSignatureException, "The provided 'x-amz-content-sha256' header does not match what was computed."))
         }
         _ => Ok(hash),
@@ -282,7 +280,10 @@ fn canonical_request(parts: &Parts, signed_headers: &str, payload_hash: &str) ->
     out.push_str(&canonical_query(parts.uri.query().unwrap_or("")));
     out.push('\n');
     for name in signed_headers.split(';') {
-        out.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+        match name.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => out.push_str(&name.to_ascii_lowercase()),
+            false => out.push_str(name),
+        }
         out.push(':');
         // Looked up as written: `HeaderMap` matches names regardless of case, without allocating.
         let mut values = parts.headers.get_all(name).iter().peekable();
@@ -330,7 +331,11 @@ fn push_trimmed(out: &mut String, value: &str) {
 /// segments dropped) and URI-encoded once more. The client encoded the path once to send it and
 /// once more to sign it (every service but S3 double-encodes), so encoding what arrived gives
 /// what the client signed: `%3D` on the wire is `%253D` in the canonical request.
-fn canonical_uri(path: &str) -> String {
+fn canonical_uri(path: &str) -> Cow<'_, str> {
+    // What every SDK sends to KMS.
+    if path == "/" {
+        return Cow::Borrowed(path);
+    }
     let mut segments: Vec<&str> = Vec::new();
     for segment in path.split('/') {
         match segment {
@@ -350,12 +355,15 @@ fn canonical_uri(path: &str) -> String {
     if out.is_empty() || (ends_with_slash && !out.ends_with('/')) {
         out.push('/');
     }
-    out
+    Cow::Owned(out)
 }
 
 /// The canonical query string: each name and value decoded and then strictly URI-encoded, the
 /// pairs sorted by name and then value, `name=value` joined by `&`.
-fn canonical_query(query: &str) -> String {
+fn canonical_query(query: &str) -> Cow<'_, str> {
+    if query.is_empty() {
+        return Cow::Borrowed(query);
+    }
     let mut pairs: Vec<(String, String)> = query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -378,7 +386,7 @@ fn canonical_query(query: &str) -> String {
         out.push('=');
         out.push_str(&value);
     }
-    out
+    Cow::Owned(out)
 }
 
 /// AWS's URI encoding: every byte but the unreserved `A-Z a-z 0-9 - _ . ~` as `%XX`, upper-case hex.
@@ -421,8 +429,8 @@ fn percent_decode(text: &str) -> Vec<u8> {
 }
 
 fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
-    let hash = hex(digest::digest(&digest::SHA256, canonical_request).as_ref());
-    [ALGORITHM, amz_date, scope, &hash].join("\n")
+    let hash = Hex::of(digest::digest(&digest::SHA256, canonical_request).as_ref());
+    [ALGORITHM, amz_date, scope, hash.as_str()].join("\n")
 }
 
 /// `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
@@ -465,10 +473,22 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::K
     key
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digits: Vec<u8> = bytes.iter().flat_map(|&b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]).collect();
-    String::from_utf8(digits).unwrap_or_default()
+/// A SHA-256 digest or HMAC-SHA256 tag in lower-case hex, kept on the stack.
+struct Hex([u8; 64]);
+
+impl Hex {
+    fn of(digest: &[u8]) -> Hex {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [b'0'; 64];
+        for (pair, &b) in hex.chunks_exact_mut(2).zip(digest) {
+            pair.copy_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+        }
+        Hex(hex)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// The canonical request for the debug log, with the session token's value left out.
@@ -585,6 +605,8 @@ mod tests {
         (parts, body.as_bytes().to_vec())
     }
 
+    const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
     fn suite_verify(text: &str, token: Option<&str>) -> Result<Authenticated, KmsError> {
         let (parts, body) = parse_request(text);
         verify_for_service(&parts, &body, &identities(SECRET, token), at(SUITE_TIME), "service")
@@ -625,23 +647,22 @@ mod tests {
             ("post-sts-header-after", POST_STS_HEADER_AFTER),
         ] {
             let verified = suite_verify(request, None).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-            assert_eq!(verified.access_key_id, AKID);
             assert_eq!(verified.region, "us-east-1");
             assert_eq!(verified.principal.arn, "arn:aws:iam::111122223333:user/alice");
         }
         let verified = suite_verify(GET_VANILLA_WITH_SESSION_TOKEN, Some(SESSION_TOKEN)).expect("verifies");
-        assert_eq!(verified.access_key_id, AKID);
+        assert_eq!(verified.principal.arn, "arn:aws:iam::111122223333:user/alice");
     }
 
     #[test]
     fn aws_test_suite_canonical_requests() {
         let (parts, body) = parse_request(POST_X_WWW_FORM_URLENCODED);
         let hash = payload_hash(&parts.headers, &body).expect("hash");
-        assert_eq!(canonical_request(&parts, "content-length;content-type;host;x-amz-content-sha256;x-amz-date", &hash), POST_X_WWW_FORM_URLENCODED_CANONICAL);
+        assert_eq!(canonical_request(&parts, "content-length;content-type;host;x-amz-content-sha256;x-amz-date", hash.as_str()), POST_X_WWW_FORM_URLENCODED_CANONICAL);
         let (parts, body) = parse_request(GET_HEADER_VALUE_TRIM);
         let hash = payload_hash(&parts.headers, &body).expect("hash");
         assert_eq!(
-            canonical_request(&parts, "host;my-header1;my-header2;x-amz-date", &hash),
+            canonical_request(&parts, "host;my-header1;my-header2;x-amz-date", hash.as_str()),
             "GET\n/\n\nhost:example.amazonaws.com\nmy-header1:value1\nmy-header2:\"a b c\"\nx-amz-date:20150830T123600Z\n\nhost;my-header1;my-header2;x-amz-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         // The string to sign of get-vanilla (`header-string-to-sign.txt`).
@@ -814,8 +835,8 @@ mod tests {
     #[test]
     fn date_header_instead_of_x_amz_date() {
         let canonical = "GET\n/\n\ndate:Sun, 30 Aug 2015 12:36:00 GMT\nhost:example.amazonaws.com\n\ndate;host\n".to_owned() + EMPTY_SHA256;
-        let canonical_hash = hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref());
-        let to_sign = format!("AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n{canonical_hash}");
+        let canonical_hash = Hex::of(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref());
+        let to_sign = format!("AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n{}", canonical_hash.as_str());
         let key = aws_sigv4::sign::v4::generate_signing_key(SECRET, at(SUITE_TIME), "us-east-1", "service");
         let signature = aws_sigv4::sign::v4::calculate_signature(key, to_sign.as_bytes());
         let request = format!(
@@ -914,7 +935,6 @@ mod tests {
             let (parts, body) = signed("kms-secret", None, "eu-west-1", now(), BODY);
             let verified = verify(&parts, &body, &kms_identities("kms-secret", None), now()).expect("verifies");
             assert_eq!(verified.region, "eu-west-1");
-            assert_eq!(verified.access_key_id, "AKIAKMSCLIENT");
             assert_eq!(verified.principal.arn, "arn:aws:iam::111122223333:role/app");
             let (parts, body) = signed("kms-secret", Some("session"), "ap-southeast-2", now(), b"");
             let verified = verify(&parts, &body, &kms_identities("kms-secret", Some("session")), now()).expect("verifies");

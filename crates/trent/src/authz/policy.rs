@@ -347,7 +347,7 @@ impl Statement {
             PrincipalMode::Account => {
                 self.effect == Effect::Allow
                     && !principals.negated
-                    && principals.list.iter().any(|e| *e == PrincipalEntry::Account(caller.account.clone()))
+                    && principals.list.iter().any(|e| matches!(e, PrincipalEntry::Account(account) if *account == caller.account))
             }
         }
     }

@@ -270,8 +270,11 @@ impl<'p> Values<'p> {
             }
             self.put("kms:encryptioncontextkeys", || context.keys().cloned().collect());
         }
+        // Their names hold no encryption-context key, so comparing without case is normalizing.
         for (key, value) in &conditions.values {
-            self.put(&authz::condition_key(key), || one(value));
+            if let Some(wanted) = self.wanted.iter().copied().find(|wanted| wanted.eq_ignore_ascii_case(key)) {
+                self.put(wanted, || one(value));
+            }
         }
         if self.wants_prefix("aws:requesttag/") {
             for (key, value) in &conditions.request_tags {
