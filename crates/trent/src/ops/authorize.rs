@@ -36,8 +36,10 @@ impl AuthorizedKey {
     }
 }
 
+// Built with `concat`, which allocates once for the exact length: `format!` grew its buffer while
+// writing, and key ARNs are built on every request.
 pub fn key_arn(scope: &Scope, key_id: &str) -> String {
-    format!("arn:aws:kms:{}:{}:key/{key_id}", scope.region, scope.account)
+    ["arn:aws:kms:", &scope.region, ":", &scope.account, ":key/", key_id].concat()
 }
 
 /// Which identifier forms an operation's `KeyId` accepts, as its AWS documentation says.
@@ -120,7 +122,7 @@ async fn locate<'a>(ctx: &Ctx, caller: &Caller, key_id: &'a str, forms: KeyIdFor
 /// The decision on one key: its key policy with the caller's identity policies, then, unless a
 /// policy denied explicitly, the key's grants for the caller.
 async fn decide(ctx: &Ctx, caller: &Caller, key: &AuthorizedKey, alias: Option<&str>, operation: &str, conditions: &Conditions<'_>) -> Result<(), KmsError> {
-    let action = format!("kms:{operation}");
+    let action = ["kms:", operation].concat();
     let policy = ctx.key_policy(&key.arn, &key.record.policy);
     let mut values = Values::wanted_by(policy.as_deref().into_iter().chain(&caller.principal.policies));
     values.of_request(caller, conditions);
@@ -182,7 +184,7 @@ pub fn authorize_alias(caller: &Caller, operation: &str, alias_name: &str) -> Re
 }
 
 fn authorize_by_identity(caller: &Caller, operation: &str, resource: &str, conditions: &Conditions<'_>) -> Result<(), KmsError> {
-    let action = format!("kms:{operation}");
+    let action = ["kms:", operation].concat();
     let mut values = Values::wanted_by(&caller.principal.policies);
     values.of_request(caller, conditions);
     let values = values.map;
@@ -352,8 +354,8 @@ fn parse_key_id<'a>(caller: &Caller, input: &'a str, forms: KeyIdForms) -> Resul
     Ok((scope, KeyName::Id(resource)))
 }
 
-fn alias_arn(scope: &Scope, alias_name: &str) -> String {
-    format!("arn:aws:kms:{}:{}:{alias_name}", scope.region, scope.account)
+pub fn alias_arn(scope: &Scope, alias_name: &str) -> String {
+    ["arn:aws:kms:", &scope.region, ":", &scope.account, ":", alias_name].concat()
 }
 
 /// A UUID, or a multi-Region key ID (`mrk-` and 32 hex digits).

@@ -142,7 +142,7 @@ impl Caller {
     }
 
     pub fn alias_arn(&self, alias_name: &str) -> String {
-        format!("arn:aws:kms:{}:{}:{alias_name}", self.scope.region, self.scope.account)
+        authorize::alias_arn(&self.scope, alias_name)
     }
 }
 
@@ -340,7 +340,7 @@ fn conflict_backoff(attempt: u32) -> std::time::Duration {
 
 /// The associated data binding wrapped material to its key and version.
 fn material_context(scope: &Scope, key_id: &str, material_id: &str) -> Vec<u8> {
-    format!("trent/material/v1/{}/{}/{key_id}/{material_id}", scope.account, scope.region).into_bytes()
+    ["trent/material/v1/", &scope.account, "/", &scope.region, "/", key_id, "/", material_id].concat().into_bytes()
 }
 
 /// Unwraps version `version` of the key's material.
