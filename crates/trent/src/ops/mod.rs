@@ -98,9 +98,9 @@ impl Ctx {
         Ctx { test_admin, ..self }
     }
 
-    /// The parsed form of the key policy `text` of the key `key_arn`.
-    /// The parsed policy, or None if the stored text does not parse (which PutKeyPolicy and
-    /// CreateKey prevent, but a damaged record must not crash a request).
+    /// The parsed form of the key policy `text` of the key `key_arn`, or None if the stored text
+    /// does not parse (which PutKeyPolicy and CreateKey prevent, but a damaged record must not
+    /// crash a request).
     fn key_policy(&self, key_arn: &str, text: &str) -> Option<Arc<crate::authz::Policy>> {
         let parsed = || Ok::<_, std::convert::Infallible>(crate::authz::parse(text, crate::authz::PolicyKind::Key).ok().map(Arc::new));
         let Ok(policy) = self.key_policies.get_or_derive(key_arn, text.as_bytes(), parsed);
