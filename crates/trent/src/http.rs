@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpListener;
 use trent_model::{kms_error, KmsError, Operation};
+use uuid::Uuid;
 
 /// Largest request body accepted. The largest legal KMS request is a 131,072-character key policy,
 /// which JSON escaping can grow to about 786 KiB.
@@ -90,9 +91,9 @@ where
         Ok(Ok(body)) => handler(parts, body.to_bytes()).await,
         Ok(Err(_)) => error_response(
             &kms_error!(SerializationException, "Request body is larger than {MAX_BODY_BYTES} bytes or was cut short"),
-            &new_request_id(),
+            new_request_id(),
         ),
-        Err(_) => error_response(&kms_error!(SerializationException, "Request body was not received in time"), &new_request_id()),
+        Err(_) => error_response(&kms_error!(SerializationException, "Request body was not received in time"), new_request_id()),
     }
 }
 
@@ -101,13 +102,13 @@ where
 pub async fn handle(ctx: Arc<Ctx>, parts: Parts, body: Bytes) -> Response<Full<Bytes>> {
     let request_id = new_request_id();
     if parts.method == Method::GET && parts.uri.path() == "/health" {
-        return json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#), &request_id);
+        return json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#), request_id);
     }
     if ctx.test_admin && parts.method == Method::POST {
         if let Some(result) = test_admin(&ctx, parts.uri.path(), &body).await {
             return match result {
-                Ok(body) => json_response(StatusCode::OK, Bytes::from(body.to_string()), &request_id),
-                Err(error) => error_response(&error, &request_id),
+                Ok(body) => json_response(StatusCode::OK, Bytes::from(body.to_string()), request_id),
+                Err(error) => error_response(&error, request_id),
             };
         }
     }
@@ -115,10 +116,10 @@ pub async fn handle(ctx: Arc<Ctx>, parts: Parts, body: Bytes) -> Response<Full<B
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
     let operation = target.strip_prefix("TrentService.").unwrap_or(target);
     let caller = match sigv4::verify(&parts, &body, &ctx.identities, SystemTime::now()) {
-        Ok(authenticated) => Caller::new(authenticated, parts.extensions.get::<Peer>().map(|peer| peer.0), request_id.clone()),
+        Ok(authenticated) => Caller::new(authenticated, parts.extensions.get::<Peer>().map(|peer| peer.0), request_id),
         Err(error) => {
             tracing::info!(%request_id, operation, code = error.code().as_str(), "{}", error.message());
-            return error_response(&error, &request_id);
+            return error_response(&error, request_id);
         }
     };
     let result = match (parts.method == Method::POST, Operation::parse(operation, &body)) {
@@ -131,11 +132,11 @@ pub async fn handle(ctx: Arc<Ctx>, parts: Parts, body: Bytes) -> Response<Full<B
     match result {
         Ok(body) => {
             tracing::debug!(%request_id, operation, principal, region = %caller.scope.region, latency_us, "ok");
-            json_response(StatusCode::OK, Bytes::from(body), &request_id)
+            json_response(StatusCode::OK, Bytes::from(body), request_id)
         }
         Err(error) => {
             tracing::info!(%request_id, operation, principal, region = %caller.scope.region, latency_us, code = error.code().as_str(), "{}", error.message());
-            error_response(&error, &request_id)
+            error_response(&error, request_id)
         }
     }
 }
@@ -173,26 +174,27 @@ async fn reset(ctx: &Ctx) -> Result<serde_json::Value, KmsError> {
     Ok(serde_json::json!({}))
 }
 
-pub fn error_response(error: &KmsError, request_id: &str) -> Response<Full<Bytes>> {
+pub fn error_response(error: &KmsError, request_id: Uuid) -> Response<Full<Bytes>> {
     let body = serde_json::json!({ "__type": error.code().as_str(), "message": error.message() });
     let status = StatusCode::from_u16(error.code().status()).unwrap_or(StatusCode::BAD_REQUEST);
     json_response(status, Bytes::from(body.to_string()), request_id)
 }
 
-fn json_response(status: StatusCode, body: Bytes, request_id: &str) -> Response<Full<Bytes>> {
+fn json_response(status: StatusCode, body: Bytes, request_id: Uuid) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
-    if let Ok(id) = HeaderValue::from_str(request_id) {
+    if let Ok(id) = HeaderValue::from_str(request_id.hyphenated().encode_lower(&mut Uuid::encode_buffer())) {
         headers.insert(REQUEST_ID, id);
     }
     response
 }
 
 /// A UUID-shaped request ID: a random per-process prefix and a counter. Request IDs need to be
-/// unique, not unpredictable, so this costs no call into the CSPRNG per request.
-fn new_request_id() -> String {
+/// unique, not unpredictable, so this costs no call into the CSPRNG per request. Kept as a `Uuid`
+/// (16 bytes, copied freely) and written out only where it is sent or recorded.
+fn new_request_id() -> Uuid {
     static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let prefix = *PREFIX.get_or_init(|| {
@@ -200,5 +202,5 @@ fn new_request_id() -> String {
         random.iter().fold(u64::from(std::process::id()), |acc, b| acc.rotate_left(8) ^ u64::from(*b))
     });
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    uuid::Uuid::from_u64_pair(prefix, n).to_string()
+    Uuid::from_u64_pair(prefix, n)
 }

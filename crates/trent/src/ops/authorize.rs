@@ -8,6 +8,7 @@
 use super::{Caller, Ctx};
 use crate::authz::{self, PrincipalInfo, RequestContext};
 use crate::store::{GrantFilter, GrantRecord, KeyRecord, Scope};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use trent_model::{kms_error, KmsError, Timestamp};
@@ -107,11 +108,11 @@ pub async fn authorize_grant_retirement(ctx: &Ctx, caller: &Caller, key_id: &str
 async fn locate<'a>(ctx: &Ctx, caller: &Caller, key_id: &'a str, forms: KeyIdForms) -> Result<(AuthorizedKey, Option<&'a str>), KmsError> {
     let (scope, name) = parse_key_id(caller, key_id, forms)?;
     let (id, alias) = match name {
-        KeyName::Id(id) => (id.to_owned(), None),
+        KeyName::Id(id) => (Cow::Borrowed(id), None),
         KeyName::Alias(alias) => {
             let record = ctx.store.get_alias(&scope, alias).await?;
             let record = record.ok_or_else(|| kms_error!(NotFoundException, "Alias {} is not found.", alias_arn(&scope, alias)))?;
-            (record.key_id, Some(alias))
+            (Cow::Owned(record.key_id), Some(alias))
         }
     };
     let record = ctx.store.get_key(&scope, &id).await?;
@@ -360,9 +361,39 @@ pub fn alias_arn(scope: &Scope, alias_name: &str) -> String {
 
 /// A UUID, or a multi-Region key ID (`mrk-` and 32 hex digits).
 fn is_key_id(id: &str) -> bool {
-    let hex = |s: &str| s.chars().all(|c| c.is_ascii_hexdigit());
     if let Some(rest) = id.strip_prefix("mrk-") {
-        return rest.len() == 32 && hex(rest);
+        return rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit());
     }
-    id.split('-').map(str::len).eq([8, 4, 4, 4, 12]) && id.split('-').all(hex)
+    // 8-4-4-4-12 hex digits, checked byte by byte: this runs on every request that names a key.
+    id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_key_id;
+
+    #[test]
+    fn key_ids() {
+        assert!(is_key_id("1234abcd-12ab-34cd-56ef-1234567890ab"));
+        assert!(is_key_id("1234ABCD-12AB-34CD-56EF-1234567890AB"));
+        assert!(is_key_id("mrk-1234abcd12ab34cd56ef1234567890ab"));
+        for not_one in [
+            "",
+            "1234abcd-12ab-34cd-56ef-1234567890a",
+            "1234abcd-12ab-34cd-56ef-1234567890abc",
+            "1234abcd112ab-34cd-56ef-1234567890ab",
+            "1234abcd-12ab-34cd-56ef-1234567890ag",
+            "1234abcd-12ab-34cd-56ef1-234567890ab",
+            "1234abcd-12ab-34cd-56ef-1234567890é",
+            "mrk-1234abcd12ab34cd56ef1234567890a",
+            "mrk-1234abcd-12ab-34cd-56ef-1234567890ab",
+            "alias/1234abcd-12ab-34cd-56ef-12345678",
+        ] {
+            assert!(!is_key_id(not_one), "{not_one}");
+        }
+    }
 }

@@ -15,8 +15,8 @@ pub struct AlgorithmLists {
 }
 
 pub fn algorithm_lists(spec: KeySpec, usage: Usage) -> AlgorithmLists {
-    fn non_empty<T>(list: Vec<T>) -> Option<Vec<T>> {
-        (!list.is_empty()).then_some(list)
+    fn non_empty<T: Clone>(list: &[T]) -> Option<Vec<T>> {
+        (!list.is_empty()).then(|| list.to_vec())
     }
     AlgorithmLists {
         encryption: non_empty(encryption_algorithms(spec, usage)),
@@ -38,25 +38,25 @@ pub fn allowed_usages(spec: KeySpec) -> &'static [Usage] {
     }
 }
 
-pub fn encryption_algorithms(spec: KeySpec, usage: Usage) -> Vec<Enc> {
+pub fn encryption_algorithms(spec: KeySpec, usage: Usage) -> &'static [Enc] {
     if usage != Usage::EncryptDecrypt {
-        return vec![];
+        return &[];
     }
     match spec {
-        KeySpec::SymmetricDefault => vec![Enc::SymmetricDefault],
-        KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => vec![Enc::RsaesOaepSha1, Enc::RsaesOaepSha256],
-        KeySpec::Sm2 => vec![Enc::Sm2pke],
-        _ => vec![],
+        KeySpec::SymmetricDefault => &[Enc::SymmetricDefault],
+        KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096 => &[Enc::RsaesOaepSha1, Enc::RsaesOaepSha256],
+        KeySpec::Sm2 => &[Enc::Sm2pke],
+        _ => &[],
     }
 }
 
-pub fn signing_algorithms(spec: KeySpec, usage: Usage) -> Vec<Sig> {
+pub fn signing_algorithms(spec: KeySpec, usage: Usage) -> &'static [Sig] {
     use KeySpec::*;
     if usage != Usage::SignVerify {
-        return vec![];
+        return &[];
     }
     match spec {
-        Rsa2048 | Rsa3072 | Rsa4096 => vec![
+        Rsa2048 | Rsa3072 | Rsa4096 => &[
             Sig::RsassaPkcs1V15Sha256,
             Sig::RsassaPkcs1V15Sha384,
             Sig::RsassaPkcs1V15Sha512,
@@ -64,32 +64,32 @@ pub fn signing_algorithms(spec: KeySpec, usage: Usage) -> Vec<Sig> {
             Sig::RsassaPssSha384,
             Sig::RsassaPssSha512,
         ],
-        EccNistP256 | EccSecgP256k1 => vec![Sig::EcdsaSha256],
-        EccNistP384 => vec![Sig::EcdsaSha384],
-        EccNistP521 => vec![Sig::EcdsaSha512],
-        EccNistEdwards25519 => vec![Sig::Ed25519Sha512, Sig::Ed25519PhSha512],
-        EccEd448 => vec![Sig::Ed448],
-        Sm2 => vec![Sig::Sm2dsa],
-        MlDsa44 | MlDsa65 | MlDsa87 => vec![Sig::MlDsaShake256],
-        _ => vec![],
+        EccNistP256 | EccSecgP256k1 => &[Sig::EcdsaSha256],
+        EccNistP384 => &[Sig::EcdsaSha384],
+        EccNistP521 => &[Sig::EcdsaSha512],
+        EccNistEdwards25519 => &[Sig::Ed25519Sha512, Sig::Ed25519PhSha512],
+        EccEd448 => &[Sig::Ed448],
+        Sm2 => &[Sig::Sm2dsa],
+        MlDsa44 | MlDsa65 | MlDsa87 => &[Sig::MlDsaShake256],
+        _ => &[],
     }
 }
 
-pub fn mac_algorithms(spec: KeySpec) -> Vec<Mac> {
+pub fn mac_algorithms(spec: KeySpec) -> &'static [Mac] {
     match spec {
-        KeySpec::Hmac224 => vec![Mac::HmacSha224],
-        KeySpec::Hmac256 => vec![Mac::HmacSha256],
-        KeySpec::Hmac384 => vec![Mac::HmacSha384],
-        KeySpec::Hmac512 => vec![Mac::HmacSha512],
-        _ => vec![],
+        KeySpec::Hmac224 => &[Mac::HmacSha224],
+        KeySpec::Hmac256 => &[Mac::HmacSha256],
+        KeySpec::Hmac384 => &[Mac::HmacSha384],
+        KeySpec::Hmac512 => &[Mac::HmacSha512],
+        _ => &[],
     }
 }
 
-pub fn key_agreement_algorithms(usage: Usage) -> Vec<KeyAgreementAlgorithmSpec> {
+pub fn key_agreement_algorithms(usage: Usage) -> &'static [KeyAgreementAlgorithmSpec] {
     if usage == Usage::KeyAgreement {
-        vec![KeyAgreementAlgorithmSpec::Ecdh]
+        &[KeyAgreementAlgorithmSpec::Ecdh]
     } else {
-        vec![]
+        &[]
     }
 }
 

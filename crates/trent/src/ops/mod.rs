@@ -122,11 +122,11 @@ pub struct Caller {
     pub scope: Scope,
     pub principal: Arc<Principal>,
     pub source_ip: Option<IpAddr>,
-    pub request_id: String,
+    pub request_id: uuid::Uuid,
 }
 
 impl Caller {
-    pub fn new(authenticated: crate::sigv4::Authenticated, source_ip: Option<IpAddr>, request_id: String) -> Caller {
+    pub fn new(authenticated: crate::sigv4::Authenticated, source_ip: Option<IpAddr>, request_id: uuid::Uuid) -> Caller {
         let scope = Scope { account: authenticated.principal.account.clone(), region: authenticated.region };
         Caller { scope, principal: authenticated.principal, source_ip, request_id }
     }
@@ -215,8 +215,10 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
 /// of the keys its output names (by ARN) is noted.
 fn used<T: Serialize>(ctx: &Ctx, caller: &Caller, name: &str, output: Result<T, KmsError>, keys: impl Fn(&T) -> [Option<&str>; 2]) -> Result<Vec<u8>, KmsError> {
     if let (Ok(output), Some(operation)) = (&output, KeyLastUsageTrackingOperation::parse(name)) {
+        let mut request_id = uuid::Uuid::encode_buffer();
+        let request_id = caller.request_id.hyphenated().encode_lower(&mut request_id);
         for arn in keys(output).into_iter().flatten() {
-            ctx.usage.note(arn, operation, &caller.request_id, ctx.clock.now_ms());
+            ctx.usage.note(arn, operation, request_id, ctx.clock.now_ms());
         }
     }
     reply(output)
