@@ -1,7 +1,7 @@
 //! GetPublicKey, Sign, Verify, DeriveSharedSecret.
 
 use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
-use super::{current_material, dry_run, key_specs, public_key, refuse_recipient, require_enabled, require_usage, Caller, Ctx};
+use super::{current_material, dry_run, key_specs, public_key, refuse_recipient, require_enabled, require_usage, run_crypto, Caller, Ctx};
 use trent_crypto::asymmetric;
 use trent_model::*;
 
@@ -35,7 +35,8 @@ pub async fn sign(ctx: &Ctx, caller: &Caller, input: SignRequest) -> Result<Sign
     let request = SigningRequest { key_id: &input.key_id, algorithm: input.signing_algorithm, message_type, message: &input.message, grant_tokens: input.grant_tokens.as_deref() };
     let key = signing_key(ctx, caller, request, "Sign").await?;
     let private = current_material(ctx, &key)?;
-    let signature = asymmetric::sign(key.key_spec, &private, input.signing_algorithm, message_type, &input.message)?;
+    let (spec, algorithm, message) = (key.key_spec, input.signing_algorithm, input.message);
+    let signature = run_crypto(key_specs::is_slow(spec), move || asymmetric::sign(spec, &private, algorithm, message_type, &message)).await?;
     dry_run(input.dry_run)?;
     Ok(SignResponse {
         key_id: Some(key.arn.clone()),

@@ -1,7 +1,7 @@
 //! Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom.
 
 use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
-use super::{current_material, dry_run, key_specs, public_key, refuse_recipient, require_enabled, require_usage, unwrap_material, Caller, Ctx};
+use super::{current_material, dry_run, key_specs, public_key, refuse_recipient, require_enabled, require_usage, run_crypto, unwrap_material, Caller, Ctx};
 use std::collections::BTreeMap;
 use trent_crypto::{asymmetric, symmetric, KeyMaterial};
 use trent_model::*;
@@ -142,7 +142,8 @@ async fn new_key_pair(
     operation: &str,
 ) -> Result<DataKeyPair, KmsError> {
     let key = data_key_wrapping_key(ctx, caller, key_id, context, grant_tokens, operation).await?;
-    let (private, public) = asymmetric::generate_data_key_pair(spec)?;
+    let slow = matches!(spec, DataKeyPairSpec::Rsa2048 | DataKeyPairSpec::Rsa3072 | DataKeyPairSpec::Rsa4096);
+    let (private, public) = run_crypto(slow, move || asymmetric::generate_data_key_pair(spec)).await?;
     let private_ciphertext = seal(ctx, &key, private.as_bytes(), context)?;
     Ok(DataKeyPair { key, private, private_ciphertext, public })
 }
@@ -200,7 +201,8 @@ async fn open(ctx: &Ctx, caller: &Caller, sealed: Sealed<'_>, operation: &str, g
         let key_id = sealed.key_id.ok_or_else(|| kms_error!(ValidationException, "KeyId is required when decrypting with algorithm {algorithm}."))?;
         let key = authorize_key(ctx, caller, key_id, KeyIdForms::AnyForm, operation, &conditions).await?;
         encryption_algorithm(&key, Some(algorithm), "Decrypt")?;
-        let plaintext = asymmetric::decrypt(key.key_spec, &current_material(ctx, &key)?, algorithm, sealed.blob)?;
+        let (spec, private, ciphertext) = (key.key_spec, current_material(ctx, &key)?, sealed.blob.to_vec());
+        let plaintext = run_crypto(key_specs::is_slow(spec), move || asymmetric::decrypt(spec, &private, algorithm, &ciphertext)).await?;
         let material_id = key.current_material().map(|(_, m)| m.id.clone()).unwrap_or_default();
         return Ok(Opened { key, algorithm, material_id, plaintext });
     }

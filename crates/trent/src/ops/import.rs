@@ -14,7 +14,7 @@
 //! is usable only while all of them are imported.
 
 use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
-use super::{invalid_state, modify_key, wrap_material, Caller, Ctx};
+use super::{invalid_state, modify_key, run_crypto, wrap_material, Caller, Ctx};
 use crate::store::{Import, KeyRecord, Material, PendingMaterial, Scope};
 use trent_crypto::{asymmetric, KeyMaterial};
 use trent_model::*;
@@ -37,7 +37,9 @@ pub async fn get_parameters_for_import(ctx: &Ctx, caller: &Caller, input: GetPar
     if input.wrapping_key_spec == WrappingKeySpec::Sm2 || input.wrapping_algorithm == AlgorithmSpec::Sm2pke {
         return Err(kms_error!(UnsupportedOperationException, "SM2 wrapping is available only in AWS China Regions."));
     }
-    let (private, public) = trent_crypto::import::wrapping_key(input.wrapping_key_spec)?;
+    // Every wrapping key is an RSA key (SM2 was refused above).
+    let spec = input.wrapping_key_spec;
+    let (private, public) = run_crypto(true, move || trent_crypto::import::wrapping_key(spec)).await?;
     let header = TokenHeader { issued_ms: ctx.clock.now_ms(), algorithm: input.wrapping_algorithm, spec: input.wrapping_key_spec };
     let token = header.seal(ctx, &key.scope, &key.key_id, &private)?;
     Ok(GetParametersForImportResponse {

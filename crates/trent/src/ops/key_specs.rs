@@ -26,6 +26,12 @@ pub fn algorithm_lists(spec: KeySpec, usage: Usage) -> AlgorithmLists {
     }
 }
 
+/// Whether key generation and private-key operations of `spec` take milliseconds or more (RSA's
+/// do), so that they run apart from the request-serving threads ([`super::run_crypto`]).
+pub fn is_slow(spec: KeySpec) -> bool {
+    matches!(spec, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096)
+}
+
 pub fn allowed_usages(spec: KeySpec) -> &'static [Usage] {
     use KeySpec::*;
     match spec {

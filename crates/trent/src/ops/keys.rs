@@ -7,7 +7,7 @@ use super::key_specs;
 use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
 use super::policies::{check_policy, default_policy};
 use super::multi_region::{self, configuration};
-use super::{invalid_state, modify_key, page_limit, require_not_pending, wrap_material, Caller, Ctx, Page};
+use super::{invalid_state, modify_key, page_limit, require_not_pending, run_crypto, wrap_material, Caller, Ctx, Page};
 use crate::store::{Deletion, KeyRecord, Material, MultiRegion, StoredTag};
 use trent_model::*;
 
@@ -64,7 +64,7 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
         let material_id = new_material_id()?;
         let material = match key_spec {
             KeySpec::SymmetricDefault => trent_crypto::random_bytes(trent_crypto::symmetric::KEY_LEN)?,
-            asymmetric_or_hmac => trent_crypto::asymmetric::generate(asymmetric_or_hmac)?,
+            asymmetric_or_hmac => run_crypto(key_specs::is_slow(asymmetric_or_hmac), move || trent_crypto::asymmetric::generate(asymmetric_or_hmac)).await?,
         };
         let wrapped = wrap_material(ctx, &caller.scope, &key_id, &material_id, &material)?;
         (KeyState::Enabled, vec![Material { id: material_id, wrapped, created_ms: now_ms, rotation: None, description: None }], None)

@@ -345,6 +345,24 @@ fn material_context(scope: &Scope, key_id: &str, material_id: &str) -> Vec<u8> {
     ["trent/material/v1/", &scope.account, "/", &scope.region, "/", key_id, "/", material_id].concat().into_bytes()
 }
 
+/// Runs `work` on the blocking thread pool when it is `slow`: RSA key generation takes 0.1–2 s and
+/// an RSA private-key operation milliseconds, during which an async worker thread would serve no
+/// other request (on two cores, two RSA_4096 key generations held up every request, /health
+/// included). Faster work runs in place, where handing it to another thread would cost more than
+/// the work itself.
+pub async fn run_crypto<T: Send + 'static>(slow: bool, work: impl FnOnce() -> Result<T, trent_crypto::CryptoError> + Send + 'static) -> Result<T, KmsError> {
+    if !slow {
+        return Ok(work()?);
+    }
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => Ok(result?),
+        Err(e) => {
+            tracing::error!("cryptographic work failed: {e}");
+            Err(kms_error!(KMSInternalException, "The request could not be completed due to an internal error."))
+        }
+    }
+}
+
 /// Unwraps version `version` of the key's material.
 pub fn unwrap_material(ctx: &Ctx, key: &AuthorizedKey, version: u32) -> Result<KeyMaterial, KmsError> {
     let material = key.materials.get(version as usize).ok_or_else(|| kms_error!(InvalidCiphertextException))?;

@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
@@ -1525,6 +1527,41 @@ fn assert_pkcs8(der: &[u8], what: &str) {
         "{what}: not PKCS#8 (version then AlgorithmIdentifier): {:02x?}",
         &rest[..rest.len().min(8)]
     );
+}
+
+/// RSA key generation (0.1–2 s per key) runs apart from the threads that serve requests: while
+/// more RSA_4096 key pairs are being generated than the machine has cores, a GenerateRandom sent
+/// after them is answered before any of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_key_generation_does_not_hold_up_other_requests() {
+    let server = Server::start();
+    let kms = server.client(REGION);
+    let wrapping = create_key(&kms).await.key_id;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let generated = Arc::new(AtomicU32::new(0));
+    let pairs: Vec<_> = (0..cores + 2)
+        .map(|_| {
+            let (kms, wrapping, generated) = (kms.clone(), wrapping.clone(), generated.clone());
+            tokio::spawn(async move {
+                kms.generate_data_key_pair_without_plaintext()
+                    .key_id(&wrapping)
+                    .key_pair_spec(DataKeyPairSpec::Rsa4096)
+                    .send()
+                    .await
+                    .expect("GenerateDataKeyPairWithoutPlaintext RSA_4096");
+                generated.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    // Time for the requests to arrive and their key generation to begin.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let random = kms.generate_random().number_of_bytes(32).send().await.expect("GenerateRandom");
+    assert_eq!(random.plaintext().map(|p| p.as_ref().len()), Some(32));
+    assert_eq!(generated.load(Ordering::SeqCst), 0, "GenerateRandom waited for an RSA key generation");
+    for pair in pairs {
+        pair.await.expect("GenerateDataKeyPairWithoutPlaintext task");
+    }
+    assert_eq!(generated.load(Ordering::SeqCst) as usize, cores + 2);
 }
 
 #[tokio::test]
