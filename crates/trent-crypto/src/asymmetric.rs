@@ -163,9 +163,9 @@ pub fn verify_mac(key: &KeyMaterial, algorithm: MacAlgorithmSpec, message: &[u8]
     hmac::verify_mac(key, algorithm, message, mac)
 }
 
-/// A fresh key pair for GenerateDataKeyPair: (private key as PKCS#8 DER, public key as DER SPKI).
-pub fn generate_data_key_pair(spec: DataKeyPairSpec) -> Result<(KeyMaterial, Vec<u8>), CryptoError> {
-    let key_spec = match spec {
+/// The key spec a GenerateDataKeyPair spec makes a key pair of.
+pub fn data_key_pair_key_spec(spec: DataKeyPairSpec) -> KeySpec {
+    match spec {
         DataKeyPairSpec::Rsa2048 => KeySpec::Rsa2048,
         DataKeyPairSpec::Rsa3072 => KeySpec::Rsa3072,
         DataKeyPairSpec::Rsa4096 => KeySpec::Rsa4096,
@@ -175,7 +175,12 @@ pub fn generate_data_key_pair(spec: DataKeyPairSpec) -> Result<(KeyMaterial, Vec
         DataKeyPairSpec::EccSecgP256k1 => KeySpec::EccSecgP256k1,
         DataKeyPairSpec::EccNistEdwards25519 => KeySpec::EccNistEdwards25519,
         DataKeyPairSpec::Sm2 => KeySpec::Sm2,
-    };
+    }
+}
+
+/// A fresh key pair for GenerateDataKeyPair: (private key as PKCS#8 DER, public key as DER SPKI).
+pub fn generate_data_key_pair(spec: DataKeyPairSpec) -> Result<(KeyMaterial, Vec<u8>), CryptoError> {
+    let key_spec = data_key_pair_key_spec(spec);
     let private = generate(key_spec)?;
     let public = public_key(key_spec, &private)?;
     Ok((private, public))

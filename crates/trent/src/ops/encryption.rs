@@ -142,7 +142,7 @@ async fn new_key_pair(
     operation: &str,
 ) -> Result<DataKeyPair, KmsError> {
     let key = data_key_wrapping_key(ctx, caller, key_id, context, grant_tokens, operation).await?;
-    let slow = matches!(spec, DataKeyPairSpec::Rsa2048 | DataKeyPairSpec::Rsa3072 | DataKeyPairSpec::Rsa4096);
+    let slow = key_specs::is_slow(asymmetric::data_key_pair_key_spec(spec));
     let (private, public) = run_crypto(slow, move || asymmetric::generate_data_key_pair(spec)).await?;
     let private_ciphertext = seal(ctx, &key, private.as_bytes(), context)?;
     Ok(DataKeyPair { key, private, private_ciphertext, public })
