@@ -110,9 +110,11 @@ pub struct Timestamp(pub i64);
 
 impl Timestamp {
     pub fn now() -> Timestamp {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        Timestamp::at(std::time::SystemTime::now())
+    }
+
+    pub fn at(time: std::time::SystemTime) -> Timestamp {
+        let since = time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Timestamp(i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
     }
 

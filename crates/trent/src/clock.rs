@@ -3,6 +3,7 @@
 //! SigV4's request-time check does not use it: signatures are checked against real time.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::SystemTime;
 use trent_model::Timestamp;
 
 #[derive(Debug, Default)]
@@ -12,7 +13,12 @@ pub struct Clock {
 
 impl Clock {
     pub fn now(&self) -> Timestamp {
-        Timestamp(Timestamp::now().0.saturating_add(self.offset_ms.load(Ordering::Relaxed)))
+        self.at(SystemTime::now())
+    }
+
+    /// This clock's reading for the system time `time` (a request's arrival, read once for it).
+    pub fn at(&self, time: SystemTime) -> Timestamp {
+        Timestamp(Timestamp::at(time).0.saturating_add(self.offset_ms.load(Ordering::Relaxed)))
     }
 
     pub fn now_ms(&self) -> i64 {

@@ -29,6 +29,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The header that carries the request ID in every response, as AWS's.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+/// The header that names the operation (`TrentService.<Operation>`).
+const TARGET: HeaderName = HeaderName::from_static("x-amz-target");
 
 /// The address a request came from (for `aws:SourceIp`), in the request's extensions.
 #[derive(Clone, Copy, Debug)]
@@ -113,10 +115,11 @@ pub async fn handle(ctx: Arc<Ctx>, parts: Parts, body: Bytes) -> Response<Full<B
         }
     }
     let started = Instant::now();
-    let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let target = parts.headers.get(TARGET).and_then(|v| v.to_str().ok()).unwrap_or("");
     let operation = target.strip_prefix("TrentService.").unwrap_or(target);
-    let caller = match sigv4::verify(&parts, &body, &ctx.identities, SystemTime::now()) {
-        Ok(authenticated) => Caller::new(authenticated, parts.extensions.get::<Peer>().map(|peer| peer.0), request_id),
+    let received = SystemTime::now();
+    let caller = match sigv4::verify(&parts, &body, &ctx.identities, received) {
+        Ok(authenticated) => Caller::new(authenticated, parts.extensions.get::<Peer>().map(|peer| peer.0), request_id, received),
         Err(error) => {
             tracing::info!(%request_id, operation, code = error.code().as_str(), "{}", error.message());
             return error_response(&error, request_id);
@@ -127,15 +130,16 @@ pub async fn handle(ctx: Arc<Ctx>, parts: Parts, body: Bytes) -> Response<Full<B
         (true, Err(e)) => Err(e),
         (true, Ok(parsed)) => ops::dispatch(&ctx, &caller, parsed).await,
     };
-    let latency_us = started.elapsed().as_micros();
+    // The latency is read inside the log macros, which evaluate their fields only for an event
+    // that is logged: the debug event of a successful request usually is not.
     let principal = caller.principal.arn.as_str();
     match result {
         Ok(body) => {
-            tracing::debug!(%request_id, operation, principal, region = %caller.scope.region, latency_us, "ok");
+            tracing::debug!(%request_id, operation, principal, region = %caller.scope.region, latency_us = started.elapsed().as_micros(), "ok");
             json_response(StatusCode::OK, Bytes::from(body), request_id)
         }
         Err(error) => {
-            tracing::info!(%request_id, operation, principal, region = %caller.scope.region, latency_us, code = error.code().as_str(), "{}", error.message());
+            tracing::info!(%request_id, operation, principal, region = %caller.scope.region, latency_us = started.elapsed().as_micros(), code = error.code().as_str(), "{}", error.message());
             error_response(&error, request_id)
         }
     }

@@ -17,7 +17,7 @@
 
 use crate::config::{Identities, Principal};
 use aws_lc_rs::{digest, hmac};
-use hyper::header::HeaderMap;
+use hyper::header::{HeaderMap, HeaderName, AUTHORIZATION, DATE};
 use hyper::http::request::Parts;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -35,6 +35,11 @@ const TERMINATOR: &str = "aws4_request";
 const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. \
      Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
+
+// Looked up by `HeaderName` rather than by `&str`, which `HeaderMap` parses on every lookup.
+const AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+const CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+const SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
 
 /// A request whose signature was verified: the principal it comes from and the region of its
 /// credential scope (the region it addresses).
@@ -69,10 +74,11 @@ pub fn verify_for_service(parts: &Parts, body: &[u8], identities: &Identities, n
     let payload_hash = payload_hash(&parts.headers, body)?;
     let canonical = canonical_request(parts, authorization.signed_headers, payload_hash.as_str());
     let string_to_sign = string_to_sign(&amz_date, scope.credential_scope, canonical.as_bytes());
-    let key = credential.signing_keys.get_or_derive(scope.credential_scope, || signing_key(credential.secret.expose(), scope.date, scope.region, scope.service));
+    let derive = || signing_key(credential.secret.expose(), scope.date, scope.region, scope.service);
     // Compared as the tag's 32 bytes, in constant time (`hmac::verify`); a signature that is not
     // 64 lower-case hex digits matches nothing, as on AWS.
-    let signed = parse_hex_tag(authorization.signature).is_some_and(|sent| hmac::verify(&key, string_to_sign.as_bytes(), &sent).is_ok());
+    let sent = parse_hex_tag(authorization.signature);
+    let signed = credential.signing_keys.with_key(scope.credential_scope, derive, |key| sent.is_some_and(|sent| hmac::verify(key, string_to_sign.as_bytes(), &sent).is_ok()));
     if !signed {
         tracing::debug!(
             access_key_id = scope.access_key_id,
@@ -84,7 +90,7 @@ pub fn verify_for_service(parts: &Parts, body: &[u8], identities: &Identities, n
     }
 
     // After the signature, as AWS does: the token is checked for equality, signed or not.
-    let sent_token = parts.headers.get("x-amz-security-token").map(|v| v.as_bytes());
+    let sent_token = parts.headers.get(SECURITY_TOKEN).map(|v| v.as_bytes());
     let token_ok = match (&credential.session_token, sent_token) {
         (Some(expected), Some(sent)) => expected.ct_eq(sent),
         (None, None) => true,
@@ -106,7 +112,7 @@ struct Authorization<'a> {
 
 impl<'a> Authorization<'a> {
     fn parse(headers: &'a HeaderMap, query: Option<&str>) -> Result<Authorization<'a>, KmsError> {
-        let mut values = headers.get_all("authorization").iter();
+        let mut values = headers.get_all(AUTHORIZATION).iter();
         let header = values.next().map(|v| v.to_str().unwrap_or(""));
         let presigned = query.is_some_and(|q| q.split('&').any(|p| p.starts_with("X-Amz-Algorithm=") || p.starts_with("X-Amz-Signature=")));
         let Some(header) = header.filter(|h| h.trim_start().starts_with("AWS4-")) else {
@@ -143,7 +149,7 @@ impl<'a> Authorization<'a> {
                 missing += &format!("Authorization header requires '{name}' parameter. ");
             }
         }
-        if !headers.contains_key("x-amz-date") && !headers.contains_key("date") {
+        if !headers.contains_key(AMZ_DATE) && !headers.contains_key(DATE) {
             missing += "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ";
         }
         if !missing.is_empty() {
@@ -214,14 +220,14 @@ fn is_region(region: &str) -> bool {
 /// in seconds since the epoch and in the basic ISO 8601 form the string to sign uses: an
 /// `X-Amz-Date` as sent, since that is what the client signed.
 fn request_time(headers: &HeaderMap) -> Result<(i64, Cow<'_, str>), KmsError> {
-    let parsed = match headers.get("x-amz-date") {
+    let parsed = match headers.get(AMZ_DATE) {
         Some(value) => {
             let value = String::from_utf8_lossy(value.as_bytes());
             parse_amz_date(&value).map(|seconds| (seconds, value.clone())).ok_or(value)
         }
         None => {
             // `Authorization::parse` made sure that one of the two is present.
-            let value = headers.get("date").map(|v| String::from_utf8_lossy(v.as_bytes())).unwrap_or_default();
+            let value = headers.get(DATE).map(|v| String::from_utf8_lossy(v.as_bytes())).unwrap_or_default();
             parse_http_date(&value).map(|seconds| (seconds, Cow::Owned(format_amz_date(seconds)))).ok_or(value)
         }
     };
@@ -260,7 +266,7 @@ fn check_skew(timestamp: i64, now: SystemTime) -> Result<(), KmsError> {
 /// is always part of the signature.
 fn payload_hash(headers: &HeaderMap, body: &[u8]) -> Result<Hex, KmsError> {
     let hash = Hex::of(digest::digest(&digest::SHA256, body).as_ref());
-    match headers.get("x-amz-content-sha256").map(|v| v.as_bytes()) {
+    match headers.get(CONTENT_SHA256).map(|v| v.as_bytes()) {
         Some(sent) if sent != b"UNSIGNED-PAYLOAD" && !sent.eq_ignore_ascii_case(hash.as_str().as_bytes()) => {
             Err(kms_error!(InvalidSignatureException, "The provided 'x-amz-content-sha256' header does not match what was computed."))
         }
@@ -435,34 +441,40 @@ fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> Stri
     [ALGORITHM, amz_date, scope, hash.as_str()].join("\n")
 }
 
-/// `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
 /// The signing keys one access key has derived, by credential scope.
 /// Deriving one takes four HMACs — more than checking the request itself — and a client signs with
 /// the same scope all day, so each is derived once.
 #[derive(Debug, Default)]
 pub struct SigningKeys {
-    by_scope: std::sync::RwLock<std::collections::HashMap<String, Arc<hmac::Key>>>,
+    by_scope: std::sync::RwLock<std::collections::HashMap<String, hmac::Key>>,
 }
 
 /// Scopes kept per access key: a day's regions, a few days of clock skew.
 const MAX_SIGNING_KEYS: usize = 64;
 
 impl SigningKeys {
-    fn get_or_derive(&self, credential_scope: &str, derive: impl FnOnce() -> hmac::Key) -> Arc<hmac::Key> {
-        if let Some(key) = self.by_scope.read().ok().and_then(|keys| keys.get(credential_scope).cloned()) {
-            return key;
+    /// `check` with the key of `credential_scope`, derived first if need be. The key is used where
+    /// it is kept, under the read lock: every request of an access key needs it, and handing out a
+    /// shared handle instead would write to one reference count from every core.
+    fn with_key<T>(&self, credential_scope: &str, derive: impl FnOnce() -> hmac::Key, check: impl FnOnce(&hmac::Key) -> T) -> T {
+        if let Ok(keys) = self.by_scope.read() {
+            if let Some(key) = keys.get(credential_scope) {
+                return check(key);
+            }
         }
-        let key = Arc::new(derive());
+        let key = derive();
+        let checked = check(&key);
         if let Ok(mut keys) = self.by_scope.write() {
             if keys.len() >= MAX_SIGNING_KEYS {
                 keys.clear();
             }
-            keys.insert(credential_scope.to_owned(), key.clone());
+            keys.insert(credential_scope.to_owned(), key);
         }
-        key
+        checked
     }
 }
 
+/// `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
 fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
     let mut k_secret = Zeroizing::new(Vec::with_capacity(4 + secret.len()));
     k_secret.extend_from_slice(b"AWS4");

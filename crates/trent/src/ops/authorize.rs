@@ -124,7 +124,7 @@ async fn locate<'a>(ctx: &Ctx, caller: &Caller, key_id: &'a str, forms: KeyIdFor
 /// policy denied explicitly, the key's grants for the caller.
 async fn decide(ctx: &Ctx, caller: &Caller, key: &AuthorizedKey, alias: Option<&str>, operation: &str, conditions: &Conditions<'_>) -> Result<(), KmsError> {
     let action = ["kms:", operation].concat();
-    let policy = ctx.key_policy(&key.arn, &key.record.policy);
+    let policy = ctx.key_policy(key);
     let mut values = Values::wanted_by(policy.as_deref().into_iter().chain(&caller.principal.policies));
     values.of_request(caller, conditions);
     values.put("kms:keyspec", || vec![key.key_spec.as_str().to_owned()]);

@@ -24,6 +24,7 @@ use authorize::AuthorizedKey;
 use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 use trent_crypto::{root::RootKey, KeyMaterial};
 use trent_model::{kms_error, KeyLastUsageTrackingOperation, KeyState, KmsError, Operation};
 
@@ -51,11 +52,24 @@ pub struct Ctx {
 const KEY_LOCK_STRIPES: usize = 64;
 
 /// Values derived from part of a key's record — its parsed key policy, its public key — by key
-/// ARN, each with the part it was derived from: a request does not derive them again (parsing a
-/// policy, unwrapping and parsing a private key), and finds them by hashing the short ARN rather
-/// than the part (up to 32 KB of policy); comparing the part makes a changed one derive anew.
+/// ARN: a request does not derive them again (parsing a policy, unwrapping and parsing a private
+/// key), and finds them by hashing the short ARN rather than the part (up to 32 KB of policy).
+/// An entry knows the record it was derived from and the part itself. The record a request holds
+/// is usually that very record (the key cache hands out one `Arc` per read of the database), which
+/// its address shows without reading the part; comparing the part (a wrapped RSA key, a policy:
+/// hundreds of bytes per request) is left for a record read anew, such as the key cache's re-read
+/// every second, and an unchanged part then moves the entry to the new record. A changed part is
+/// derived anew.
 struct DerivedCache<V> {
-    entries: std::sync::RwLock<std::collections::HashMap<String, (Vec<u8>, V)>>,
+    entries: std::sync::RwLock<std::collections::HashMap<String, Derived<V>>>,
+}
+
+struct Derived<V> {
+    /// Held weakly, which keeps the record's allocation reserved while the entry exists: no other
+    /// record can be given its address.
+    record: std::sync::Weak<KeyRecord>,
+    source: Vec<u8>,
+    value: V,
 }
 
 /// Past this many keys a cache starts over, which bounds its memory.
@@ -68,18 +82,26 @@ impl<V> Default for DerivedCache<V> {
 }
 
 impl<V: Clone> DerivedCache<V> {
-    fn get_or_derive<E>(&self, key_arn: &str, source: &[u8], derive: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+    /// The value derived from `source`, a part of `record`, the record of the key `key_arn`.
+    fn get_or_derive<E>(&self, key_arn: &str, record: &Arc<KeyRecord>, source: &[u8], derive: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+        let mut unchanged = None;
         if let Ok(cache) = self.entries.read() {
-            if let Some((_, value)) = cache.get(key_arn).filter(|(cached, _)| cached == source) {
-                return Ok(value.clone());
+            if let Some(entry) = cache.get(key_arn) {
+                if std::ptr::eq(entry.record.as_ptr(), Arc::as_ptr(record)) {
+                    return Ok(entry.value.clone());
+                }
+                unchanged = (entry.source == source).then(|| entry.value.clone());
             }
         }
-        let value = derive()?;
+        let value = match unchanged {
+            Some(value) => value,
+            None => derive()?,
+        };
         if let Ok(mut cache) = self.entries.write() {
             if cache.len() >= MAX_CACHED_KEYS {
                 cache.clear();
             }
-            cache.insert(key_arn.to_owned(), (source.to_vec(), value.clone()));
+            cache.insert(key_arn.to_owned(), Derived { record: Arc::downgrade(record), source: source.to_vec(), value: value.clone() });
         }
         Ok(value)
     }
@@ -98,12 +120,13 @@ impl Ctx {
         Ctx { test_admin, ..self }
     }
 
-    /// The parsed form of the key policy `text` of the key `key_arn`, or None if the stored text
+    /// The parsed form of the key's policy, or None if the stored text
     /// does not parse (which PutKeyPolicy and CreateKey prevent, but a damaged record must not
     /// crash a request).
-    fn key_policy(&self, key_arn: &str, text: &str) -> Option<Arc<crate::authz::Policy>> {
+    fn key_policy(&self, key: &AuthorizedKey) -> Option<Arc<crate::authz::Policy>> {
+        let text = &key.record.policy;
         let parsed = || Ok::<_, std::convert::Infallible>(crate::authz::parse(text, crate::authz::PolicyKind::Key).ok().map(Arc::new));
-        let Ok(policy) = self.key_policies.get_or_derive(key_arn, text.as_bytes(), parsed);
+        let Ok(policy) = self.key_policies.get_or_derive(&key.arn, &key.record, text.as_bytes(), parsed);
         policy
     }
 
@@ -115,20 +138,23 @@ impl Ctx {
 }
 
 /// Who is calling, and where: the verified principal, the account and region its request acts in
-/// (the principal's account, the region of the credential scope), the peer address, and the ID
-/// the response will carry.
+/// (the principal's account, the region of the credential scope), the peer address, the ID the
+/// response will carry, and when the request arrived.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub scope: Scope,
     pub principal: Arc<Principal>,
     pub source_ip: Option<IpAddr>,
     pub request_id: uuid::Uuid,
+    /// The system time SigV4 checked the signing time against; the key use a request notes is
+    /// dated by it too (through `Ctx::clock`), so a request reads the time once.
+    pub received: SystemTime,
 }
 
 impl Caller {
-    pub fn new(authenticated: crate::sigv4::Authenticated, source_ip: Option<IpAddr>, request_id: uuid::Uuid) -> Caller {
+    pub fn new(authenticated: crate::sigv4::Authenticated, source_ip: Option<IpAddr>, request_id: uuid::Uuid, received: SystemTime) -> Caller {
         let scope = Scope { account: authenticated.principal.account.clone(), region: authenticated.region };
-        Caller { scope, principal: authenticated.principal, source_ip, request_id }
+        Caller { scope, principal: authenticated.principal, source_ip, request_id, received }
     }
 
     /// The same caller acting in another scope: ReplicateKey and UpdatePrimaryRegion act on the
@@ -218,18 +244,24 @@ fn used<T: Serialize>(ctx: &Ctx, caller: &Caller, name: &str, output: Result<T, 
         let mut request_id = uuid::Uuid::encode_buffer();
         let request_id = caller.request_id.hyphenated().encode_lower(&mut request_id);
         for arn in keys(output).into_iter().flatten() {
-            ctx.usage.note(arn, operation, request_id, ctx.clock.now_ms());
+            ctx.usage.note(arn, operation, request_id, ctx.clock.at(caller.received).0);
         }
     }
     reply(output)
 }
 
+/// Most replies are a key ARN and a blob or two, well under a kilobyte; growing from
+/// `serde_json::to_vec`'s 128 bytes copied a GenerateDataKeyPair reply four times over.
+const REPLY_CAPACITY: usize = 1024;
+
 fn reply<T: Serialize>(output: Result<T, KmsError>) -> Result<Vec<u8>, KmsError> {
     let output = output?;
-    serde_json::to_vec(&output).map_err(|e| {
+    let mut body = Vec::with_capacity(REPLY_CAPACITY);
+    serde_json::to_writer(&mut body, &output).map_err(|e| {
         tracing::error!("serialize response: {e}");
         kms_error!(KMSInternalException, "The request could not be completed due to an internal error.")
-    })
+    })?;
+    Ok(body)
 }
 
 /// AWS's answer to using a key in a state that does not allow `what`; `Ok` when enabled.
@@ -265,7 +297,7 @@ pub fn current_material(ctx: &Ctx, key: &AuthorizedKey) -> Result<KeyMaterial, K
 /// material the root key authenticates, never read from the store, which could substitute one.
 pub fn public_key(ctx: &Ctx, key: &AuthorizedKey) -> Result<Arc<[u8]>, KmsError> {
     let (version, material) = key.current_material().ok_or_else(|| kms_error!(KMSInvalidStateException, "{} has no key material.", key.arn))?;
-    ctx.public_keys.get_or_derive(&key.arn, &material.wrapped, || {
+    ctx.public_keys.get_or_derive(&key.arn, &key.record, &material.wrapped, || {
         let private = unwrap_material(ctx, key, version)?;
         Ok(Arc::from(trent_crypto::asymmetric::public_key(key.key_spec, &private)?))
     })
@@ -454,4 +486,32 @@ async fn delete_due_keys(ctx: &Ctx) -> Result<(), KmsError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Arc, DerivedCache, KeyRecord};
+    use std::cell::Cell;
+
+    #[test]
+    fn derived_values_follow_the_part_they_come_from() {
+        let cache = DerivedCache::<String>::default();
+        let derivations = Cell::new(0);
+        let derive = |source: &str| {
+            derivations.set(derivations.get() + 1);
+            Ok::<_, ()>(source.to_uppercase())
+        };
+        let get = |record: &Arc<KeyRecord>| cache.get_or_derive("arn", record, record.policy.as_bytes(), || derive(&record.policy));
+        let first = Arc::new(KeyRecord { policy: "one".into(), ..crate::store::tests::key("a") });
+        assert_eq!((get(&first), get(&first), derivations.get()), (Ok("ONE".into()), Ok("ONE".into()), 1));
+        // The record read anew, part unchanged: the value is kept, and found by address after.
+        let reread = Arc::new(KeyRecord::clone(&first));
+        assert_eq!((get(&reread), get(&reread), derivations.get()), (Ok("ONE".into()), Ok("ONE".into()), 1));
+        let changed = Arc::new(KeyRecord { policy: "two".into(), ..KeyRecord::clone(&first) });
+        assert_eq!((get(&changed), derivations.get()), (Ok("TWO".into()), 2));
+        // An entry's record cannot be freed and its address reused by another record.
+        drop(changed);
+        let other = Arc::new(KeyRecord { policy: "three".into(), ..KeyRecord::clone(&first) });
+        assert_eq!((get(&other), derivations.get()), (Ok("THREE".into()), 3));
+    }
 }

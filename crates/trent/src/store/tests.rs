@@ -3,11 +3,11 @@
 use super::*;
 use trent_model::{KeySpec, KeyState, KeyUsageType, OriginType, RotationType};
 
-pub(super) fn scope(region: &str) -> Scope {
+pub(crate) fn scope(region: &str) -> Scope {
     Scope { account: "111122223333".into(), region: region.into() }
 }
 
-pub(super) fn key(id: &str) -> KeyRecord {
+pub(crate) fn key(id: &str) -> KeyRecord {
     KeyRecord {
         key_id: id.into(),
         revision: 0,
