@@ -51,7 +51,8 @@ Usage: trent-bench [--seconds N] [--rounds N] [--only NAMES] [--trent PATH] [--b
                   (postgres://USER@HOST:PORT, a user that may create databases; scripts/postgres
                   start DIR prints one): embedded vs 1 and 3 nodes on PostgreSQL
   --baseline PATH another Trent binary (an older build) whose Encrypt, Decrypt and GenerateDataKey are
-                  measured alongside, in the same rounds, and compared with this one's
+                  measured alongside, in the same rounds, and compared with this one's; its key-spec
+                  cases too, each right after this build's, as rows of their own
   --handler       measure Trent's request handler in this process instead, without sockets or HTTP:
                   SigV4 verification, parsing and the whole handler, µs per request on one core";
 
@@ -172,7 +173,7 @@ async fn bench(options: Options) -> Result<(), BoxError> {
     };
 
     let (key_id, encrypt, decrypt) = symmetric_setup(&trent).await?;
-    let cases = key_specs::cases(&trent, &key_id).await;
+    let mut cases = key_specs::cases(&trent, &key_id).await;
     let mut targets = vec![
         Target::fixed("Encrypt", &[&trent], "Encrypt", &encrypt),
         Target::fixed("Decrypt", &[&trent], "Decrypt", &decrypt),
@@ -186,6 +187,16 @@ async fn bench(options: Options) -> Result<(), BoxError> {
         targets.push(Target::fixed(name("Encrypt"), &[baseline], "Encrypt", &encrypt));
         targets.push(Target::fixed(name("Decrypt"), &[baseline], "Decrypt", &decrypt));
         targets.push(Target::fixed(name("GenerateDataKey"), &[baseline], "GenerateDataKey", &json!({"KeyId": key_id, "KeySpec": "AES_256"})));
+        // The key-spec cases too, each right after this build's, with its own primitive measured
+        // (a baseline from before the key specs has none).
+        match (key_specs::cases(baseline, &key_id).await, &mut cases) {
+            (Ok(baseline_cases), Ok(ours)) => {
+                let baseline_cases = baseline_cases.into_iter().map(|case| Target { name: name(case.name), ..case });
+                *ours = std::mem::take(ours).into_iter().zip(baseline_cases).flat_map(|(case, baseline_case)| [case, baseline_case]).collect();
+            }
+            (Err(e), _) => eprintln!("key-spec cases not measured on the baseline: {e}"),
+            (_, Err(_)) => {}
+        }
     }
     let targets: Vec<Target> = targets.into_iter().filter(|t| wanted(t.name)).collect();
     let measured = measure(&targets, &CONNECTIONS, seconds, rounds).await;
