@@ -54,11 +54,10 @@ const KEY_LOCK_STRIPES: usize = 64;
 /// Values derived from part of a key's record — its parsed key policy, its public key — by key
 /// ARN: a request does not derive them again (parsing a policy, unwrapping and parsing a private
 /// key), and finds them by hashing the short ARN rather than the part (up to 32 KB of policy).
-/// An entry knows the record it was derived from and the part itself. The record a request holds
-/// is usually that very record (the key cache hands out one `Arc` per read of the database), which
-/// its address shows without reading the part; comparing the part (a wrapped RSA key, a policy:
-/// hundreds of bytes per request) is left for a record read anew, such as the key cache's re-read
-/// every second, and an unchanged part then moves the entry to the new record. A changed part is
+/// A request usually holds the very record an entry was derived from (the key cache hands out one
+/// `Arc` per read of the database), which its address shows without reading the part. The part (a
+/// policy, a wrapped RSA key: hundreds of bytes) is compared only for a record read anew, as the
+/// key cache does every second; if unchanged, the entry moves to the new record, else the value is
 /// derived anew.
 struct DerivedCache<V> {
     entries: std::sync::RwLock<std::collections::HashMap<String, Derived<V>>>,
@@ -120,9 +119,8 @@ impl Ctx {
         Ctx { test_admin, ..self }
     }
 
-    /// The parsed form of the key's policy, or None if the stored text
-    /// does not parse (which PutKeyPolicy and CreateKey prevent, but a damaged record must not
-    /// crash a request).
+    /// The parsed form of the key's policy, or None if the stored text does not parse (which
+    /// PutKeyPolicy and CreateKey prevent, but a damaged record must not crash a request).
     fn key_policy(&self, key: &AuthorizedKey) -> Option<Arc<crate::authz::Policy>> {
         let text = &key.record.policy;
         let parsed = || Ok::<_, std::convert::Infallible>(crate::authz::parse(text, crate::authz::PolicyKind::Key).ok().map(Arc::new));
@@ -251,7 +249,7 @@ fn used<T: Serialize>(ctx: &Ctx, caller: &Caller, name: &str, output: Result<T, 
 }
 
 /// Most replies are a key ARN and a blob or two, well under a kilobyte; growing from
-/// `serde_json::to_vec`'s 128 bytes copied a GenerateDataKeyPair reply four times over.
+/// `serde_json::to_vec`'s 128 bytes copied a GenerateDataKeyPair reply (~850 bytes) three times.
 const REPLY_CAPACITY: usize = 1024;
 
 fn reply<T: Serialize>(output: Result<T, KmsError>) -> Result<Vec<u8>, KmsError> {
