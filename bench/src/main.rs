@@ -453,7 +453,8 @@ fn print_key_spec_report(measured: &Measured) {
         let (name, stats) = (row.name, &row.stats);
         let raw = measured.per_round(name, CEILING, KEY_SPEC_CONNECTIONS, |case, _| case.raw_us);
         let server_ratio = measured.per_round(name, CEILING, KEY_SPEC_CONNECTIONS, |case, ceiling| Some(case.server_us? / (case.raw_us? + ceiling.server_us?)));
-        let machine_ratio = measured.per_round(name, CEILING, KEY_SPEC_CONNECTIONS, |case, ceiling| Some(machine_us(case.rate) / (case.raw_us? + machine_us(ceiling.rate))));
+        let machine_ratio =
+            measured.per_round(name, CEILING, KEY_SPEC_CONNECTIONS, |case, ceiling| Some(machine_us(case.rate) / (case.raw_us? + machine_us(ceiling.rate))));
         println!(
             "| {name} | {:.0} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
             rate(stats),
@@ -474,7 +475,9 @@ fn print_key_spec_report(measured: &Measured) {
 enum Body {
     Fixed(Bytes),
     /// TagResource with one tag whose value changes with every request.
-    Tag { key_id: String },
+    Tag {
+        key_id: String,
+    },
 }
 
 #[derive(Clone)]
@@ -549,9 +552,7 @@ async fn load(target: &Arc<Target>, connections: usize, duration: Duration) -> S
         tokio::time::sleep_until(end.into()).await;
         Some(cpu()?.saturating_sub(before))
     });
-    let workers: Vec<_> = (0..connections)
-        .map(|worker| tokio::spawn(run_worker(Arc::clone(target), worker, measure_from, end)))
-        .collect();
+    let workers: Vec<_> = (0..connections).map(|worker| tokio::spawn(run_worker(Arc::clone(target), worker, measure_from, end))).collect();
     let mut stats = Stats { latencies_us: Vec::new(), errors: 0, first_error: None, window: Duration::ZERO, server_cpu: None };
     for worker in workers {
         match worker.await {

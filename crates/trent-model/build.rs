@@ -21,12 +21,7 @@ fn main() {
     let model: Value = read_json(&format!("{dir}/model/service-2.json"));
     let common: Value = read_json(&format!("{dir}/model/common-errors.json"));
     let extensions: Value = read_json(&format!("{dir}/model/extensions.json"));
-    let mut shapes: BTreeMap<String, Value> = model["shapes"]
-        .as_object()
-        .expect("model has shapes")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut shapes: BTreeMap<String, Value> = model["shapes"].as_object().expect("model has shapes").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     apply_extensions(&mut shapes, &extensions);
     let operations = model["operations"].as_object().expect("model has operations");
 
@@ -58,20 +53,15 @@ fn apply_extensions(shapes: &mut BTreeMap<String, Value>, extensions: &Value) {
         assert!(shapes.insert(name.clone(), shape.clone()).is_none(), "extension shape {name} exists in the model");
     }
     for (shape, members) in extensions["members"].as_object().into_iter().flatten() {
-        let target = shapes
-            .get_mut(shape)
-            .and_then(|s| s["members"].as_object_mut())
-            .unwrap_or_else(|| panic!("extension adds members to unknown structure {shape}"));
+        let target =
+            shapes.get_mut(shape).and_then(|s| s["members"].as_object_mut()).unwrap_or_else(|| panic!("extension adds members to unknown structure {shape}"));
         for (member, spec) in members.as_object().expect("members are an object") {
             assert!(target.insert(member.clone(), spec.clone()).is_none(), "extension member {shape}.{member} exists in the model");
         }
     }
     let Some(enums) = extensions["enum_values"].as_object() else { return };
     for (shape, values) in enums {
-        let target = shapes
-            .get_mut(shape)
-            .and_then(|s| s["enum"].as_array_mut())
-            .unwrap_or_else(|| panic!("extension names unknown enum shape {shape}"));
+        let target = shapes.get_mut(shape).and_then(|s| s["enum"].as_array_mut()).unwrap_or_else(|| panic!("extension names unknown enum shape {shape}"));
         target.extend(values.as_array().expect("enum_values are lists").iter().cloned());
     }
 }
@@ -291,12 +281,8 @@ fn emit_struct(out: &mut String, name: &str, shape: &Value, shapes: &BTreeMap<St
         if required.contains(member) {
             writeln!(out, "    #[serde(rename = {member:?})]\n    pub {}: {ty},", snake_case(member)).unwrap();
         } else {
-            writeln!(
-                out,
-                "    #[serde(rename = {member:?}, skip_serializing_if = \"Option::is_none\")]\n    pub {}: Option<{ty}>,",
-                snake_case(member)
-            )
-            .unwrap();
+            writeln!(out, "    #[serde(rename = {member:?}, skip_serializing_if = \"Option::is_none\")]\n    pub {}: Option<{ty}>,", snake_case(member))
+                .unwrap();
         }
     }
     writeln!(out, "}}\n").unwrap();
@@ -344,10 +330,8 @@ fn emit_struct(out: &mut String, name: &str, shape: &Value, shapes: &BTreeMap<St
 // Operations
 
 fn emit_operations(out: &mut String, operations: &Map<String, Value>) {
-    let ops: Vec<(&String, &str)> = operations
-        .iter()
-        .map(|(name, op)| (name, op["input"]["shape"].as_str().unwrap_or_else(|| panic!("operation {name} has no input"))))
-        .collect();
+    let ops: Vec<(&String, &str)> =
+        operations.iter().map(|(name, op)| (name, op["input"]["shape"].as_str().unwrap_or_else(|| panic!("operation {name} has no input")))).collect();
     writeln!(out, "/// One AWS KMS request, parsed and validated against the model.").unwrap();
     writeln!(out, "#[derive(Debug)]\npub enum Operation {{").unwrap();
     for (name, input) in &ops {
@@ -355,7 +339,8 @@ fn emit_operations(out: &mut String, operations: &Map<String, Value>) {
     }
     writeln!(out, "}}\n\nimpl Operation {{").unwrap();
     writeln!(out, "    /// The operation names, as they appear after `TrentService.` in `X-Amz-Target`.").unwrap();
-    writeln!(out, "    pub const NAMES: [&'static str; {}] = [{}];", ops.len(), ops.iter().map(|(n, _)| format!("{n:?}")).collect::<Vec<_>>().join(", ")).unwrap();
+    writeln!(out, "    pub const NAMES: [&'static str; {}] = [{}];", ops.len(), ops.iter().map(|(n, _)| format!("{n:?}")).collect::<Vec<_>>().join(", "))
+        .unwrap();
     writeln!(out, "\n    pub fn name(&self) -> &'static str {{\n        match self {{").unwrap();
     for (name, _) in &ops {
         writeln!(out, "            Operation::{name}(_) => {name:?},").unwrap();
@@ -374,11 +359,8 @@ fn emit_operations(out: &mut String, operations: &Map<String, Value>) {
 // Error codes
 
 fn emit_error_codes(out: &mut String, shapes: &BTreeMap<String, Value>, common: &Value) {
-    let mut codes: Vec<(String, u16)> = shapes
-        .iter()
-        .filter(|(_, s)| s.get("exception").is_some())
-        .map(|(name, s)| (name.clone(), if s.get("fault").is_some() { 500 } else { 400 }))
-        .collect();
+    let mut codes: Vec<(String, u16)> =
+        shapes.iter().filter(|(_, s)| s.get("exception").is_some()).map(|(name, s)| (name.clone(), if s.get("fault").is_some() { 500 } else { 400 })).collect();
     for (name, status) in common.as_object().expect("common-errors.json is an object") {
         if name.starts_with('_') || codes.iter().any(|(c, _)| c == name) {
             continue;

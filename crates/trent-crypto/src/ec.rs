@@ -75,8 +75,13 @@ pub(crate) fn public_key(curve: Curve, private: &KeyMaterial) -> Result<Vec<u8>,
     Ok(der.as_ref().to_vec())
 }
 
-
-pub(crate) fn sign(curve: Curve, private: &KeyMaterial, algorithm: SigningAlgorithmSpec, message_type: MessageType, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn sign(
+    curve: Curve,
+    private: &KeyMaterial,
+    algorithm: SigningAlgorithmSpec,
+    message_type: MessageType,
+    message: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let (allowed, hash) = curve.algorithm();
     if algorithm != allowed {
         return Err(CryptoError::Unsupported);

@@ -37,7 +37,6 @@ pub fn public_key_der(private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
     Ok(der.into_vec())
 }
 
-
 /// Pure Ed448 with an empty context: the 114-byte signature.
 pub fn sign(private: &KeyMaterial, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
     Ok(signing_key(private)?.sign_raw(message).to_bytes().to_vec())
@@ -107,9 +106,8 @@ mod tests {
         let signature = sign(&private, message).expect("sign");
         assert_eq!(signature.len(), SIGNATURE_LEN);
         dir.write("sig", &signature);
-        let verify = |file: &str| {
-            dir.openssl(&["pkeyutl", "-verify", "-rawin", "-pubin", "-keyform", "DER", "-inkey", "pub.der", "-in", file, "-sigfile", "sig"])
-        };
+        let verify =
+            |file: &str| dir.openssl(&["pkeyutl", "-verify", "-rawin", "-pubin", "-keyform", "DER", "-inkey", "pub.der", "-in", file, "-sigfile", "sig"]);
         assert!(verify("msg"));
         assert!(!verify("other"));
     }

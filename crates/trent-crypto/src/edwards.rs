@@ -27,7 +27,6 @@ pub(crate) fn public_key(private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> 
     Ok(der.as_ref().to_vec())
 }
 
-
 /// Ed25519ph's PH(M). For ED25519_PH_SHA_512 with `MessageType: DIGEST`, M is the caller's digest:
 /// the AWS model says KMS "still performs the SHA-512 prehash … the input is hashed twice: once by
 /// you and once by KMS" (SignRequest.MessageType). So the signature is RFC 8032 Ed25519ph over the
@@ -63,7 +62,13 @@ pub(crate) fn sign(private: &KeyMaterial, algorithm: SigningAlgorithmSpec, messa
 }
 
 /// `public_key`: DER SubjectPublicKeyInfo.
-pub(crate) fn verify(public_key: &[u8], algorithm: SigningAlgorithmSpec, message_type: MessageType, message: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+pub(crate) fn verify(
+    public_key: &[u8],
+    algorithm: SigningAlgorithmSpec,
+    message_type: MessageType,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool, CryptoError> {
     match mode(algorithm, message_type)? {
         Mode::Pure => Ok(UnparsedPublicKey::new(&signature::ED25519, public_key).verify(message, signature).is_ok()),
         Mode::Prehashed => {

@@ -20,7 +20,9 @@ impl From<CryptoError> for KmsError {
     fn from(error: CryptoError) -> KmsError {
         match error {
             CryptoError::Decrypt => kms_error!(InvalidCiphertextException),
-            CryptoError::InvalidPeerKey => kms_error!(ValidationException, "The public key is not a valid DER-encoded SubjectPublicKeyInfo for the key's curve."),
+            CryptoError::InvalidPeerKey => {
+                kms_error!(ValidationException, "The public key is not a valid DER-encoded SubjectPublicKeyInfo for the key's curve.")
+            }
             CryptoError::Unsupported => kms_error!(UnsupportedOperationException, "Trent does not support this key spec or algorithm."),
             CryptoError::InvalidKey | CryptoError::Random => {
                 kms_error!(KMSInternalException, "The request could not be completed due to an internal error.")

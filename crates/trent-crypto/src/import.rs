@@ -38,11 +38,8 @@ pub fn unwrap(spec: WrappingKeySpec, private: &KeyMaterial, algorithm: Algorithm
         AlgorithmSpec::RsaesOaepSha1 => decrypt_key(EncryptionAlgorithmSpec::RsaesOaepSha1, wrapped),
         AlgorithmSpec::RsaesOaepSha256 => decrypt_key(EncryptionAlgorithmSpec::RsaesOaepSha256, wrapped),
         AlgorithmSpec::RsaAesKeyWrapSha1 | AlgorithmSpec::RsaAesKeyWrapSha256 => {
-            let oaep = if algorithm == AlgorithmSpec::RsaAesKeyWrapSha1 {
-                EncryptionAlgorithmSpec::RsaesOaepSha1
-            } else {
-                EncryptionAlgorithmSpec::RsaesOaepSha256
-            };
+            let oaep =
+                if algorithm == AlgorithmSpec::RsaAesKeyWrapSha1 { EncryptionAlgorithmSpec::RsaesOaepSha1 } else { EncryptionAlgorithmSpec::RsaesOaepSha256 };
             let (wrapped_aes_key, wrapped_material) = wrapped.split_at_checked(size.bytes()).ok_or(CryptoError::Decrypt)?;
             let aes_key = decrypt_key(oaep, wrapped_aes_key)?;
             unwrap_with_padding(&aes_key, wrapped_material)
@@ -63,7 +60,9 @@ fn unwrap_with_padding(aes_key: &KeyMaterial, wrapped: &[u8]) -> Result<KeyMater
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lc_rs::rsa::{OaepPublicEncryptingKey, Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256};
+    use aws_lc_rs::rsa::{
+        OaepPublicEncryptingKey, Pkcs1PublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256,
+    };
 
     /// The wrapping public key, as the importer would get it (parsed from the SPKI DER).
     fn public(der: &[u8]) -> PublicEncryptingKey {

@@ -12,9 +12,9 @@ pub mod import;
 mod material;
 mod pq;
 pub mod root;
+mod rsa;
 #[cfg(test)]
 mod scratch;
-mod rsa;
 pub mod sm2;
 pub mod symmetric;
 

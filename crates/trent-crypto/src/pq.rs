@@ -56,7 +56,6 @@ pub(crate) fn public_key(level: Level, private: &KeyMaterial) -> Result<Vec<u8>,
     Ok(der.as_ref().to_vec())
 }
 
-
 fn check(algorithm: SigningAlgorithmSpec, message_type: MessageType) -> Result<(), CryptoError> {
     match (algorithm, message_type) {
         (SigningAlgorithmSpec::MlDsaShake256, MessageType::Raw | MessageType::ExternalMu) => Ok(()),
@@ -65,7 +64,13 @@ fn check(algorithm: SigningAlgorithmSpec, message_type: MessageType) -> Result<(
 }
 
 /// 2420, 3309 or 4627 bytes.
-pub(crate) fn sign(level: Level, private: &KeyMaterial, algorithm: SigningAlgorithmSpec, message_type: MessageType, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn sign(
+    level: Level,
+    private: &KeyMaterial,
+    algorithm: SigningAlgorithmSpec,
+    message_type: MessageType,
+    message: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     check(algorithm, message_type)?;
     let signature_len = level.signing().signature_len();
     if message_type == MessageType::ExternalMu {

@@ -87,7 +87,13 @@ fn scheme(algorithm: SigningAlgorithmSpec) -> Result<Scheme, CryptoError> {
     Ok(Scheme { signing, verification, digest })
 }
 
-pub(crate) fn sign(size: Size, private: &KeyMaterial, algorithm: SigningAlgorithmSpec, message_type: MessageType, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn sign(
+    size: Size,
+    private: &KeyMaterial,
+    algorithm: SigningAlgorithmSpec,
+    message_type: MessageType,
+    message: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let scheme = scheme(algorithm)?;
     let pair = key_pair(size, private)?;
     let mut signature = vec![0u8; pair.public_modulus_len()];
@@ -104,7 +110,13 @@ pub(crate) fn sign(size: Size, private: &KeyMaterial, algorithm: SigningAlgorith
 }
 
 /// `public_key`: DER SubjectPublicKeyInfo.
-pub(crate) fn verify(public_key: &[u8], algorithm: SigningAlgorithmSpec, message_type: MessageType, message: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+pub(crate) fn verify(
+    public_key: &[u8],
+    algorithm: SigningAlgorithmSpec,
+    message_type: MessageType,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool, CryptoError> {
     let scheme = scheme(algorithm)?;
     let public = UnparsedPublicKey::new(scheme.verification, public_key);
     Ok(match message_type {

@@ -84,7 +84,6 @@ pub fn public_key_der(private: &KeyMaterial) -> Result<Vec<u8>, CryptoError> {
     spki(&secret_key(private)?.public_key())
 }
 
-
 /// SM2DSA with the default distinguishing ID; the DER-encoded (r, s). A digest
 /// (`MessageType::Digest`) must be the 32-byte e = SM3(Z_A ‖ M), else `Unsupported`.
 pub fn sign(private: &KeyMaterial, message_type: MessageType, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
@@ -207,8 +206,8 @@ mod tests {
         dir.write("sig", &sign(&private, MessageType::Raw, message).expect("sign"));
         let verify = |file: &str, distid: &str| {
             dir.openssl(&[
-                "pkeyutl", "-verify", "-rawin", "-digest", "sm3", "-pubin", "-keyform", "DER", "-inkey", "pub.der", "-pkeyopt", distid, "-in", file, "-sigfile",
-                "sig",
+                "pkeyutl", "-verify", "-rawin", "-digest", "sm3", "-pubin", "-keyform", "DER", "-inkey", "pub.der", "-pkeyopt", distid, "-in", file,
+                "-sigfile", "sig",
             ])
         };
         assert!(verify("msg", DISTID));
@@ -267,7 +266,8 @@ mod tests {
         let signature = sign(&private, MessageType::Digest, &e).expect("sign digest");
         dir.write("sig", &signature);
         assert!(dir.openssl(&[
-            "pkeyutl", "-verify", "-rawin", "-digest", "sm3", "-pubin", "-keyform", "DER", "-inkey", "pub.der", "-pkeyopt", DISTID, "-in", "msg", "-sigfile", "sig",
+            "pkeyutl", "-verify", "-rawin", "-digest", "sm3", "-pubin", "-keyform", "DER", "-inkey", "pub.der", "-pkeyopt", DISTID, "-in", "msg", "-sigfile",
+            "sig",
         ]));
         // RAW and DIGEST are two views of one signature.
         assert!(verify(&public_key_der(&private).expect("public key"), MessageType::Raw, message, &signature).expect("verify"));
@@ -290,12 +290,33 @@ mod tests {
             let ciphertext = encrypt(&public_key_der(&private).expect("public key"), plaintext).expect("encrypt");
             assert_ne!(encrypt(&public_key_der(&private).expect("public key"), plaintext).expect("encrypt"), ciphertext, "a fresh C1 each time");
             dir.write(&format!("trent.ct{i}"), &ciphertext);
-            assert!(dir.openssl(&["pkeyutl", "-decrypt", "-keyform", "DER", "-inkey", "key.der", "-in", &format!("trent.ct{i}"), "-out", &format!("trent.pt{i}")]));
+            assert!(dir.openssl(&[
+                "pkeyutl",
+                "-decrypt",
+                "-keyform",
+                "DER",
+                "-inkey",
+                "key.der",
+                "-in",
+                &format!("trent.ct{i}"),
+                "-out",
+                &format!("trent.pt{i}")
+            ]));
             assert_eq!(&dir.read(&format!("trent.pt{i}")), plaintext);
             // OpenSSL encrypts, Trent decrypts.
             dir.write(&format!("pt{i}"), plaintext);
             assert!(dir.openssl(&[
-                "pkeyutl", "-encrypt", "-pubin", "-keyform", "DER", "-inkey", "pub.der", "-in", &format!("pt{i}"), "-out", &format!("openssl.ct{i}"),
+                "pkeyutl",
+                "-encrypt",
+                "-pubin",
+                "-keyform",
+                "DER",
+                "-inkey",
+                "pub.der",
+                "-in",
+                &format!("pt{i}"),
+                "-out",
+                &format!("openssl.ct{i}"),
             ]));
             let theirs = dir.read(&format!("openssl.ct{i}"));
             assert_eq!(decrypt(&private, &theirs).expect("decrypt").as_bytes(), &plaintext[..]);

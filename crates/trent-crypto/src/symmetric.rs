@@ -83,9 +83,7 @@ impl AeadKey {
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| CryptoError::Random)?;
         let mut body = plaintext.to_vec();
-        self.0
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
-            .map_err(|_| CryptoError::Decrypt)?;
+        self.0.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body).map_err(|_| CryptoError::Decrypt)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&body);
         Ok(out)
@@ -104,10 +102,7 @@ fn open_with(key: &LessSafeKey, nonce: &[u8], aad: &[u8], body: &[u8]) -> Result
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Decrypt)?;
     // The buffer is secret from the start: on failure it may hold partly decrypted bytes.
     let mut buffer = KeyMaterial::new(body.to_vec());
-    let len = key
-        .open_in_place(nonce, Aad::from(aad), buffer.bytes_mut())
-        .map_err(|_| CryptoError::Decrypt)?
-        .len();
+    let len = key.open_in_place(nonce, Aad::from(aad), buffer.bytes_mut()).map_err(|_| CryptoError::Decrypt)?.len();
     buffer.bytes_mut().truncate(len);
     Ok(buffer)
 }

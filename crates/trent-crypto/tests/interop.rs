@@ -307,7 +307,6 @@ fn ecdsa_sign_verify() {
     }
 }
 
-
 #[test]
 fn ecdh_matches_openssl() {
     for (spec, curve) in [(KeySpec::EccNistP256, "P-256"), (KeySpec::EccNistP384, "P-384"), (KeySpec::EccNistP521, "P-521")] {
@@ -395,10 +394,8 @@ fn ed25519ph_rfc8032_vector() {
     let spec = KeySpec::EccNistEdwards25519;
     let seed = hex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42");
     let public = hex("ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf");
-    let expected = hex(concat!(
-        "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41",
-        "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406"
-    ));
+    let expected =
+        hex(concat!("98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41", "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406"));
     // The key as Trent stores it: PKCS#8 v1 of the seed.
     let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_and_public_key(&seed, &public).expect("RFC key");
     let key = KeyMaterial::new(pair.to_pkcs8v1().expect("pkcs8").as_ref().to_vec());
@@ -436,11 +433,8 @@ fn ed25519ph_rfc8032_vector() {
 #[test]
 fn ml_dsa_sizes_round_trip_and_tampering() {
     // (spec, SPKI, raw public key, signature)
-    for (spec, spki_len, raw_len, sig_len) in [
-        (KeySpec::MlDsa44, 1334, 1312, 2420),
-        (KeySpec::MlDsa65, 1974, 1952, 3309),
-        (KeySpec::MlDsa87, 2614, 2592, 4627),
-    ] {
+    for (spec, spki_len, raw_len, sig_len) in [(KeySpec::MlDsa44, 1334, 1312, 2420), (KeySpec::MlDsa65, 1974, 1952, 3309), (KeySpec::MlDsa87, 2614, 2592, 4627)]
+    {
         let key = generate(spec).expect("generate");
         let spki = public_key(spec, &key).expect("public key");
         assert_eq!(spki.len(), spki_len, "{spec:?}");
@@ -485,11 +479,9 @@ fn ml_dsa_mu(public_key: &[u8], message: &[u8]) -> Vec<u8> {
 
 #[test]
 fn ml_dsa_external_mu() {
-    for (spec, other_spec, sig_len) in [
-        (KeySpec::MlDsa44, KeySpec::MlDsa65, 2420),
-        (KeySpec::MlDsa65, KeySpec::MlDsa87, 3309),
-        (KeySpec::MlDsa87, KeySpec::MlDsa44, 4627),
-    ] {
+    for (spec, other_spec, sig_len) in
+        [(KeySpec::MlDsa44, KeySpec::MlDsa65, 2420), (KeySpec::MlDsa65, KeySpec::MlDsa87, 3309), (KeySpec::MlDsa87, KeySpec::MlDsa44, 4627)]
+    {
         let key = generate(spec).expect("generate");
         let message = b"signed as mu, verified as the message".to_vec();
         let mu = ml_dsa_mu(&raw_public_key(spec, &key).expect("raw"), &message);
@@ -542,7 +534,8 @@ fn hmac_matches_openssl() {
             assert_eq!(tag.len(), tag_len);
             let hex: String = key.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
             let msg_path = dir.write("msg", &message);
-            let theirs = openssl(&["dgst", &format!("-{hash}"), "-mac", "HMAC", "-macopt", &format!("hexkey:{hex}"), "-binary", &msg_path]).expect("openssl mac");
+            let theirs =
+                openssl(&["dgst", &format!("-{hash}"), "-mac", "HMAC", "-macopt", &format!("hexkey:{hex}"), "-binary", &msg_path]).expect("openssl mac");
             assert_eq!(tag, theirs, "{algorithm:?}");
             assert!(asymmetric::verify_mac(&key, algorithm, &message, &tag).expect("verify"));
             assert!(!asymmetric::verify_mac(&key, algorithm, &message, &flip(&tag, 0)).expect("verify"));

@@ -355,8 +355,8 @@ const MAX_DEPTH: usize = 32;
 
 fn parse_input<T: FromJson>(body: &[u8]) -> Result<T, KmsError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
-    let value: Json = serde_json::from_slice(body)
-        .map_err(|e| KmsError::new(ErrorCode::SerializationException, format!("Request body is not valid JSON: {e}")))?;
+    let value: Json =
+        serde_json::from_slice(body).map_err(|e| KmsError::new(ErrorCode::SerializationException, format!("Request body is not valid JSON: {e}")))?;
     if value.depth() > MAX_DEPTH {
         return Err(KmsError::new(ErrorCode::SerializationException, "Request body nests too deeply"));
     }

@@ -324,9 +324,7 @@ impl Principal {
         let policies = policies
             .iter()
             .filter_map(|p| {
-                authz::parse(&p.document, PolicyKind::Identity)
-                    .map_err(|e| tracing::error!(policy = %p.name, "identity policy left out: {e}"))
-                    .ok()
+                authz::parse(&p.document, PolicyKind::Identity).map_err(|e| tracing::error!(policy = %p.name, "identity policy left out: {e}")).ok()
             })
             .collect();
         let arn = match kind {

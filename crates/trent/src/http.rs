@@ -91,10 +91,9 @@ where
     let collected = tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await;
     match collected {
         Ok(Ok(body)) => handler(parts, body.to_bytes()).await,
-        Ok(Err(_)) => error_response(
-            &kms_error!(SerializationException, "Request body is larger than {MAX_BODY_BYTES} bytes or was cut short"),
-            new_request_id(),
-        ),
+        Ok(Err(_)) => {
+            error_response(&kms_error!(SerializationException, "Request body is larger than {MAX_BODY_BYTES} bytes or was cut short"), new_request_id())
+        }
         Err(_) => error_response(&kms_error!(SerializationException, "Request body was not received in time"), new_request_id()),
     }
 }

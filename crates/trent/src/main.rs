@@ -94,9 +94,7 @@ fn parse_args(args: Vec<String>) -> Result<(Command, Settings), String> {
     let mut args = args.into_iter();
     let name = match args.next() {
         Some(name) if ["serve", "migrate", "backup", "restore"].contains(&name.as_str()) => name,
-        Some(help) if ["--help", "-h", "help"].contains(&help.as_str()) => {
-            return Err("Trent, a key management service that speaks the AWS KMS API.".into())
-        }
+        Some(help) if ["--help", "-h", "help"].contains(&help.as_str()) => return Err("Trent, a key management service that speaks the AWS KMS API.".into()),
         Some(other) => return Err(format!("unknown command '{other}'")),
         None => return Err("missing command".into()),
     };

@@ -32,9 +32,7 @@ fn create(path: &Path) -> Result<(), String> {
         .mode(0o600)
         .open(path)
         .map_err(|e| format!("cannot create root key file {}: {e}", path.display()))?;
-    file.write_all(root.bytes().as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("cannot write root key file {}: {e}", path.display()))?;
+    file.write_all(root.bytes().as_bytes()).and_then(|()| file.sync_all()).map_err(|e| format!("cannot write root key file {}: {e}", path.display()))?;
     tracing::info!("created root key file {}", path.display());
     Ok(())
 }

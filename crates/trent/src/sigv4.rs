@@ -78,7 +78,9 @@ pub fn verify_for_service(parts: &Parts, body: &[u8], identities: &Identities, n
     // Compared as the tag's 32 bytes, in constant time (`hmac::verify`); a signature that is not
     // 64 lower-case hex digits matches nothing, as on AWS.
     let sent = parse_hex_tag(authorization.signature);
-    let signed = credential.signing_keys.with_key(scope.credential_scope, derive, |key| sent.is_some_and(|sent| hmac::verify(key, string_to_sign.as_bytes(), &sent).is_ok()));
+    let signed = credential
+        .signing_keys
+        .with_key(scope.credential_scope, derive, |key| sent.is_some_and(|sent| hmac::verify(key, string_to_sign.as_bytes(), &sent).is_ok()));
     if !signed {
         tracing::debug!(
             access_key_id = scope.access_key_id,
@@ -117,7 +119,10 @@ impl<'a> Authorization<'a> {
         let presigned = query.is_some_and(|q| q.split('&').any(|p| p.starts_with("X-Amz-Algorithm=") || p.starts_with("X-Amz-Signature=")));
         let Some(header) = header.filter(|h| h.trim_start().starts_with("AWS4-")) else {
             if presigned {
-                return Err(kms_error!(IncompleteSignatureException, "Presigned requests (X-Amz-Signature in the query string) are not supported; sign the Authorization header."));
+                return Err(kms_error!(
+                    IncompleteSignatureException,
+                    "Presigned requests (X-Amz-Signature in the query string) are not supported; sign the Authorization header."
+                ));
             }
             return Err(kms_error!(MissingAuthenticationTokenException, "Request is missing Authentication Token"));
         };
@@ -134,7 +139,10 @@ impl<'a> Authorization<'a> {
         // valid key=value pair`.
         for pair in ascii_pieces(rest, b", ").filter(|p| !p.is_empty()) {
             let Some((name, value)) = pair.split_once('=') else {
-                return Err(kms_error!(IncompleteSignatureException, "'{pair}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'."));
+                return Err(kms_error!(
+                    IncompleteSignatureException,
+                    "'{pair}' not a valid key=value pair (missing equal-sign) in Authorization header: '{header}'."
+                ));
             };
             match name {
                 "Credential" => credential = value,
@@ -193,7 +201,9 @@ impl<'a> Scope<'a> {
         }
         let http_date = &amz_date[..8];
         if date != http_date {
-            problems += &format!("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{date}' != '{http_date}', from '{amz_date}'.");
+            problems += &format!(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{date}' != '{http_date}', from '{amz_date}'."
+            );
         }
         if !problems.is_empty() {
             return Err(kms_error!(InvalidSignatureException, "{}", problems.trim_end()));
@@ -231,7 +241,9 @@ fn request_time(headers: &HeaderMap) -> Result<(i64, Cow<'_, str>), KmsError> {
             parse_http_date(&value).map(|seconds| (seconds, Cow::Owned(format_amz_date(seconds)))).ok_or(value)
         }
     };
-    parsed.map_err(|value| kms_error!(IncompleteSignatureException, "Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601"))
+    parsed.map_err(|value| {
+        kms_error!(IncompleteSignatureException, "Date must be in ISO-8601 'basic format'. Got '{value}'. See http://en.wikipedia.org/wiki/ISO_8601")
+    })
 }
 
 fn check_skew(timestamp: i64, now: SystemTime) -> Result<(), KmsError> {
@@ -710,7 +722,10 @@ mod tests {
     fn aws_test_suite_canonical_requests() {
         let (parts, body) = parse_request(POST_X_WWW_FORM_URLENCODED);
         let hash = payload_hash(&parts.headers, &body).expect("hash");
-        assert_eq!(canonical_request(&parts, "content-length;content-type;host;x-amz-content-sha256;x-amz-date", hash.as_str()), POST_X_WWW_FORM_URLENCODED_CANONICAL);
+        assert_eq!(
+            canonical_request(&parts, "content-length;content-type;host;x-amz-content-sha256;x-amz-date", hash.as_str()),
+            POST_X_WWW_FORM_URLENCODED_CANONICAL
+        );
         let (parts, body) = parse_request(GET_HEADER_VALUE_TRIM);
         let hash = payload_hash(&parts.headers, &body).expect("hash");
         assert_eq!(
@@ -747,7 +762,9 @@ mod tests {
         // get-vanilla-utf8-query (sent encoded) and get-vanilla-query-unreserved.
         assert_eq!(canonical_query("%E1%88%B4=bar"), "%E1%88%B4=bar");
         assert_eq!(
-            canonical_query("-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz=-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"),
+            canonical_query(
+                "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz=-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+            ),
             "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz=-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
         );
         assert_eq!(canonical_query("a=b%20c&d=e+f&g=%zz"), "a=b%20c&d=e%2Bf&g=%25zz");
@@ -776,13 +793,8 @@ mod tests {
     #[test]
     fn suite_requests_fail_when_changed() {
         assert_eq!(code(suite_verify(&GET_VANILLA.replace("Host:example", "Host:exemple"), None)).0, ErrorCode::InvalidSignatureException);
-        let wrong_secret = verify_for_service(
-            &parse_request(GET_VANILLA).0,
-            b"",
-            &identities("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ", None),
-            at(SUITE_TIME),
-            "service",
-        );
+        let wrong_secret =
+            verify_for_service(&parse_request(GET_VANILLA).0, b"", &identities("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ", None), at(SUITE_TIME), "service");
         assert_eq!(code(wrong_secret), (ErrorCode::InvalidSignatureException, SIGNATURE_MISMATCH.to_owned()));
         // The body is signed through its hash.
         let tampered = POST_X_WWW_FORM_URLENCODED.replace("Param1=value1", "Param1=value2");
@@ -982,7 +994,9 @@ mod tests {
                 .expect("signing params")
                 .into();
             let headers: Vec<(String, String)> = request.headers().iter().map(|(n, v)| (n.to_string(), v.to_str().expect("ASCII header").to_owned())).collect();
-            let signable = SignableRequest::new("POST", "http://127.0.0.1:4599/", headers.iter().map(|(n, v)| (n.as_str(), v.as_str())), SignableBody::Bytes(body)).expect("signable");
+            let signable =
+                SignableRequest::new("POST", "http://127.0.0.1:4599/", headers.iter().map(|(n, v)| (n.as_str(), v.as_str())), SignableBody::Bytes(body))
+                    .expect("signable");
             let (instructions, _) = sign(signable, &params).expect("signed").into_parts();
             instructions.apply_to_request_http1x(&mut request);
             let (mut parts, ()) = request.into_parts();

@@ -670,15 +670,10 @@ mod tests {
         assert_eq!(condition_key("KMS:EncryptionContext:Department"), "kms:encryptioncontext:Department");
         assert_eq!(condition_key("kms:EncryptionContextKeys"), "kms:encryptioncontextkeys");
         let conditions = parse_block(&json!({"stringequals": {"KMS:EncryptionContext:Dept": "IT", "kms:CallerAccount": "1"}})).unwrap();
-        let context = HashMap::from([
-            ("kms:encryptioncontext:Dept".to_owned(), vec!["IT".to_owned()]),
-            ("kms:calleraccount".to_owned(), vec!["1".to_owned()]),
-        ]);
+        let context = HashMap::from([("kms:encryptioncontext:Dept".to_owned(), vec!["IT".to_owned()]), ("kms:calleraccount".to_owned(), vec!["1".to_owned()])]);
         assert!(conditions.iter().all(|c| c.holds(&context)));
-        let wrong_case = HashMap::from([
-            ("kms:encryptioncontext:dept".to_owned(), vec!["IT".to_owned()]),
-            ("kms:calleraccount".to_owned(), vec!["1".to_owned()]),
-        ]);
+        let wrong_case =
+            HashMap::from([("kms:encryptioncontext:dept".to_owned(), vec!["IT".to_owned()]), ("kms:calleraccount".to_owned(), vec!["1".to_owned()])]);
         assert!(!conditions.iter().all(|c| c.holds(&wrong_case)));
     }
 

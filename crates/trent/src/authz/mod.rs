@@ -180,7 +180,8 @@ mod tests {
         let direct = key_policy(json!([
             {"Sid": "Alice", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:user/alice"}, "Action": "kms:Encrypt", "Resource": "*"},
         ]));
-        let allow_encrypt = identity(json!({"Sid": "UseKeys", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "arn:aws:kms:*:111122223333:key/*"}));
+        let allow_encrypt =
+            identity(json!({"Sid": "UseKeys", "Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "arn:aws:kms:*:111122223333:key/*"}));
         let deny_decrypt = identity(json!({"Sid": "NoDecrypt", "Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*"}));
         let other_service = identity(json!({"Sid": "S3", "Effect": "Allow", "Action": "s3:*", "Resource": "*"}));
         for (i, (key, identities, caller, action, expected)) in [

@@ -578,7 +578,9 @@ mod tests {
     #[test]
     fn document_shapes() {
         // A single statement object, no Version, no Sid, an Id.
-        let policy = parse(r#"{"Id": "key-default-1", "Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}}"#, PolicyKind::Key).unwrap();
+        let policy =
+            parse(r#"{"Id": "key-default-1", "Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}}"#, PolicyKind::Key)
+                .unwrap();
         assert_eq!(policy.id.as_deref(), Some("key-default-1"));
         assert_eq!(eval(&policy, &user("111122223333", "a"), "kms:Encrypt", KEY), Decision::Allow { sid: None });
         assert!(parse(r#"{"Version": "2008-10-17", "Statement": [{"Effect": "Deny", "Action": "kms:*", "Resource": "*"}]}"#, PolicyKind::Identity).is_ok());

@@ -32,22 +32,30 @@ pub async fn get_public_key(ctx: &Ctx, caller: &Caller, input: GetPublicKeyReque
 
 pub async fn sign(ctx: &Ctx, caller: &Caller, input: SignRequest) -> Result<SignResponse, KmsError> {
     let message_type = input.message_type.unwrap_or(MessageType::Raw);
-    let request = SigningRequest { key_id: &input.key_id, algorithm: input.signing_algorithm, message_type, message: &input.message, grant_tokens: input.grant_tokens.as_deref() };
+    let request = SigningRequest {
+        key_id: &input.key_id,
+        algorithm: input.signing_algorithm,
+        message_type,
+        message: &input.message,
+        grant_tokens: input.grant_tokens.as_deref(),
+    };
     let key = signing_key(ctx, caller, request, "Sign").await?;
     let private = current_material(ctx, &key)?;
     let (spec, algorithm, message) = (key.key_spec, input.signing_algorithm, input.message);
     let signature = run_crypto(key_specs::is_slow(spec), move || asymmetric::sign(spec, &private, algorithm, message_type, &message)).await?;
     dry_run(input.dry_run)?;
-    Ok(SignResponse {
-        key_id: Some(key.arn.clone()),
-        signature: Some(Blob::public(signature)),
-        signing_algorithm: Some(input.signing_algorithm),
-    })
+    Ok(SignResponse { key_id: Some(key.arn.clone()), signature: Some(Blob::public(signature)), signing_algorithm: Some(input.signing_algorithm) })
 }
 
 pub async fn verify(ctx: &Ctx, caller: &Caller, input: VerifyRequest) -> Result<VerifyResponse, KmsError> {
     let message_type = input.message_type.unwrap_or(MessageType::Raw);
-    let request = SigningRequest { key_id: &input.key_id, algorithm: input.signing_algorithm, message_type, message: &input.message, grant_tokens: input.grant_tokens.as_deref() };
+    let request = SigningRequest {
+        key_id: &input.key_id,
+        algorithm: input.signing_algorithm,
+        message_type,
+        message: &input.message,
+        grant_tokens: input.grant_tokens.as_deref(),
+    };
     let key = signing_key(ctx, caller, request, "Verify").await?;
     let valid = asymmetric::verify(key.key_spec, &public_key(ctx, &key)?, input.signing_algorithm, message_type, &input.message, &input.signature)?;
     dry_run(input.dry_run)?;

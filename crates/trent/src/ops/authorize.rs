@@ -204,10 +204,7 @@ pub fn check_lockout(caller: &Caller, policy: &authz::Policy, key_arn: &str) -> 
     let request = RequestContext { action: "kms:PutKeyPolicy", principal, resource: key_arn, values: &values };
     match authz::authorize(policy, &caller.principal.policies, &request) {
         Ok(_) => Ok(()),
-        Err(_) => Err(kms_error!(
-            MalformedPolicyDocumentException,
-            "The new key policy will not allow you to update the key policy in the future."
-        )),
+        Err(_) => Err(kms_error!(MalformedPolicyDocumentException, "The new key policy will not allow you to update the key policy in the future.")),
     }
 }
 

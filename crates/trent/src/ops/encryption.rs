@@ -226,7 +226,13 @@ async fn open(ctx: &Ctx, caller: &Caller, sealed: Sealed<'_>, operation: &str, g
 
 /// Encrypts under the key's current material: Trent's blob for symmetric keys, RSA-OAEP or
 /// SM2PKE for asymmetric ones.
-fn encrypt_with(ctx: &Ctx, key: &AuthorizedKey, algorithm: EncryptionAlgorithmSpec, plaintext: &[u8], context: &BTreeMap<String, String>) -> Result<Vec<u8>, KmsError> {
+fn encrypt_with(
+    ctx: &Ctx,
+    key: &AuthorizedKey,
+    algorithm: EncryptionAlgorithmSpec,
+    plaintext: &[u8],
+    context: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, KmsError> {
     if key.key_spec == KeySpec::SymmetricDefault {
         return seal(ctx, key, plaintext, context);
     }

@@ -30,10 +30,9 @@ pub async fn create_grant(ctx: &Ctx, caller: &Caller, input: CreateGrantRequest)
     if let Some(retiring) = &input.retiring_principal {
         check_principal("retiringPrincipal", retiring)?;
     }
-    let constraints = input.constraints.map(|c| GrantConstraintsRecord {
-        encryption_context_equals: c.encryption_context_equals,
-        encryption_context_subset: c.encryption_context_subset,
-    });
+    let constraints = input
+        .constraints
+        .map(|c| GrantConstraintsRecord { encryption_context_equals: c.encryption_context_equals, encryption_context_subset: c.encryption_context_subset });
     let mut conditions = Conditions::context(None, input.grant_tokens.as_deref())
         .with("kms:GranteePrincipal", &input.grantee_principal)
         .with("kms:GrantIsForAWSResource", "false");
@@ -152,10 +151,9 @@ fn list_entry(scope: &Scope, grant: GrantRecord) -> GrantListEntry {
         retiring_principal: grant.retiring_principal,
         issuing_account: Some(grant.issuing_account),
         operations: Some(grant.operations.iter().filter_map(|op| GrantOperation::parse(op)).collect()),
-        constraints: grant.constraints.map(|c| GrantConstraints {
-            encryption_context_equals: c.encryption_context_equals,
-            encryption_context_subset: c.encryption_context_subset,
-        }),
+        constraints: grant
+            .constraints
+            .map(|c| GrantConstraints { encryption_context_equals: c.encryption_context_equals, encryption_context_subset: c.encryption_context_subset }),
     }
 }
 
@@ -202,7 +200,8 @@ pub fn parse_token(token: &str) -> Option<(Scope, String, String)> {
     let parts: Vec<&str> = text.split('/').collect();
     let [TOKEN_PREFIX, account, region, key_id, grant_id, nonce] = parts[..] else { return None };
     let hex_of = |text: &str, len: usize| text.len() == len && text.bytes().all(|b| b.is_ascii_hexdigit());
-    (hex_of(grant_id, 64) && hex_of(nonce, 32)).then(|| (Scope { account: account.to_owned(), region: region.to_owned() }, key_id.to_owned(), grant_id.to_owned()))
+    (hex_of(grant_id, 64) && hex_of(nonce, 32))
+        .then(|| (Scope { account: account.to_owned(), region: region.to_owned() }, key_id.to_owned(), grant_id.to_owned()))
 }
 
 #[cfg(test)]
@@ -254,7 +253,13 @@ mod tests {
 
     #[test]
     fn grant_principals() {
-        for ok in ["arn:aws:iam::111122223333:user/bob", "arn:aws:iam::111122223333:role/app", "arn:aws:iam::111122223333:root", "arn:aws:sts::111122223333:assumed-role/app/s", "dynamodb.amazonaws.com"] {
+        for ok in [
+            "arn:aws:iam::111122223333:user/bob",
+            "arn:aws:iam::111122223333:role/app",
+            "arn:aws:iam::111122223333:root",
+            "arn:aws:sts::111122223333:assumed-role/app/s",
+            "dynamodb.amazonaws.com",
+        ] {
             assert!(check_principal("granteePrincipal", ok).is_ok(), "{ok}");
         }
         for bad in ["bob", "arn:aws:iam::1111:user/bob", "arn:aws:iam::111122223333:user/", "arn:aws:iam::111122223333:group/g", "*"] {

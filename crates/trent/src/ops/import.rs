@@ -26,9 +26,7 @@ const MAX_VALID_TO_DAYS: i64 = 365;
 const TOKEN_VERSION: u8 = 1;
 
 pub async fn get_parameters_for_import(ctx: &Ctx, caller: &Caller, input: GetParametersForImportRequest) -> Result<GetParametersForImportResponse, KmsError> {
-    let conditions = Conditions::default()
-        .with("kms:WrappingAlgorithm", input.wrapping_algorithm)
-        .with("kms:WrappingKeySpec", input.wrapping_key_spec);
+    let conditions = Conditions::default().with("kms:WrappingAlgorithm", input.wrapping_algorithm).with("kms:WrappingKeySpec", input.wrapping_key_spec);
     let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly, "GetParametersForImport", &conditions).await?;
     require_external(&key)?;
     if matches!(key.state, KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) {
@@ -111,7 +109,11 @@ pub async fn import_key_material(ctx: &Ctx, caller: &Caller, input: ImportKeyMat
     Ok(ImportKeyMaterialResponse { key_id: Some(key.arn.clone()), key_material_id: Some(material_id) })
 }
 
-pub async fn delete_imported_key_material(ctx: &Ctx, caller: &Caller, input: DeleteImportedKeyMaterialRequest) -> Result<DeleteImportedKeyMaterialResponse, KmsError> {
+pub async fn delete_imported_key_material(
+    ctx: &Ctx,
+    caller: &Caller,
+    input: DeleteImportedKeyMaterialRequest,
+) -> Result<DeleteImportedKeyMaterialResponse, KmsError> {
     let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly, "DeleteImportedKeyMaterial", &Conditions::default()).await?;
     require_external(&key)?;
     let pending_id = key.import.as_ref().and_then(|i| i.pending.as_ref()).map(|p| p.material.id.clone());

@@ -2,8 +2,8 @@
 //! kept in one table-like place so CreateKey, DescribeKey and every key operation agree.
 
 use trent_model::{
-    EncryptionAlgorithmSpec as Enc, KeyAgreementAlgorithmSpec, KeySpec, KeyUsageType as Usage, MacAlgorithmSpec as Mac,
-    MessageType, SigningAlgorithmSpec as Sig,
+    EncryptionAlgorithmSpec as Enc, KeyAgreementAlgorithmSpec, KeySpec, KeyUsageType as Usage, MacAlgorithmSpec as Mac, MessageType,
+    SigningAlgorithmSpec as Sig,
 };
 
 /// The algorithm lists DescribeKey and GetPublicKey return for a key; AWS omits empty ones.
@@ -62,14 +62,9 @@ pub fn signing_algorithms(spec: KeySpec, usage: Usage) -> &'static [Sig] {
         return &[];
     }
     match spec {
-        Rsa2048 | Rsa3072 | Rsa4096 => &[
-            Sig::RsassaPkcs1V15Sha256,
-            Sig::RsassaPkcs1V15Sha384,
-            Sig::RsassaPkcs1V15Sha512,
-            Sig::RsassaPssSha256,
-            Sig::RsassaPssSha384,
-            Sig::RsassaPssSha512,
-        ],
+        Rsa2048 | Rsa3072 | Rsa4096 => {
+            &[Sig::RsassaPkcs1V15Sha256, Sig::RsassaPkcs1V15Sha384, Sig::RsassaPkcs1V15Sha512, Sig::RsassaPssSha256, Sig::RsassaPssSha384, Sig::RsassaPssSha512]
+        }
         EccNistP256 | EccSecgP256k1 => &[Sig::EcdsaSha256],
         EccNistP384 => &[Sig::EcdsaSha384],
         EccNistP521 => &[Sig::EcdsaSha512],

@@ -1,12 +1,12 @@
 //! Key management: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, UpdateKeyDescription,
 //! ScheduleKeyDeletion, CancelKeyDeletion.
 
-use super::import;
-use super::tags::check_new_tags;
-use super::key_specs;
 use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
-use super::policies::{check_policy, default_policy};
+use super::import;
+use super::key_specs;
 use super::multi_region::{self, configuration};
+use super::policies::{check_policy, default_policy};
+use super::tags::check_new_tags;
 use super::{invalid_state, modify_key, page_limit, require_not_pending, run_crypto, wrap_material, Caller, Ctx, Page};
 use crate::store::{Deletion, KeyRecord, Material, MultiRegion, StoredTag};
 use trent_model::*;
@@ -14,7 +14,10 @@ use trent_model::*;
 pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> Result<CreateKeyResponse, KmsError> {
     let key_spec = match (input.key_spec, input.customer_master_key_spec) {
         (Some(_), Some(_)) => {
-            return Err(kms_error!(ValidationException, "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec only."))
+            return Err(kms_error!(
+                ValidationException,
+                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec only."
+            ))
         }
         (Some(spec), None) => spec,
         (None, Some(legacy)) => KeySpec::parse(legacy.as_str()).ok_or_else(|| kms_error!(ValidationException, "Unknown key spec {legacy}"))?,
@@ -23,9 +26,7 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
     let key_usage = match input.key_usage {
         Some(usage) => usage,
         None if key_spec == KeySpec::SymmetricDefault => KeyUsageType::EncryptDecrypt,
-        None => {
-            return Err(kms_error!(ValidationException, "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."))
-        }
+        None => return Err(kms_error!(ValidationException, "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")),
     };
     if !key_specs::allowed_usages(key_spec).contains(&key_usage) {
         return Err(kms_error!(ValidationException, "KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"));

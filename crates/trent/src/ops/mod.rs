@@ -191,13 +191,17 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
         Op::ListResourceTags(input) => reply(tags::list_resource_tags(ctx, caller, input).await),
         Op::Encrypt(input) => used(ctx, caller, name, encryption::encrypt(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
         Op::Decrypt(input) => used(ctx, caller, name, encryption::decrypt(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
-        Op::ReEncrypt(input) => used(ctx, caller, name, encryption::re_encrypt(ctx, caller, input).await, |o| [o.source_key_id.as_deref(), o.key_id.as_deref()]),
+        Op::ReEncrypt(input) => {
+            used(ctx, caller, name, encryption::re_encrypt(ctx, caller, input).await, |o| [o.source_key_id.as_deref(), o.key_id.as_deref()])
+        }
         Op::GenerateDataKey(input) => used(ctx, caller, name, encryption::generate_data_key(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
         Op::GenerateDataKeyWithoutPlaintext(input) => {
             used(ctx, caller, name, encryption::generate_data_key_without_plaintext(ctx, caller, input).await, |o| [o.key_id.as_deref(), None])
         }
         Op::GenerateRandom(input) => reply(encryption::generate_random(caller, input)),
-        Op::GenerateDataKeyPair(input) => used(ctx, caller, name, encryption::generate_data_key_pair(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
+        Op::GenerateDataKeyPair(input) => {
+            used(ctx, caller, name, encryption::generate_data_key_pair(ctx, caller, input).await, |o| [o.key_id.as_deref(), None])
+        }
         Op::GenerateDataKeyPairWithoutPlaintext(input) => {
             used(ctx, caller, name, encryption::generate_data_key_pair_without_plaintext(ctx, caller, input).await, |o| [o.key_id.as_deref(), None])
         }
@@ -237,7 +241,13 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
 
 /// The reply of a cryptographic operation GetKeyLastUsage reports; once it has succeeded, the use
 /// of the keys its output names (by ARN) is noted.
-fn used<T: Serialize>(ctx: &Ctx, caller: &Caller, name: &str, output: Result<T, KmsError>, keys: impl Fn(&T) -> [Option<&str>; 2]) -> Result<Vec<u8>, KmsError> {
+fn used<T: Serialize>(
+    ctx: &Ctx,
+    caller: &Caller,
+    name: &str,
+    output: Result<T, KmsError>,
+    keys: impl Fn(&T) -> [Option<&str>; 2],
+) -> Result<Vec<u8>, KmsError> {
     if let (Ok(output), Some(operation)) = (&output, KeyLastUsageTrackingOperation::parse(name)) {
         let mut request_id = uuid::Uuid::encode_buffer();
         let request_id = caller.request_id.hyphenated().encode_lower(&mut request_id);

@@ -90,7 +90,10 @@ pub async fn rotate_key_on_demand(ctx: &Ctx, caller: &Caller, input: RotateKeyOn
             (Some(version), _) => version.clone(),
             (None, Some(import)) => {
                 let pending = import.pending.take().ok_or_else(|| {
-                    kms_error!(UnsupportedOperationException, "{arn} has imported key material: import new key material (ImportType NEW_KEY_MATERIAL) before rotating it on demand.")
+                    kms_error!(
+                        UnsupportedOperationException,
+                        "{arn} has imported key material: import new key material (ImportType NEW_KEY_MATERIAL) before rotating it on demand."
+                    )
                 })?;
                 import.valid_to_ms = pending.valid_to_ms;
                 Material { created_ms: ctx.clock.now_ms(), ..pending.material }

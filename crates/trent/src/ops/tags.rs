@@ -58,14 +58,7 @@ pub async fn list_resource_tags(ctx: &Ctx, caller: &Caller, input: ListResourceT
     let end = key.tags.len().min(start.saturating_add(limit));
     let truncated = end < key.tags.len();
     Ok(ListResourceTagsResponse {
-        tags: Some(
-            key.tags
-                .get(start..end)
-                .unwrap_or_default()
-                .iter()
-                .map(Tag::from)
-                .collect(),
-        ),
+        tags: Some(key.tags.get(start..end).unwrap_or_default().iter().map(Tag::from).collect()),
         next_marker: truncated.then(|| end.to_string()),
         truncated: Some(truncated),
     })

@@ -151,11 +151,24 @@ impl Store for CachedStore {
         self.inner.insert_grant(scope, grant, max_per_key).await
     }
 
-    async fn list_grants(&self, scope: &Scope, key_id: &str, filter: &GrantFilter<'_>, after: Option<&str>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+    async fn list_grants(
+        &self,
+        scope: &Scope,
+        key_id: &str,
+        filter: &GrantFilter<'_>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
         self.inner.list_grants(scope, key_id, filter, after, limit).await
     }
 
-    async fn list_retirable_grants(&self, scope: &Scope, retiring_principal: &str, after: Option<(&str, &str)>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+    async fn list_retirable_grants(
+        &self,
+        scope: &Scope,
+        retiring_principal: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
         self.inner.list_retirable_grants(scope, retiring_principal, after, limit).await
     }
 

@@ -399,9 +399,22 @@ pub trait Store: Send + Sync {
     /// nodes. Fails with `Conflict` if the grant ID exists.
     async fn insert_grant(&self, scope: &Scope, grant: &GrantRecord, max_per_key: usize) -> Result<GrantInsert, StoreError>;
     /// Grants of one key matching `filter`, in grant-ID order, starting after grant ID `after`.
-    async fn list_grants(&self, scope: &Scope, key_id: &str, filter: &GrantFilter<'_>, after: Option<&str>, limit: usize) -> Result<Vec<GrantRecord>, StoreError>;
+    async fn list_grants(
+        &self,
+        scope: &Scope,
+        key_id: &str,
+        filter: &GrantFilter<'_>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GrantRecord>, StoreError>;
     /// Grants in the scope (any key) whose retiring principal is `retiring_principal`, ordered by (key ID, grant ID), starting after the marker `after` = (key_id, grant_id).
-    async fn list_retirable_grants(&self, scope: &Scope, retiring_principal: &str, after: Option<(&str, &str)>, limit: usize) -> Result<Vec<GrantRecord>, StoreError>;
+    async fn list_retirable_grants(
+        &self,
+        scope: &Scope,
+        retiring_principal: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<GrantRecord>, StoreError>;
     /// Deletes one grant; false if there was none.
     async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool, StoreError>;
 

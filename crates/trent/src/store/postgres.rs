@@ -113,9 +113,7 @@ impl PostgresStore {
             let row = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM trent_schema", &[]).await.map_err(backend)?;
             let current = usize::try_from(row.get::<_, i32>(0)).map_err(|e| StoreError::Backend(e.to_string()))?;
             if current > SCHEMA_VERSION {
-                return Err(StoreError::Backend(format!(
-                    "the database has schema version {current}, newer than this Trent's {SCHEMA_VERSION}: upgrade Trent"
-                )));
+                return Err(StoreError::Backend(format!("the database has schema version {current}, newer than this Trent's {SCHEMA_VERSION}: upgrade Trent")));
             }
             for (step, sql) in MIGRATIONS.iter().enumerate().take(version).skip(current) {
                 tx.batch_execute(sql).await.map_err(backend)?;
@@ -216,17 +214,14 @@ async fn insert_key_row(client: &impl GenericClient, scope: &Scope, key: &KeyRec
         )
         .await
         .map_err(backend)?;
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-        [&scope.account, &scope.region, &key.key_id, &deletion, &rotation, &expiry, &encode(key)?];
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [&scope.account, &scope.region, &key.key_id, &deletion, &rotation, &expiry, &encode(key)?];
     Ok(client.execute(&stmt, &params).await.map_err(backend)? > 0)
 }
 
 /// False if the alias name is taken.
 async fn insert_alias_row(client: &impl GenericClient, scope: &Scope, alias: &AliasRecord) -> Result<bool, StoreError> {
     let stmt = client
-        .prepare_cached(
-            "INSERT INTO aliases (account, region, name, key_id, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        )
+        .prepare_cached("INSERT INTO aliases (account, region, name, key_id, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING")
         .await
         .map_err(backend)?;
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
@@ -243,16 +238,8 @@ async fn insert_grant_row(client: &impl GenericClient, scope: &Scope, grant: &Gr
         )
         .await
         .map_err(backend)?;
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
-        &scope.account,
-        &scope.region,
-        &grant.key_id,
-        &grant.grant_id,
-        &grant.name,
-        &grant.grantee_principal,
-        &grant.retiring_principal,
-        &encode(grant)?,
-    ];
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
+        [&scope.account, &scope.region, &grant.key_id, &grant.grant_id, &grant.name, &grant.grantee_principal, &grant.retiring_principal, &encode(grant)?];
     Ok(client.execute(&stmt, &params).await.map_err(backend)? > 0)
 }
 
@@ -265,10 +252,7 @@ impl Store for PostgresStore {
     async fn get_key(&self, scope: &Scope, key_id: &str) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         timed(async {
             let client = self.client().await?;
-            let stmt = client
-                .prepare_cached("SELECT record, revision FROM keys WHERE account = $1 AND region = $2 AND key_id = $3")
-                .await
-                .map_err(backend)?;
+            let stmt = client.prepare_cached("SELECT record, revision FROM keys WHERE account = $1 AND region = $2 AND key_id = $3").await.map_err(backend)?;
             let row = client.query_opt(&stmt, &[&scope.account, &scope.region, &key_id]).await.map_err(backend)?;
             Ok(row.as_ref().map(key_row).transpose()?.map(Arc::new))
         })
@@ -276,7 +260,14 @@ impl Store for PostgresStore {
     }
 
     async fn insert_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
-        timed(async { if insert_key_row(&self.client().await?, scope, key).await? { Ok(()) } else { Err(StoreError::Conflict) } }).await
+        timed(async {
+            if insert_key_row(&self.client().await?, scope, key).await? {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict)
+            }
+        })
+        .await
     }
 
     async fn update_key(&self, scope: &Scope, key: &KeyRecord) -> Result<(), StoreError> {
@@ -289,7 +280,11 @@ impl Store for PostgresStore {
                 &[&encode(key)?, &deletion, &rotation, &expiry, &scope.account, &scope.region, &key.key_id, &revision],
             )
             .await?;
-        if updated == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+        if updated == 0 {
+            Err(StoreError::Conflict)
+        } else {
+            Ok(())
+        }
     }
 
     async fn update_key_exclusively(&self, scope: &Scope, key_id: &str, change: ChangeKey<'_>) -> Result<Option<KeyRecord>, StoreError> {
@@ -298,11 +293,10 @@ impl Store for PostgresStore {
             let tx = client.transaction().await.map_err(backend)?;
             // The row lock queues the other nodes' updates of this key until the commit.
             let row = tx
-                .query_opt("SELECT record, revision FROM keys WHERE account = $1 AND region = $2 AND key_id = $3 FOR UPDATE", &[
-                    &scope.account,
-                    &scope.region,
-                    &key_id,
-                ])
+                .query_opt(
+                    "SELECT record, revision FROM keys WHERE account = $1 AND region = $2 AND key_id = $3 FOR UPDATE",
+                    &[&scope.account, &scope.region, &key_id],
+                )
                 .await
                 .map_err(backend)?;
             let Some(row) = row else { return Ok(None) };
@@ -386,7 +380,14 @@ impl Store for PostgresStore {
     }
 
     async fn insert_alias(&self, scope: &Scope, alias: &AliasRecord) -> Result<(), StoreError> {
-        timed(async { if insert_alias_row(&self.client().await?, scope, alias).await? { Ok(()) } else { Err(StoreError::Conflict) } }).await
+        timed(async {
+            if insert_alias_row(&self.client().await?, scope, alias).await? {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict)
+            }
+        })
+        .await
     }
 
     async fn retarget_alias(&self, scope: &Scope, name: &str, key_id: &str, updated_ms: i64) -> Result<bool, StoreError> {
@@ -424,12 +425,10 @@ impl Store for PostgresStore {
             tx.query_opt("SELECT 1 FROM keys WHERE account = $1 AND region = $2 AND key_id = $3 FOR UPDATE", &key).await.map_err(backend)?;
             if let Some(name) = &grant.name {
                 let rows = tx
-                    .query("SELECT record FROM grants WHERE account = $1 AND region = $2 AND key_id = $3 AND name = $4", &[
-                        &scope.account,
-                        &scope.region,
-                        &grant.key_id,
-                        name,
-                    ])
+                    .query(
+                        "SELECT record FROM grants WHERE account = $1 AND region = $2 AND key_id = $3 AND name = $4",
+                        &[&scope.account, &scope.region, &grant.key_id, name],
+                    )
                     .await
                     .map_err(backend)?;
                 for row in &rows {
@@ -439,11 +438,8 @@ impl Store for PostgresStore {
                     }
                 }
             }
-            let count: i64 = tx
-                .query_one("SELECT COUNT(*) FROM grants WHERE account = $1 AND region = $2 AND key_id = $3", &key)
-                .await
-                .map_err(backend)?
-                .get(0);
+            let count: i64 =
+                tx.query_one("SELECT COUNT(*) FROM grants WHERE account = $1 AND region = $2 AND key_id = $3", &key).await.map_err(backend)?.get(0);
             if usize::try_from(count).map_or(true, |count| count >= max_per_key) {
                 return Ok(GrantInsert::LimitReached);
             }
@@ -467,7 +463,13 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn list_retirable_grants(&self, scope: &Scope, retiring_principal: &str, after: Option<(&str, &str)>, n: usize) -> Result<Vec<GrantRecord>, StoreError> {
+    async fn list_retirable_grants(
+        &self,
+        scope: &Scope,
+        retiring_principal: &str,
+        after: Option<(&str, &str)>,
+        n: usize,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
         let (after_key, after_grant) = after.unwrap_or(("", ""));
         self.records(
             "SELECT record FROM grants

@@ -72,23 +72,19 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     // `rotation_ms` (the next automatic rotation) came with key rotation, `expiry_ms` (when
     // imported material expires) with imported key material.
     for column in ["rotation_ms", "expiry_ms"] {
-        let exists: bool = conn
-            .query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('keys') WHERE name = ?1", [column], |r| r.get(0))
-            .map_err(backend)?;
+        let exists: bool = conn.query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('keys') WHERE name = ?1", [column], |r| r.get(0)).map_err(backend)?;
         if !exists {
             conn.execute_batch(&format!("ALTER TABLE keys ADD COLUMN {column} INTEGER;")).map_err(backend)?;
         }
         let index = column.trim_end_matches("_ms");
-        conn.execute_batch(&format!("CREATE INDEX IF NOT EXISTS keys_{index} ON keys ({column}) WHERE {column} IS NOT NULL;"))
-            .map_err(backend)?;
+        conn.execute_batch(&format!("CREATE INDEX IF NOT EXISTS keys_{index} ON keys ({column}) WHERE {column} IS NOT NULL;")).map_err(backend)?;
     }
     Ok(())
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(backend)?;
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;")
-        .map_err(backend)?;
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;").map_err(backend)?;
     Ok(conn)
 }
 
@@ -169,15 +165,7 @@ fn insert_grant_row(conn: &Connection, scope: &Scope, grant: &GrantRecord) -> Re
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     )
     .and_then(|mut stmt| {
-        stmt.execute(params![
-            scope.account,
-            scope.region,
-            grant.key_id,
-            grant.grant_id,
-            grant.grantee_principal,
-            grant.retiring_principal,
-            record
-        ])
+        stmt.execute(params![scope.account, scope.region, grant.key_id, grant.grant_id, grant.grantee_principal, grant.retiring_principal, record])
     })
     .map(|n| n > 0)
     .map_err(backend)
@@ -190,9 +178,7 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let row: Option<(String, i64)> = conn
                 .prepare_cached("SELECT record, revision FROM keys WHERE account = ?1 AND region = ?2 AND key_id = ?3")
-                .and_then(|mut stmt| {
-                    stmt.query_row(params![scope.account, scope.region, key_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()
-                })
+                .and_then(|mut stmt| stmt.query_row(params![scope.account, scope.region, key_id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
                 .map_err(backend)?;
             Ok(row.map(decode_key).transpose()?.map(Arc::new))
         })
@@ -216,7 +202,11 @@ impl Store for SqliteStore {
                     params![record, deletion, rotation, expiry, scope.account, scope.region, key_id, revision],
                 )
                 .map_err(backend)?;
-            if updated == 0 { Err(StoreError::Conflict) } else { Ok(()) }
+            if updated == 0 {
+                Err(StoreError::Conflict)
+            } else {
+                Ok(())
+            }
         })
         .await
     }
@@ -225,9 +215,7 @@ impl Store for SqliteStore {
         let (scope, after) = (scope.clone(), after.unwrap_or("").to_owned());
         self.read(move |conn| {
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT record, revision FROM keys WHERE account = ?1 AND region = ?2 AND key_id > ?3 ORDER BY key_id LIMIT ?4",
-                )
+                .prepare_cached("SELECT record, revision FROM keys WHERE account = ?1 AND region = ?2 AND key_id > ?3 ORDER BY key_id LIMIT ?4")
                 .map_err(backend)?;
             let rows = stmt
                 .query_map(params![scope.account, scope.region, after, limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
@@ -360,7 +348,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_grants(&self, scope: &Scope, key_id: &str, filter: &GrantFilter<'_>, after: Option<&str>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+    async fn list_grants(
+        &self,
+        scope: &Scope,
+        key_id: &str,
+        filter: &GrantFilter<'_>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
         let (scope, key_id, after) = (scope.clone(), key_id.to_owned(), after.unwrap_or("").to_owned());
         let (grant_id, grantee) = (filter.grant_id.map(str::to_owned), filter.grantee_principal.map(str::to_owned));
         self.read(move |conn| {
@@ -377,7 +372,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_retirable_grants(&self, scope: &Scope, retiring_principal: &str, after: Option<(&str, &str)>, limit: usize) -> Result<Vec<GrantRecord>, StoreError> {
+    async fn list_retirable_grants(
+        &self,
+        scope: &Scope,
+        retiring_principal: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
         let (scope, retiring_principal) = (scope.clone(), retiring_principal.to_owned());
         let (after_key, after_grant) = after.map_or((String::new(), String::new()), |(k, g)| (k.to_owned(), g.to_owned()));
         self.read(move |conn| {
@@ -417,9 +418,8 @@ impl Store for SqliteStore {
                 let (scope, key) = row.map_err(backend)?;
                 records.push(Exported::Key { scope, record: decode_key(key)? });
             }
-            let mut stmt = tx
-                .prepare("SELECT name, key_id, created_ms, updated_ms, account, region FROM aliases ORDER BY account, region, name")
-                .map_err(backend)?;
+            let mut stmt =
+                tx.prepare("SELECT name, key_id, created_ms, updated_ms, account, region FROM aliases ORDER BY account, region, name").map_err(backend)?;
             for row in stmt.query_map([], |r| Ok(Exported::Alias { scope: scope_at(r, 4)?, record: alias_row(r)? })).map_err(backend)? {
                 records.push(row.map_err(backend)?);
             }

@@ -59,7 +59,14 @@ pub async fn conformance(store: &dyn Store) {
         .expect("exclusive update")
         .expect("exists");
     assert_eq!((stored.description.as_str(), stored.revision), ("after revision 1", 2));
-    let declined = store.update_key_exclusively(&us, "a", &mut |k| { k.description = "not stored".into(); false }).await.expect("declined").expect("exists");
+    let declined = store
+        .update_key_exclusively(&us, "a", &mut |k| {
+            k.description = "not stored".into();
+            false
+        })
+        .await
+        .expect("declined")
+        .expect("exists");
     assert_eq!(declined.revision, 2);
     let a = store.get_key(&us, "a").await.expect("get").expect("exists");
     assert_eq!((a.description.as_str(), a.revision), ("after revision 1", 2));
@@ -222,11 +229,10 @@ async fn grants(store: &dyn Store) {
     assert_eq!(store.insert_grant(&us, &extra, 3).await.expect("insert grant"), GrantInsert::LimitReached);
     assert_eq!(store.list_grants(&us, "k1", &GrantFilter::default(), None, 10).await.expect("list").len(), 3);
     assert_eq!(store.insert_grant(&us, &extra, 4).await.expect("insert grant"), GrantInsert::Inserted);
-    assert_eq!(ids(&store.list_grants(&us, "k1", &GrantFilter::default(), Some(&constrained.grant_id), 10).await.expect("list")), [
-        ("k1", '2'),
-        ("k1", '3'),
-        ("k1", '6')
-    ]);
+    assert_eq!(
+        ids(&store.list_grants(&us, "k1", &GrantFilter::default(), Some(&constrained.grant_id), 10).await.expect("list")),
+        [("k1", '2'), ("k1", '3'), ("k1", '6')]
+    );
 
     let duplicate = GrantRecord { grantee_principal: "mallory".into(), ..constrained.clone() };
     assert!(matches!(store.insert_grant(&us, &duplicate, 10).await, Err(StoreError::Conflict)));
@@ -245,11 +251,7 @@ async fn grants(store: &dyn Store) {
     assert!(!store.delete_grant(&us, "k2", &extra.grant_id).await.expect("delete grant"), "a grant is deleted only from its key");
     assert!(store.delete_grant(&us, "k1", &extra.grant_id).await.expect("delete grant"));
     assert!(!store.delete_grant(&us, "k1", &extra.grant_id).await.expect("delete grant"));
-    assert_eq!(ids(&store.list_grants(&us, "k1", &GrantFilter::default(), None, 10).await.expect("list")), [
-        ("k1", '1'),
-        ("k1", '2'),
-        ("k1", '3')
-    ]);
+    assert_eq!(ids(&store.list_grants(&us, "k1", &GrantFilter::default(), None, 10).await.expect("list")), [("k1", '1'), ("k1", '2'), ("k1", '3')]);
 
     store.delete_key(&us, "k1").await.expect("delete");
     assert!(store.list_grants(&us, "k1", &GrantFilter::default(), None, 10).await.expect("list").is_empty(), "grants go with their key");
@@ -303,8 +305,8 @@ async fn sqlite_migrates_an_older_database() {
 /// is its base URL (`postgres://USER@HOST:PORT`), whose user may create databases.
 pub async fn fresh_postgres() -> String {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let base = std::env::var("TRENT_TEST_POSTGRES")
-        .expect("TRENT_TEST_POSTGRES is not set: run scripts/test, which starts a throwaway PostgreSQL (scripts/postgres)");
+    let base =
+        std::env::var("TRENT_TEST_POSTGRES").expect("TRENT_TEST_POSTGRES is not set: run scripts/test, which starts a throwaway PostgreSQL (scripts/postgres)");
     let (client, connection) = tokio_postgres::connect(&format!("{base}/postgres"), tokio_postgres::NoTls).await.expect("connect to the test PostgreSQL");
     tokio::spawn(connection);
     let name = format!("trent_unit_{}_{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
@@ -337,11 +339,10 @@ async fn postgres_migrates_from_each_earlier_version() {
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
         tokio::spawn(connection);
         client
-            .execute("INSERT INTO keys (account, region, key_id, revision, deletion_ms, record) VALUES ($1, $2, 'old', 0, NULL, $3)", &[
-                &us.account,
-                &us.region,
-                &record.to_string(),
-            ])
+            .execute(
+                "INSERT INTO keys (account, region, key_id, revision, deletion_ms, record) VALUES ($1, $2, 'old', 0, NULL, $3)",
+                &[&us.account, &us.region, &record.to_string()],
+            )
             .await
             .expect("insert an old key");
 
@@ -478,7 +479,10 @@ async fn fill(store: &dyn Store) {
     }
     let named = GrantRecord {
         name: Some("the-name".into()),
-        constraints: Some(GrantConstraintsRecord { encryption_context_equals: None, encryption_context_subset: Some([("k".to_owned(), "v".to_owned())].into()) }),
+        constraints: Some(GrantConstraintsRecord {
+            encryption_context_equals: None,
+            encryption_context_subset: Some([("k".to_owned(), "v".to_owned())].into()),
+        }),
         ..grant(1, "a", "alice", Some("ret"))
     };
     for (scope, grant) in [(&us, named), (&us, grant(2, "b", "bob", None)), (&eu, grant(3, "a", "carol", Some("ret")))] {

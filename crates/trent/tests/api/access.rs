@@ -1287,7 +1287,11 @@ enum Probe {
     EncryptWith(&'static str),
     Sign(SigningAlgorithmSpec, MessageType),
     Mac(MacAlgorithmSpec),
-    Grant(&'static str, &'static [GrantOperation], Option<&'static str>),
+    Grant(
+        &'static str,
+        &'static [GrantOperation],
+        Option<&'static str>,
+    ),
     ScheduleDeletion(i32),
     EnableRotation(i32),
     Tag(&'static str, &'static str),
@@ -1311,18 +1315,57 @@ impl Probe {
     }
 
     async fn run(self, kms: &Client, key: &str) -> Outcome {
-        let context = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let context = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
         let digest = [7u8; 32];
         let result = match self {
-            Probe::Encrypt(pairs) => kms.encrypt().key_id(key).plaintext(Blob::new(PLAINTEXT)).set_encryption_context(Some(context(pairs))).send().await.map(drop).map_err(refusal),
-            Probe::EncryptWith(algorithm) => {
-                kms.encrypt().key_id(key).plaintext(Blob::new(PLAINTEXT)).encryption_algorithm(algorithm.into()).send().await.map(drop).map_err(refusal)
-            }
+            Probe::Encrypt(pairs) => kms
+                .encrypt()
+                .key_id(key)
+                .plaintext(Blob::new(PLAINTEXT))
+                .set_encryption_context(Some(context(pairs)))
+                .send()
+                .await
+                .map(drop)
+                .map_err(refusal),
+            Probe::EncryptWith(algorithm) => kms
+                .encrypt()
+                .key_id(key)
+                .plaintext(Blob::new(PLAINTEXT))
+                .encryption_algorithm(algorithm.into())
+                .send()
+                .await
+                .map(drop)
+                .map_err(refusal),
             Probe::Sign(algorithm, message_type) => {
-                let message = if message_type == MessageType::Digest { &digest[..] } else { MESSAGE };
-                kms.sign().key_id(key).message(Blob::new(message)).message_type(message_type).signing_algorithm(algorithm).send().await.map(drop).map_err(refusal)
+                let message = if message_type == MessageType::Digest {
+                    &digest[..]
+                } else {
+                    MESSAGE
+                };
+                kms.sign()
+                    .key_id(key)
+                    .message(Blob::new(message))
+                    .message_type(message_type)
+                    .signing_algorithm(algorithm)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(refusal)
             }
-            Probe::Mac(algorithm) => kms.generate_mac().key_id(key).message(Blob::new(MESSAGE)).mac_algorithm(algorithm).send().await.map(drop).map_err(refusal),
+            Probe::Mac(algorithm) => kms
+                .generate_mac()
+                .key_id(key)
+                .message(Blob::new(MESSAGE))
+                .mac_algorithm(algorithm)
+                .send()
+                .await
+                .map(drop)
+                .map_err(refusal),
             Probe::Grant(grantee, operations, retiring) => kms
                 .create_grant()
                 .key_id(key)
@@ -1333,11 +1376,45 @@ impl Probe {
                 .await
                 .map(drop)
                 .map_err(refusal),
-            Probe::ScheduleDeletion(days) => kms.schedule_key_deletion().key_id(key).pending_window_in_days(days).send().await.map(drop).map_err(refusal),
-            Probe::EnableRotation(days) => kms.enable_key_rotation().key_id(key).rotation_period_in_days(days).send().await.map(drop).map_err(refusal),
-            Probe::Tag(k, v) => kms.tag_resource().key_id(key).tags(tag(k, v)).send().await.map(drop).map_err(refusal),
-            Probe::Untag(k) => kms.untag_resource().key_id(key).tag_keys(k).send().await.map(drop).map_err(refusal),
-            Probe::Describe => kms.describe_key().key_id(key).send().await.map(drop).map_err(refusal),
+            Probe::ScheduleDeletion(days) => kms
+                .schedule_key_deletion()
+                .key_id(key)
+                .pending_window_in_days(days)
+                .send()
+                .await
+                .map(drop)
+                .map_err(refusal),
+            Probe::EnableRotation(days) => kms
+                .enable_key_rotation()
+                .key_id(key)
+                .rotation_period_in_days(days)
+                .send()
+                .await
+                .map(drop)
+                .map_err(refusal),
+            Probe::Tag(k, v) => kms
+                .tag_resource()
+                .key_id(key)
+                .tags(tag(k, v))
+                .send()
+                .await
+                .map(drop)
+                .map_err(refusal),
+            Probe::Untag(k) => kms
+                .untag_resource()
+                .key_id(key)
+                .tag_keys(k)
+                .send()
+                .await
+                .map(drop)
+                .map_err(refusal),
+            Probe::Describe => kms
+                .describe_key()
+                .key_id(key)
+                .send()
+                .await
+                .map(drop)
+                .map_err(refusal),
         };
         result
     }
@@ -1352,24 +1429,114 @@ async fn condition_keys_each_gate_a_statement() {
     let admin = client(&server, ACCOUNT, "admin");
     let alice = client(&server, ACCOUNT, "alice");
     let rows: Vec<(Kind, Value, Probe, Probe)> = vec![
-        (Kind::Symmetric, json!({"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["app"]}}), Probe::Encrypt(&[("app", "x")]), Probe::Encrypt(&[("app", "x"), ("extra", "y")])),
-        (Kind::Symmetric, json!({"ForAnyValue:StringLike": {"kms:EncryptionContextKeys": "tenant-*"}}), Probe::Encrypt(&[("tenant-7", "x")]), Probe::Encrypt(&[("app", "x")])),
-        (Kind::Symmetric, json!({"Null": {"kms:ViaService": "true"}}), Probe::Describe, Probe::Describe),
-        (Kind::Symmetric, json!({"StringEquals": {"kms:KeySpec": "SYMMETRIC_DEFAULT", "kms:KeyUsage": "ENCRYPT_DECRYPT", "kms:KeyOrigin": "AWS_KMS"}}), Probe::Describe, Probe::Describe),
-        (Kind::Symmetric, json!({"StringEquals": {"kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}}), Probe::EncryptWith("SYMMETRIC_DEFAULT"), Probe::EncryptWith("SYMMETRIC_DEFAULT")),
-        (Kind::EccSign, json!({"StringEquals": {"kms:MessageType": "DIGEST"}}), Probe::Sign(SigningAlgorithmSpec::EcdsaSha256, MessageType::Digest), Probe::Sign(SigningAlgorithmSpec::EcdsaSha256, MessageType::Raw)),
-        (Kind::Hmac, json!({"StringEquals": {"kms:MacAlgorithm": "HMAC_SHA_256"}}), Probe::Mac(MacAlgorithmSpec::HmacSha256), Probe::Mac(MacAlgorithmSpec::HmacSha256)),
-        (Kind::Symmetric, json!({"ForAllValues:StringEquals": {"kms:GrantOperations": ["Encrypt", "Decrypt"]}}), Probe::Grant("carol", &[G::Decrypt], None), Probe::Grant("carol", &[G::Decrypt, G::ReEncryptFrom], None)),
-        (Kind::Symmetric, json!({"StringEquals": {"kms:GranteePrincipal": user_arn(ACCOUNT, "carol")}}), Probe::Grant("carol", &[G::Encrypt], None), Probe::Grant("admin", &[G::Encrypt], None)),
-        (Kind::Symmetric, json!({"StringEquals": {"kms:RetiringPrincipal": user_arn(ACCOUNT, "admin")}}), Probe::Grant("carol", &[G::Encrypt], Some("admin")), Probe::Grant("carol", &[G::Encrypt], Some("carol"))),
-        (Kind::Symmetric, json!({"Bool": {"kms:GrantIsForAWSResource": "false"}}), Probe::Grant("carol", &[G::Encrypt], None), Probe::Grant("carol", &[G::Encrypt], None)),
-        (Kind::Symmetric, json!({"NumericGreaterThanEquals": {"kms:ScheduleKeyDeletionPendingWindowInDays": 20}}), Probe::ScheduleDeletion(30), Probe::ScheduleDeletion(7)),
-        (Kind::Symmetric, json!({"NumericLessThanEquals": {"kms:RotationPeriodInDays": 180}}), Probe::EnableRotation(90), Probe::EnableRotation(365)),
-        (Kind::Symmetric, json!({"ArnEquals": {"aws:PrincipalArn": alice_arn()}, "StringEquals": {"aws:PrincipalAccount": ACCOUNT}}), Probe::Describe, Probe::Describe),
-        (Kind::Symmetric, json!({"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}), Probe::Describe, Probe::Describe),
-        (Kind::Symmetric, json!({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}), Probe::Describe, Probe::Describe),
-        (Kind::Symmetric, json!({"StringEquals": {"aws:RequestTag/team": "blue"}}), Probe::Tag("team", "blue"), Probe::Tag("team", "red")),
-        (Kind::Symmetric, json!({"ForAllValues:StringEquals": {"aws:TagKeys": ["team", "stage"]}}), Probe::Untag("stage"), Probe::Untag("owner")),
+        (
+            Kind::Symmetric,
+            json!({"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["app"]}}),
+            Probe::Encrypt(&[("app", "x")]),
+            Probe::Encrypt(&[("app", "x"), ("extra", "y")]),
+        ),
+        (
+            Kind::Symmetric,
+            json!({"ForAnyValue:StringLike": {"kms:EncryptionContextKeys": "tenant-*"}}),
+            Probe::Encrypt(&[("tenant-7", "x")]),
+            Probe::Encrypt(&[("app", "x")]),
+        ),
+        (
+            Kind::Symmetric,
+            json!({"Null": {"kms:ViaService": "true"}}),
+            Probe::Describe,
+            Probe::Describe,
+        ),
+        (
+            Kind::Symmetric,
+            json!({"StringEquals": {"kms:KeySpec": "SYMMETRIC_DEFAULT", "kms:KeyUsage": "ENCRYPT_DECRYPT", "kms:KeyOrigin": "AWS_KMS"}}),
+            Probe::Describe,
+            Probe::Describe,
+        ),
+        (
+            Kind::Symmetric,
+            json!({"StringEquals": {"kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}}),
+            Probe::EncryptWith("SYMMETRIC_DEFAULT"),
+            Probe::EncryptWith("SYMMETRIC_DEFAULT"),
+        ),
+        (
+            Kind::EccSign,
+            json!({"StringEquals": {"kms:MessageType": "DIGEST"}}),
+            Probe::Sign(SigningAlgorithmSpec::EcdsaSha256, MessageType::Digest),
+            Probe::Sign(SigningAlgorithmSpec::EcdsaSha256, MessageType::Raw),
+        ),
+        (
+            Kind::Hmac,
+            json!({"StringEquals": {"kms:MacAlgorithm": "HMAC_SHA_256"}}),
+            Probe::Mac(MacAlgorithmSpec::HmacSha256),
+            Probe::Mac(MacAlgorithmSpec::HmacSha256),
+        ),
+        (
+            Kind::Symmetric,
+            json!({"ForAllValues:StringEquals": {"kms:GrantOperations": ["Encrypt", "Decrypt"]}}),
+            Probe::Grant("carol", &[G::Decrypt], None),
+            Probe::Grant("carol", &[G::Decrypt, G::ReEncryptFrom], None),
+        ),
+        (
+            Kind::Symmetric,
+            json!({"StringEquals": {"kms:GranteePrincipal": user_arn(ACCOUNT, "carol")}}),
+            Probe::Grant("carol", &[G::Encrypt], None),
+            Probe::Grant("admin", &[G::Encrypt], None),
+        ),
+        (
+            Kind::Symmetric,
+            json!({"StringEquals": {"kms:RetiringPrincipal": user_arn(ACCOUNT, "admin")}}),
+            Probe::Grant("carol", &[G::Encrypt], Some("admin")),
+            Probe::Grant("carol", &[G::Encrypt], Some("carol")),
+        ),
+        (
+            Kind::Symmetric,
+            json!({"Bool": {"kms:GrantIsForAWSResource": "false"}}),
+            Probe::Grant("carol", &[G::Encrypt], None),
+            Probe::Grant("carol", &[G::Encrypt], None),
+        ),
+        (
+            Kind::Symmetric,
+            json!({"NumericGreaterThanEquals": {"kms:ScheduleKeyDeletionPendingWindowInDays": 20}}),
+            Probe::ScheduleDeletion(30),
+            Probe::ScheduleDeletion(7),
+        ),
+        (
+            Kind::Symmetric,
+            json!({"NumericLessThanEquals": {"kms:RotationPeriodInDays": 180}}),
+            Probe::EnableRotation(90),
+            Probe::EnableRotation(365),
+        ),
+        (
+            Kind::Symmetric,
+            json!({"ArnEquals": {"aws:PrincipalArn": alice_arn()}, "StringEquals": {"aws:PrincipalAccount": ACCOUNT}}),
+            Probe::Describe,
+            Probe::Describe,
+        ),
+        (
+            Kind::Symmetric,
+            json!({"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}),
+            Probe::Describe,
+            Probe::Describe,
+        ),
+        (
+            Kind::Symmetric,
+            json!({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}),
+            Probe::Describe,
+            Probe::Describe,
+        ),
+        (
+            Kind::Symmetric,
+            json!({"StringEquals": {"aws:RequestTag/team": "blue"}}),
+            Probe::Tag("team", "blue"),
+            Probe::Tag("team", "red"),
+        ),
+        (
+            Kind::Symmetric,
+            json!({"ForAllValues:StringEquals": {"aws:TagKeys": ["team", "stage"]}}),
+            Probe::Untag("stage"),
+            Probe::Untag("owner"),
+        ),
     ];
     // Rows whose two probes are the same call: the condition always holds for them, so the
     // negative half uses the same condition with a value that cannot match.
@@ -1382,27 +1549,54 @@ async fn condition_keys_each_gate_a_statement() {
             .replace("127.0.0.0/8", "10.0.0.0/8")
             .replace("2020-01-01", "2100-01-01")
             .replace(&alice_arn(), &admin_arn());
-        let flipped = if flipped.contains("kms:GrantIsForAWSResource") { text.replace("\"false\"", "\"true\"") } else { flipped };
+        let flipped = if flipped.contains("kms:GrantIsForAWSResource") {
+            text.replace("\"false\"", "\"true\"")
+        } else {
+            flipped
+        };
         serde_json::from_str(&flipped).expect("JSON")
     };
     for (i, (kind, condition, allowed, refused)) in rows.into_iter().enumerate() {
         let same_call = format!("{allowed:?}") == format!("{refused:?}");
-        let denying = if same_call { never(&condition) } else { condition.clone() };
+        let denying = if same_call {
+            never(&condition)
+        } else {
+            condition.clone()
+        };
         if same_call {
             assert_ne!(denying, condition, "row {i}: no condition that cannot hold");
         }
         let action = allowed.action();
-        for (policy_condition, probe, expect_allowed) in [(&condition, allowed, true), (&denying, refused, false)] {
+        for (policy_condition, probe, expect_allowed) in
+            [(&condition, allowed, true), (&denying, refused, false)]
+        {
             let shown = format!("{probe:?}");
             let policy = admin_and(&[allow_if(&alice_arn(), &[action], policy_condition.clone())]);
             let key = new_key(&admin, kind, Some(&policy)).await;
             if matches!(probe, Probe::Untag(_)) {
-                admin.tag_resource().key_id(&key.id).tags(tag("stage", "1")).tags(tag("owner", "x")).send().await.expect("TagResource");
+                admin
+                    .tag_resource()
+                    .key_id(&key.id)
+                    .tags(tag("stage", "1"))
+                    .tags(tag("owner", "x"))
+                    .send()
+                    .await
+                    .expect("TagResource");
             }
             let outcome = probe.run(&alice, &key.id).await;
             match expect_allowed {
-                true => outcome.unwrap_or_else(|e| panic!("row {i} {condition}: {shown} should be allowed: {e:?}")),
-                false => assert_refused(outcome, &denial(&alice_arn(), action, &key.arn, &no_key_policy_allows(action))),
+                true => outcome.unwrap_or_else(|e| {
+                    panic!("row {i} {condition}: {shown} should be allowed: {e:?}")
+                }),
+                false => assert_refused(
+                    outcome,
+                    &denial(
+                        &alice_arn(),
+                        action,
+                        &key.arn,
+                        &no_key_policy_allows(action),
+                    ),
+                ),
             }
         }
     }

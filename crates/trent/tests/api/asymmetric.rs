@@ -1555,11 +1555,21 @@ async fn rsa_key_generation_does_not_hold_up_other_requests() {
         .collect();
     // Time for the requests to arrive and their key generation to begin.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let random = kms.generate_random().number_of_bytes(32).send().await.expect("GenerateRandom");
+    let random = kms
+        .generate_random()
+        .number_of_bytes(32)
+        .send()
+        .await
+        .expect("GenerateRandom");
     assert_eq!(random.plaintext().map(|p| p.as_ref().len()), Some(32));
-    assert_eq!(generated.load(Ordering::SeqCst), 0, "GenerateRandom waited for an RSA key generation");
+    assert_eq!(
+        generated.load(Ordering::SeqCst),
+        0,
+        "GenerateRandom waited for an RSA key generation"
+    );
     for pair in pairs {
-        pair.await.expect("GenerateDataKeyPairWithoutPlaintext task");
+        pair.await
+            .expect("GenerateDataKeyPairWithoutPlaintext task");
     }
     assert_eq!(generated.load(Ordering::SeqCst) as usize, cores + 2);
 }

@@ -300,6 +300,9 @@ fn without_a_config_trent_listens_on_loopback_only() {
     for address in ["0.0.0.0:0", "[::]:0"] {
         let (status, stderr) = refused_start(&["--listen", address]);
         assert!(!status.success(), "{address}: {status}");
-        assert!(stderr.contains("refusing to listen on") && stderr.contains("config file"), "{address}: {stderr}");
+        assert!(
+            stderr.contains("refusing to listen on") && stderr.contains("config file"),
+            "{address}: {stderr}"
+        );
     }
 }

@@ -154,7 +154,10 @@ impl Server {
                     .expect("run pg_dump");
                 assert!(status.success(), "pg_dump failed");
                 let text = std::fs::read_to_string(&dump).expect("read the dump");
-                assert!(text.contains("CREATE TABLE public.keys"), "the dump has no keys table");
+                assert!(
+                    text.contains("CREATE TABLE public.keys"),
+                    "the dump has no keys table"
+                );
                 files.push(dump);
             }
             None => assert!(
@@ -453,8 +456,11 @@ pub fn shared_store_args(root: &Path, url: &str) -> Vec<String> {
             .and_then(|mut random| std::io::Read::read_exact(&mut random, &mut key))
             .expect("read /dev/urandom");
         std::fs::write(&key_file, key).expect("write the root key");
-        std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .expect("chmod the root key");
+        std::fs::set_permissions(
+            &key_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .expect("chmod the root key");
     }
     vec![
         "--store".to_owned(),
@@ -557,7 +563,11 @@ pub fn refused_start(args: &[&str]) -> (std::process::ExitStatus, String) {
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr is piped"), &mut stderr).expect("read stderr");
+    std::io::Read::read_to_string(
+        &mut child.stderr.take().expect("stderr is piped"),
+        &mut stderr,
+    )
+    .expect("read stderr");
     let _ = std::fs::remove_dir_all(&root);
     (status, stderr)
 }

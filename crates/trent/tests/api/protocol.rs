@@ -63,7 +63,10 @@ async fn every_operation_of_the_model_is_served() {
         let code = body["__type"].as_str().unwrap_or_default();
         assert_eq!(reply.status, 400, "{op}: {body}");
         assert_ne!(code, "UnknownOperationException", "{op}: {body}");
-        assert!(code != "UnsupportedOperationException" || op == "CreateCustomKeyStore", "{op}: {body}");
+        assert!(
+            code != "UnsupportedOperationException" || op == "CreateCustomKeyStore",
+            "{op}: {body}"
+        );
     }
 }
 

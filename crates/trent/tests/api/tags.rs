@@ -363,11 +363,22 @@ async fn concurrent_tag_resource_on_one_key_loses_no_update() {
     let requests = (0..40).map(|i| {
         let kms = kms.clone();
         let id = id.clone();
-        tokio::spawn(async move { kms.tag_resource().key_id(id).tags(tag(&format!("k{i:02}"), &format!("v{i}"))).send().await })
+        tokio::spawn(async move {
+            kms.tag_resource()
+                .key_id(id)
+                .tags(tag(&format!("k{i:02}"), &format!("v{i}")))
+                .send()
+                .await
+        })
     });
     for request in requests {
-        request.await.expect("task").expect("TagResource under concurrency");
+        request
+            .await
+            .expect("task")
+            .expect("TagResource under concurrency");
     }
-    let expected: Vec<(String, String)> = (0..40).map(|i| (format!("k{i:02}"), format!("v{i}"))).collect();
+    let expected: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("k{i:02}"), format!("v{i}")))
+        .collect();
     assert_eq!(tags_of(&kms, &id).await, expected);
 }
