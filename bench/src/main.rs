@@ -29,7 +29,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 mod handler;
@@ -142,7 +142,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
 /// The ceiling: Trent's HTTP stack with a handler that does nothing. Runs until stdin closes, so it
 /// never outlives the benchmark that started it.
 async fn ceiling_server() -> Result<(), BoxError> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let listener = trent::http::listen(([127, 0, 0, 1], 0).into())?;
     println!("listening on http://{}", listener.local_addr()?);
     let stdin_closed = async {
         let _ = tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink())).await;

@@ -119,7 +119,7 @@ pub async fn restore(settings: Settings, input: &str) -> Result<(), String> {
     let (header, records) = parsed.map_err(|e| format!("{input}: {e}"))?;
     let (data_dir, url) = settings.store_location(&settings.load_config()?);
     if url.is_none() {
-        std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
+        crate::data_dir::prepare(&data_dir)?;
     }
     let store = crate::open_store(url.as_deref(), &data_dir).await?;
     let restored = summary(&records);

@@ -6,7 +6,7 @@ use crate::ops::{self, Caller, Ctx};
 use crate::sigv4;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -24,6 +24,10 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// A client that sends headers or a body slower than this is dropped, so it cannot hold a
 /// connection forever.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections the kernel queues while the server is busy accepting. Tokio's default, the standard
+/// library's 128, overflowed when 5,000 clients connected at once: the ones refused retried their
+/// SYN a second later. Linux caps it at `net.core.somaxconn` (4096 by default).
+pub const LISTEN_BACKLOG: u32 = 1024;
 /// How long in-flight requests may take to finish after shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -35,6 +39,18 @@ const TARGET: HeaderName = HeaderName::from_static("x-amz-target");
 /// The address a request came from (for `aws:SourceIp`), in the request's extensions.
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub std::net::IpAddr);
+
+/// Listens on `addr` with a backlog of [`LISTEN_BACKLOG`].
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As `TcpListener::bind` does: a restarted server may bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Accepts connections until `shutdown` completes, then lets in-flight requests finish.
 pub async fn serve<H, Fut>(listener: TcpListener, handler: H, shutdown: impl Future<Output = ()>)
@@ -88,14 +104,22 @@ where
     Fut: Future<Output = Response<Full<Bytes>>>,
 {
     let (parts, body) = request.into_parts();
+    // A body declared too large is refused before any of it is read, rather than when the limit is
+    // reached (or the read timeout, if the client sends nothing more). The connection is then closed.
+    let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return error_response(&too_large(), new_request_id());
+    }
     let collected = tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await;
     match collected {
         Ok(Ok(body)) => handler(parts, body.to_bytes()).await,
-        Ok(Err(_)) => {
-            error_response(&kms_error!(SerializationException, "Request body is larger than {MAX_BODY_BYTES} bytes or was cut short"), new_request_id())
-        }
+        Ok(Err(_)) => error_response(&too_large(), new_request_id()),
         Err(_) => error_response(&kms_error!(SerializationException, "Request body was not received in time"), new_request_id()),
     }
+}
+
+fn too_large() -> KmsError {
+    kms_error!(SerializationException, "Request body is larger than {MAX_BODY_BYTES} bytes or was cut short")
 }
 
 /// The KMS endpoint: `POST /` with `X-Amz-Target: TrentService.<Operation>`; `GET /health` too.

@@ -9,6 +9,7 @@ pub mod authz;
 pub mod backup;
 pub mod clock;
 pub mod config;
+pub mod data_dir;
 pub mod http;
 pub mod ops;
 pub mod root_key;
@@ -73,6 +74,7 @@ pub async fn open_store(url: Option<&str>, data_dir: &std::path::Path) -> Result
         }
         None => {
             let path = embedded_database(data_dir);
+            data_dir::create_private_file(&path).map_err(|e| format!("cannot create database {}: {e}", path.display()))?;
             let store = store::SqliteStore::open(&path).map_err(|e| format!("cannot open database {}: {e:?}", path.display()))?;
             Ok(Arc::new(store))
         }
@@ -92,7 +94,7 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
         false => config::Identities::loopback_default(),
     };
     let (data_dir, store_url) = settings.store_location(&config);
-    std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create data directory {}: {e}", data_dir.display()))?;
+    data_dir::prepare(&data_dir)?;
     let root_key_file = settings.root_key_file.or(config.root_key_file.clone());
     if store_url.is_some() && root_key_file.is_none() {
         // A root key made up in one node's data directory would wrap keys no other node can read.
@@ -103,7 +105,7 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
     let test_admin = settings.test_admin || config.test_admin;
     let ctx = Arc::new(ops::Ctx::new(store, Arc::new(root), identities).with_test_admin(test_admin));
 
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener = http::listen(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("trent listening on http://{addr}");
     println!("data directory: {}", std::fs::canonicalize(&data_dir).unwrap_or(data_dir.clone()).display());

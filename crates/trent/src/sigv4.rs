@@ -66,6 +66,9 @@ pub fn verify_for_service(parts: &Parts, body: &[u8], identities: &Identities, n
         return Err(kms_error!(IncompleteSignatureException, "Unsupported AWS 'algorithm': '{}' (only {ALGORITHM} for now). ", authorization.algorithm));
     }
     let scope = Scope::parse(authorization.credential, &amz_date, service)?;
+    if let Some(name) = unsigned_amz_header(&parts.headers, authorization.signed_headers) {
+        return Err(kms_error!(IncompleteSignatureException, "'{name}' must be a 'SignedHeader' in the AWS Authorization."));
+    }
 
     let Some(credential) = identities.get(scope.access_key_id) else {
         return Err(kms_error!(UnrecognizedClientException, "{INVALID_TOKEN}"));
@@ -102,6 +105,14 @@ pub fn verify_for_service(parts: &Parts, body: &[u8], identities: &Identities, n
         return Err(kms_error!(UnrecognizedClientException, "{INVALID_TOKEN}"));
     }
     Ok(Authenticated { principal: credential.principal.clone(), region: scope.region.to_owned() })
+}
+
+/// The first `x-amz-*` header of the request that its signature does not cover, if any. Among them
+/// are `x-amz-target`, which names the operation (unsigned, a DescribeKey could be resent as
+/// DisableKey), `x-amz-date` and `x-amz-security-token`. SDKs sign every one they send.
+fn unsigned_amz_header<'h>(headers: &'h HeaderMap, signed_headers: &str) -> Option<&'h str> {
+    let signed = |name: &str| ascii_pieces(signed_headers, b";").any(|signed| signed.eq_ignore_ascii_case(name));
+    headers.keys().map(HeaderName::as_str).find(|name| name.starts_with("x-amz-") && !signed(name))
 }
 
 /// The three parameters of `Authorization: AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`.
@@ -912,6 +923,26 @@ mod tests {
         // `x-amz-date` header that is now missing, so it gets as far as the signature.
         let request = GET_VANILLA.replace("X-Amz-Date:20150830T123600Z", "Date:Sun, 30 Aug 2015 12:36:00 GMT");
         assert_eq!(code(suite_verify(&request, None)).0, ErrorCode::InvalidSignatureException);
+    }
+
+    /// Every `x-amz-*` header must be signed: unsigned, one could be changed in transit (an
+    /// `X-Amz-Target` added to a request signed as DescribeKey would make it DisableKey).
+    #[test]
+    fn unsigned_amz_headers_are_refused() {
+        let check = |request: &str, token: Option<&str>, name: &str| {
+            let (kind, message) = code(suite_verify(request, token));
+            assert_eq!(kind, ErrorCode::IncompleteSignatureException, "{name}: {message}");
+            assert_eq!(message, format!("'{name}' must be a 'SignedHeader' in the AWS Authorization."));
+        };
+        let with = |request: &str, header: &str| request.replacen("\nAuthorization:", &format!("\n{header}\nAuthorization:"), 1);
+        check(&with(GET_VANILLA, "X-Amz-Target:TrentService.DisableKey"), None, "x-amz-target");
+        check(&with(GET_VANILLA, "x-amz-user-agent:a client"), None, "x-amz-user-agent");
+        check(&GET_VANILLA.replace("SignedHeaders=host;x-amz-date", "SignedHeaders=host"), None, "x-amz-date");
+        let token_unsigned = GET_VANILLA_WITH_SESSION_TOKEN.replace(";x-amz-security-token", "");
+        check(&token_unsigned, Some(SESSION_TOKEN), "x-amz-security-token");
+        // Signed, any x-amz-* header is fine: these requests verify as they are.
+        suite_verify(GET_VANILLA_WITH_SESSION_TOKEN, Some(SESSION_TOKEN)).expect("the token is signed");
+        suite_verify(POST_X_WWW_FORM_URLENCODED, None).expect("x-amz-content-sha256 is signed");
     }
 
     /// A request dated by `Date` alone: its ISO form goes into the string to sign. The canonical

@@ -90,13 +90,11 @@ pub async fn list_aliases(ctx: &Ctx, caller: &Caller, input: ListAliasesRequest)
     })
 }
 
-/// The key an alias is to point to: authorized for `operation`, in the caller's own account (an
-/// alias and its key always share account and region) and not pending deletion.
+/// The key an alias is to point to: authorized for `operation` and not pending deletion. It is in
+/// the caller's own account and region, as an alias's key always is: CreateAlias and UpdateAlias do
+/// not cross accounts, and no operation crosses regions.
 async fn alias_target(ctx: &Ctx, caller: &Caller, key_id: &str, operation: &str) -> Result<AuthorizedKey, KmsError> {
     let key = authorize_key(ctx, caller, key_id, KeyIdForms::KeyOnly, operation, &Conditions::default()).await?;
-    if key.scope != caller.scope {
-        return Err(kms_error!(NotFoundException, "Key '{}' does not exist", key.arn));
-    }
     require_not_pending(&key.arn, &key)?;
     Ok(key)
 }

@@ -1,6 +1,7 @@
 //! Authorization of every request, the one way operations obtain a key: [`authorize_key`] finds the
-//! key a `KeyId` names (in the caller's account, or another account by ARN), evaluates its key
-//! policy with the caller's identity policies and its grants, and returns an [`AuthorizedKey`].
+//! key a `KeyId` names (in the caller's account or, for the operations that cross accounts, another
+//! account's by ARN), evaluates its key policy with the caller's identity policies and its grants,
+//! and returns an [`AuthorizedKey`].
 //! Operations on no key (CreateKey, ListKeys, …) go through [`authorize_account`], which asks the
 //! identity policies only. The decisions themselves are [`crate::authz`]'s; this module gathers
 //! their inputs: the policies, the grants and the condition-key values of the request.
@@ -84,7 +85,7 @@ pub async fn authorize_key(
     operation: &str,
     conditions: &Conditions<'_>,
 ) -> Result<AuthorizedKey, KmsError> {
-    let (key, alias) = locate(ctx, caller, key_id, forms).await?;
+    let (key, alias) = locate(ctx, caller, key_id, forms, operation).await?;
     decide(ctx, caller, &key, alias, operation, conditions).await?;
     Ok(key)
 }
@@ -92,7 +93,7 @@ pub async fn authorize_key(
 /// RetireGrant: the grant's retiring principal may retire it, and so may its grantee when the
 /// grant allows RetireGrant; anyone else needs `kms:RetireGrant` on the key from its policies.
 pub async fn authorize_grant_retirement(ctx: &Ctx, caller: &Caller, key_id: &str, grant_id: &str) -> Result<(AuthorizedKey, GrantRecord), KmsError> {
-    let (key, _) = locate(ctx, caller, key_id, KeyIdForms::KeyOnly).await?;
+    let (key, _) = locate(ctx, caller, key_id, KeyIdForms::KeyOnly, "RetireGrant").await?;
     let filter = GrantFilter { grant_id: Some(grant_id), grantee_principal: None };
     let found = ctx.store.list_grants(&key.scope, &key.key_id, &filter, None, 1).await?.into_iter().next();
     let grant = found.ok_or_else(|| super::grants::grant_not_found(grant_id))?;
@@ -104,9 +105,19 @@ pub async fn authorize_grant_retirement(ctx: &Ctx, caller: &Caller, key_id: &str
     Ok((key, grant))
 }
 
-/// The key `key_id` names, and the alias it was named by, if any.
-async fn locate<'a>(ctx: &Ctx, caller: &Caller, key_id: &'a str, forms: KeyIdForms) -> Result<(AuthorizedKey, Option<&'a str>), KmsError> {
+/// The key `key_id` names for `action`, and the alias it was named by, if any. A key of another
+/// account is looked for only when the action's operation crosses accounts
+/// ([`CROSS_ACCOUNT_USE`]); for any other, AWS KMS looks in the caller's account alone, where a key
+/// of another account does not exist. Refused before anything is read, so the answer does not tell
+/// whether that key exists.
+async fn locate<'a>(ctx: &Ctx, caller: &Caller, key_id: &'a str, forms: KeyIdForms, action: &str) -> Result<(AuthorizedKey, Option<&'a str>), KmsError> {
     let (scope, name) = parse_key_id(caller, key_id, forms)?;
+    if scope.account != caller.scope.account && !crosses_accounts(action) {
+        return Err(match name {
+            KeyName::Id(id) => kms_error!(NotFoundException, "Key '{}' does not exist", key_arn(&scope, id)),
+            KeyName::Alias(alias) => kms_error!(NotFoundException, "Alias {} is not found.", alias_arn(&scope, alias)),
+        });
+    }
     let (id, alias) = match name {
         KeyName::Id(id) => (Cow::Borrowed(id), None),
         KeyName::Alias(alias) => {
@@ -309,6 +320,79 @@ fn check_grant_tokens(tokens: Option<&[String]>) -> Result<(), KmsError> {
     Ok(())
 }
 
+/// Whether each operation may act on a key of another account, named by its key ARN (or alias ARN
+/// where the operation takes one): the "Cross-account use" line of the operation's page in the AWS
+/// KMS API reference (`https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html`),
+/// which the vendored model's documentation repeats (`tests::cross_account_use_is_the_models`
+/// compares the two). Operations on no key ("Not applicable") are listed as `false`.
+const CROSS_ACCOUNT_USE: [(&str, bool); 54] = [
+    ("CancelKeyDeletion", false),
+    ("ConnectCustomKeyStore", false),
+    ("CreateAlias", false),
+    ("CreateCustomKeyStore", false),
+    ("CreateGrant", true),
+    ("CreateKey", false),
+    ("Decrypt", true),
+    ("DeleteAlias", false),
+    ("DeleteCustomKeyStore", false),
+    ("DeleteImportedKeyMaterial", false),
+    ("DeriveSharedSecret", true),
+    ("DescribeCustomKeyStores", false),
+    ("DescribeKey", true),
+    ("DisableKey", false),
+    ("DisableKeyRotation", false),
+    ("DisconnectCustomKeyStore", false),
+    ("EnableKey", false),
+    ("EnableKeyRotation", false),
+    ("Encrypt", true),
+    ("GenerateDataKey", true),
+    ("GenerateDataKeyPair", true),
+    ("GenerateDataKeyPairWithoutPlaintext", true),
+    ("GenerateDataKeyWithoutPlaintext", true),
+    ("GenerateMac", true),
+    ("GenerateRandom", false),
+    ("GetKeyLastUsage", false),
+    ("GetKeyPolicy", false),
+    ("GetKeyRotationStatus", true),
+    ("GetParametersForImport", false),
+    ("GetPublicKey", true),
+    ("ImportKeyMaterial", false),
+    ("ListAliases", false),
+    ("ListGrants", true),
+    ("ListKeyPolicies", false),
+    ("ListKeyRotations", false),
+    ("ListKeys", false),
+    ("ListResourceTags", false),
+    ("ListRetirableGrants", false),
+    ("PutKeyPolicy", false),
+    ("ReEncrypt", true),
+    ("ReplicateKey", false),
+    ("RetireGrant", true),
+    ("RevokeGrant", true),
+    ("RotateKeyOnDemand", false),
+    ("ScheduleKeyDeletion", false),
+    ("Sign", true),
+    ("TagResource", false),
+    ("UntagResource", false),
+    ("UpdateAlias", false),
+    ("UpdateCustomKeyStore", false),
+    ("UpdateKeyDescription", false),
+    ("UpdatePrimaryRegion", false),
+    ("Verify", true),
+    ("VerifyMac", true),
+];
+
+/// Whether the operation `action` belongs to crosses accounts. Read only for a key of another
+/// account, so the scan costs the same-account path nothing.
+fn crosses_accounts(action: &str) -> bool {
+    // ReEncrypt is authorized as two actions, one on each key.
+    let operation = match action {
+        "ReEncryptFrom" | "ReEncryptTo" => "ReEncrypt",
+        other => other,
+    };
+    CROSS_ACCOUNT_USE.iter().any(|&(name, crosses)| name == operation && crosses)
+}
+
 enum KeyName<'a> {
     Id(&'a str),
     Alias(&'a str),
@@ -371,7 +455,26 @@ fn is_key_id(id: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_key_id;
+    use super::{crosses_accounts, is_key_id, CROSS_ACCOUNT_USE};
+
+    /// The table says what each operation's documentation in the vendored AWS model says
+    /// ("<b>Cross-account use</b>: Yes." or "No."), for every operation of the model, once.
+    #[test]
+    fn cross_account_use_is_the_models() {
+        let model: serde_json::Value = serde_json::from_str(include_str!("../../../trent-model/model/service-2.json")).unwrap();
+        let names: Vec<&str> = CROSS_ACCOUNT_USE.iter().map(|(name, _)| *name).collect();
+        let mut model_names: Vec<&str> = trent_model::Operation::NAMES.to_vec();
+        model_names.sort_unstable();
+        assert_eq!(names, model_names, "one line per operation, in order");
+        for (name, crosses) in CROSS_ACCOUNT_USE {
+            let doc = model["operations"][name]["documentation"].as_str().unwrap();
+            let line = doc.split("<b>Cross-account use</b>:").nth(1).map(str::trim_start).unwrap_or_else(|| panic!("{name}: no cross-account line"));
+            assert_eq!(line.starts_with("Yes"), crosses, "{name}: {}", &line[..line.len().min(80)]);
+            assert_eq!(crosses_accounts(name), crosses, "{name}");
+        }
+        assert!(crosses_accounts("ReEncryptFrom") && crosses_accounts("ReEncryptTo"));
+        assert!(!crosses_accounts("NoSuchOperation"));
+    }
 
     #[test]
     fn key_ids() {

@@ -3,16 +3,16 @@
 //!
 //! Every test uses `config()`: account 111122223333 with `admin` (identity policy `kms:*`),
 //! `alice` (no KMS permission on keys), and users that hold exactly one permission; account
-//! 444455556666 with `bob` (identity policy for a few actions) and `dave` (none).
+//! 444455556666 with `bob` (identity policy for a few actions), `dave` (none) and `eve` (`kms:*`).
 
 use std::fmt::Debug;
 
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
-    DataKeyPairSpec, DataKeySpec, GrantConstraints, GrantListEntry, GrantOperation,
-    KeyAgreementAlgorithmSpec, KeySpec, KeyState, KeyUsageType, MacAlgorithmSpec, MessageType,
-    SigningAlgorithmSpec,
+    AlgorithmSpec, DataKeyPairSpec, DataKeySpec, ExpirationModelType, GrantConstraints,
+    GrantListEntry, GrantOperation, KeyAgreementAlgorithmSpec, KeySpec, KeyState, KeyUsageType,
+    MacAlgorithmSpec, MessageType, SigningAlgorithmSpec, WrappingKeySpec,
 };
 use aws_sdk_kms::Client;
 use serde_json::{json, Value};
@@ -20,6 +20,8 @@ use serde_json::{json, Value};
 use crate::common::*;
 
 const ACCOUNT_B: &str = "444455556666";
+/// A region other than `REGION`, where ReplicateKey and UpdatePrimaryRegion are asked to go.
+const OTHER_REGION: &str = "eu-central-1";
 const PLAINTEXT: &[u8] = b"top secret";
 const MESSAGE: &[u8] = b"message to sign";
 const LOCKOUT: &str =
@@ -175,6 +177,8 @@ fn config() -> String {
     )];
     toml.push_str(&user_toml(ACCOUNT_B, "bob", &bob));
     toml.push_str(&user_toml(ACCOUNT_B, "dave", &[]));
+    let eve = [identity_statement("Allow", &["*"], "*")];
+    toml.push_str(&user_toml(ACCOUNT_B, "eve", &eve));
     toml
 }
 
@@ -393,6 +397,20 @@ enum Op {
     CreateGrant,
     ListGrants,
     RevokeGrant,
+    // Not in `ROWS`: the cross-account table alone calls these.
+    RetireGrant,
+    EnableKeyRotation,
+    DisableKeyRotation,
+    GetKeyRotationStatus,
+    ListKeyRotations,
+    RotateKeyOnDemand,
+    GetParametersForImport,
+    ImportKeyMaterial,
+    DeleteImportedKeyMaterial,
+    ReplicateKey,
+    UpdatePrimaryRegion,
+    GetKeyLastUsage,
+    ListAliases,
 }
 
 /// One operation, the key it needs, and the actions its success needs, in the order the server
@@ -593,17 +611,18 @@ async fn prepare(t: &Table, op: Op, key: &TestKey) -> Prep {
             create_alias(admin, &alias, &key.id).await;
             Prep::Name(alias)
         }
-        Op::ListGrants | Op::RevokeGrant => Prep::Name(admin_grant(t, key).await),
+        Op::ListGrants | Op::RevokeGrant | Op::RetireGrant => Prep::Name(admin_grant(t, key).await),
         _ => Prep::Nothing,
     }
 }
 
-/// Alice's call; on success, asserts what it answered and what it changed (seen by the admin).
-async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
-    let (alice, admin, id, arn) = (&t.alice, &t.admin, key.id.as_str(), Some(key.arn.as_str()));
+/// The call of `op` by `kms` on `key`, which it names `id` (its key ID or ARN); on success, asserts
+/// what it answered and what it changed (seen by the admin).
+async fn call(t: &Table, kms: &Client, id: &str, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
+    let (admin, arn) = (&t.admin, Some(key.arn.as_str()));
     match op {
         Op::DescribeKey => {
-            let out = alice
+            let out = kms
                 .describe_key()
                 .key_id(id)
                 .send()
@@ -611,12 +630,13 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
                 .map_err(refusal)?;
             assert_eq!(out.key_metadata().and_then(|m| m.arn()), arn);
         }
-        Op::Encrypt => try_encrypt(alice, id, &key.arn).await?,
-        Op::Decrypt => try_decrypt(alice, key, &prep.bytes(), &[]).await?,
+        Op::Encrypt => try_encrypt(kms, id, &key.arn).await?,
+        Op::Decrypt => try_decrypt(kms, key, &prep.bytes(), &[]).await?,
         Op::ReEncrypt => {
-            let out = alice
+            let out = kms
                 .re_encrypt()
                 .ciphertext_blob(prep.bytes())
+                .source_key_id(id)
                 .destination_key_id(id)
                 .send()
                 .await
@@ -627,7 +647,7 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
             assert_eq!(decrypt(admin, &blob).await, PLAINTEXT);
         }
         Op::GenerateDataKey => {
-            let out = alice
+            let out = kms
                 .generate_data_key()
                 .key_id(id)
                 .key_spec(DataKeySpec::Aes256)
@@ -638,7 +658,7 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
             assert_eq!(out.plaintext().map(|p| p.as_ref().len()), Some(32));
         }
         Op::GenerateDataKeyWithoutPlaintext => {
-            let out = alice
+            let out = kms
                 .generate_data_key_without_plaintext()
                 .key_id(id)
                 .key_spec(DataKeySpec::Aes256)
@@ -651,7 +671,7 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
                 .is_some_and(|b| !b.as_ref().is_empty()));
         }
         Op::GenerateDataKeyPair => {
-            let out = alice
+            let out = kms
                 .generate_data_key_pair()
                 .key_id(id)
                 .key_pair_spec(DataKeyPairSpec::EccNistP256)
@@ -665,7 +685,7 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
                 .is_some_and(|b| !b.as_ref().is_empty()));
         }
         Op::GenerateDataKeyPairWithoutPlaintext => {
-            let out = alice
+            let out = kms
                 .generate_data_key_pair_without_plaintext()
                 .key_id(id)
                 .key_pair_spec(DataKeyPairSpec::EccNistP256)
@@ -679,7 +699,7 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
                 .is_some_and(|b| !b.as_ref().is_empty()));
         }
         Op::GetPublicKey => {
-            let out = alice
+            let out = kms
                 .get_public_key()
                 .key_id(id)
                 .send()
@@ -690,7 +710,7 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
             assert!(out.public_key().is_some_and(|b| !b.as_ref().is_empty()));
         }
         Op::Sign => {
-            let out = alice
+            let out = kms
                 .sign()
                 .key_id(id)
                 .message(Blob::new(MESSAGE))
@@ -702,7 +722,7 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
             assert_eq!(out.signature().map(|s| s.as_ref().len()), Some(256));
         }
         Op::Verify => {
-            let out = alice
+            let out = kms
                 .verify()
                 .key_id(id)
                 .message(Blob::new(MESSAGE))
@@ -715,7 +735,7 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
             assert!(out.signature_valid());
         }
         Op::GenerateMac => {
-            let out = alice
+            let out = kms
                 .generate_mac()
                 .key_id(id)
                 .message(Blob::new(MESSAGE))
@@ -727,7 +747,7 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
             assert_eq!(out.mac().map(|m| m.as_ref().len()), Some(32));
         }
         Op::VerifyMac => {
-            let out = alice
+            let out = kms
                 .verify_mac()
                 .key_id(id)
                 .message(Blob::new(MESSAGE))
@@ -740,7 +760,7 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
             assert!(out.mac_valid());
         }
         Op::DeriveSharedSecret => {
-            let out = alice
+            let out = kms
                 .derive_shared_secret()
                 .key_id(id)
                 .key_agreement_algorithm(KeyAgreementAlgorithmSpec::Ecdh)
@@ -752,32 +772,21 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
             assert_eq!(out.shared_secret().map(|s| s.as_ref().len()), Some(32));
         }
         Op::EnableKey => {
-            alice
-                .enable_key()
-                .key_id(id)
-                .send()
-                .await
-                .map_err(refusal)?;
+            kms.enable_key().key_id(id).send().await.map_err(refusal)?;
             assert_eq!(
                 describe_as_admin(t, key).await.key_state(),
                 Some(&KeyState::Enabled)
             );
         }
         Op::DisableKey => {
-            alice
-                .disable_key()
-                .key_id(id)
-                .send()
-                .await
-                .map_err(refusal)?;
+            kms.disable_key().key_id(id).send().await.map_err(refusal)?;
             assert_eq!(
                 describe_as_admin(t, key).await.key_state(),
                 Some(&KeyState::Disabled)
             );
         }
         Op::UpdateKeyDescription => {
-            alice
-                .update_key_description()
+            kms.update_key_description()
                 .key_id(id)
                 .description("by alice")
                 .send()
@@ -789,7 +798,7 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
             );
         }
         Op::ScheduleKeyDeletion => {
-            let out = alice
+            let out = kms
                 .schedule_key_deletion()
                 .key_id(id)
                 .pending_window_in_days(7)
@@ -801,7 +810,7 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
             assert_eq!(out.pending_window_in_days(), Some(7));
         }
         Op::CancelKeyDeletion => {
-            let out = alice
+            let out = kms
                 .cancel_key_deletion()
                 .key_id(id)
                 .send()
@@ -814,27 +823,25 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
             );
         }
         Op::TagResource => {
-            alice
-                .tag_resource()
+            kms.tag_resource()
                 .key_id(id)
                 .tags(tag("team", "red"))
                 .send()
                 .await
                 .map_err(refusal)?;
-            assert_eq!(tags_of(admin, id).await, pairs(&[("team", "red")]));
+            assert_eq!(tags_of(admin, &key.id).await, pairs(&[("team", "red")]));
         }
         Op::UntagResource => {
-            alice
-                .untag_resource()
+            kms.untag_resource()
                 .key_id(id)
                 .tag_keys("team")
                 .send()
                 .await
                 .map_err(refusal)?;
-            assert_eq!(tags_of(admin, id).await, pairs(&[]));
+            assert_eq!(tags_of(admin, &key.id).await, pairs(&[]));
         }
         Op::ListResourceTags => {
-            let out = alice
+            let out = kms
                 .list_resource_tags()
                 .key_id(id)
                 .send()
@@ -844,57 +851,56 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
         }
         Op::CreateAlias => {
             let alias = alias_for(op, key);
-            alice
-                .create_alias()
+            kms.create_alias()
                 .alias_name(&alias)
                 .target_key_id(id)
                 .send()
                 .await
                 .map_err(refusal)?;
-            assert_eq!(alias_targets(admin, id).await, [alias]);
+            assert_eq!(alias_targets(admin, &key.id).await, [alias]);
         }
         Op::UpdateAlias => {
-            alice
-                .update_alias()
+            kms.update_alias()
                 .alias_name(prep.name())
                 .target_key_id(id)
                 .send()
                 .await
                 .map_err(refusal)?;
-            assert_eq!(alias_targets(admin, id).await, [prep.name()]);
+            assert_eq!(alias_targets(admin, &key.id).await, [prep.name()]);
         }
         Op::DeleteAlias => {
-            alice
-                .delete_alias()
+            kms.delete_alias()
                 .alias_name(prep.name())
                 .send()
                 .await
                 .map_err(refusal)?;
-            assert!(alias_targets(admin, id).await.is_empty());
+            assert!(alias_targets(admin, &key.id).await.is_empty());
         }
         Op::PutKeyPolicy => {
             let policy = admin_and(&[allow(&alice_arn(), &["PutKeyPolicy", "DescribeKey"])]);
-            alice
-                .put_key_policy()
+            kms.put_key_policy()
                 .key_id(id)
                 .policy(&policy)
                 .send()
                 .await
                 .map_err(refusal)?;
-            assert_eq!(get_policy(admin, id).await, policy);
+            assert_eq!(get_policy(admin, &key.id).await, policy);
         }
         Op::GetKeyPolicy => {
-            let out = alice
+            let out = kms
                 .get_key_policy()
                 .key_id(id)
                 .send()
                 .await
                 .map_err(refusal)?;
             assert_eq!(out.policy_name(), Some("default"));
-            assert_eq!(out.policy(), Some(get_policy(admin, id).await.as_str()));
+            assert_eq!(
+                out.policy(),
+                Some(get_policy(admin, &key.id).await.as_str())
+            );
         }
         Op::ListKeyPolicies => {
-            let out = alice
+            let out = kms
                 .list_key_policies()
                 .key_id(id)
                 .send()
@@ -903,7 +909,7 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
             assert_eq!(out.policy_names(), ["default"]);
         }
         Op::CreateGrant => {
-            let out = alice
+            let out = kms
                 .create_grant()
                 .key_id(id)
                 .grantee_principal(alice_arn())
@@ -913,35 +919,147 @@ async fn call(t: &Table, op: Op, key: &TestKey, prep: &Prep) -> Outcome {
                 .map_err(refusal)?;
             let grant_id = out.grant_id().expect("GrantId");
             assert_grant_id(grant_id);
-            assert_eq!(grant_ids(&list_grants(admin, id).await), [grant_id]);
+            assert_eq!(grant_ids(&list_grants(admin, &key.id).await), [grant_id]);
         }
         Op::ListGrants => {
-            let out = alice
-                .list_grants()
-                .key_id(id)
-                .send()
-                .await
-                .map_err(refusal)?;
+            let out = kms.list_grants().key_id(id).send().await.map_err(refusal)?;
             assert_eq!(grant_ids(out.grants()), [prep.name()]);
         }
         Op::RevokeGrant => {
-            alice
-                .revoke_grant()
+            kms.revoke_grant()
                 .key_id(id)
                 .grant_id(prep.name())
                 .send()
                 .await
                 .map_err(refusal)?;
-            assert!(list_grants(admin, id).await.is_empty());
+            assert!(list_grants(admin, &key.id).await.is_empty());
+        }
+        Op::RetireGrant => {
+            kms.retire_grant()
+                .key_id(id)
+                .grant_id(prep.name())
+                .send()
+                .await
+                .map_err(refusal)?;
+            assert!(list_grants(admin, &key.id).await.is_empty());
+        }
+        Op::EnableKeyRotation => {
+            kms.enable_key_rotation()
+                .key_id(id)
+                .send()
+                .await
+                .map_err(refusal)?;
+            assert!(rotation_enabled(admin, &key.id).await);
+        }
+        Op::DisableKeyRotation => {
+            kms.disable_key_rotation()
+                .key_id(id)
+                .send()
+                .await
+                .map_err(refusal)?;
+            assert!(!rotation_enabled(admin, &key.id).await);
+        }
+        Op::GetKeyRotationStatus => {
+            let out = kms
+                .get_key_rotation_status()
+                .key_id(id)
+                .send()
+                .await
+                .map_err(refusal)?;
+            assert!(!out.key_rotation_enabled());
+        }
+        Op::ListKeyRotations => {
+            let out = kms
+                .list_key_rotations()
+                .key_id(id)
+                .send()
+                .await
+                .map_err(refusal)?;
+            assert!(out.rotations().is_empty());
+        }
+        Op::RotateKeyOnDemand => {
+            kms.rotate_key_on_demand()
+                .key_id(id)
+                .send()
+                .await
+                .map_err(refusal)?;
+        }
+        Op::GetParametersForImport => {
+            let out = kms
+                .get_parameters_for_import()
+                .key_id(id)
+                .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+                .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+                .send()
+                .await
+                .map_err(refusal)?;
+            assert!(out.public_key().is_some());
+        }
+        Op::ImportKeyMaterial => {
+            kms.import_key_material()
+                .key_id(id)
+                .import_token(Blob::new(b"an import token".as_slice()))
+                .encrypted_key_material(Blob::new(b"wrapped key material".as_slice()))
+                .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+                .send()
+                .await
+                .map_err(refusal)?;
+        }
+        Op::DeleteImportedKeyMaterial => {
+            kms.delete_imported_key_material()
+                .key_id(id)
+                .send()
+                .await
+                .map_err(refusal)?;
+        }
+        Op::ReplicateKey => {
+            kms.replicate_key()
+                .key_id(id)
+                .replica_region(OTHER_REGION)
+                .send()
+                .await
+                .map_err(refusal)?;
+        }
+        Op::UpdatePrimaryRegion => {
+            kms.update_primary_region()
+                .key_id(id)
+                .primary_region(OTHER_REGION)
+                .send()
+                .await
+                .map_err(refusal)?;
+        }
+        Op::GetKeyLastUsage => {
+            kms.get_key_last_usage()
+                .key_id(id)
+                .send()
+                .await
+                .map_err(refusal)?;
+        }
+        Op::ListAliases => {
+            let out = kms
+                .list_aliases()
+                .key_id(id)
+                .send()
+                .await
+                .map_err(refusal)?;
+            assert!(out.aliases().is_empty());
         }
     }
     Ok(())
 }
 
-#[tokio::test]
-async fn every_key_operation_needs_its_action_in_the_key_policy() {
-    let server = start();
-    let admin = client(&server, ACCOUNT, "admin");
+async fn rotation_enabled(kms: &Client, key: &str) -> bool {
+    kms.get_key_rotation_status()
+        .key_id(key)
+        .send()
+        .await
+        .expect("GetKeyRotationStatus")
+        .key_rotation_enabled()
+}
+
+/// The table's shared parts, made by the admin of `server`.
+async fn table(server: &Server) -> Table {
+    let admin = client(server, ACCOUNT, "admin");
     let peer = new_key(&admin, Kind::EccAgreement, None).await;
     let peer_public_key = admin
         .get_public_key()
@@ -954,12 +1072,18 @@ async fn every_key_operation_needs_its_action_in_the_key_policy() {
     // Alice may move aliases away from this key, never to it.
     let source_policy = admin_and(&[allow(&alice_arn(), &["UpdateAlias"])]);
     let alias_source = new_key(&admin, Kind::Symmetric, Some(&source_policy)).await;
-    let t = Table {
-        alice: client(&server, ACCOUNT, "alice"),
+    Table {
+        alice: client(server, ACCOUNT, "alice"),
         admin,
         peer_public_key,
         alias_source,
-    };
+    }
+}
+
+#[tokio::test]
+async fn every_key_operation_needs_its_action_in_the_key_policy() {
+    let server = start();
+    let t = table(&server).await;
     let admin_only = admin_and(&[]);
 
     for Row { op, kind, actions } in ROWS {
@@ -972,7 +1096,10 @@ async fn every_key_operation_needs_its_action_in_the_key_policy() {
             &key.arn,
             &no_key_policy_allows(actions[0]),
         );
-        assert_refused(call(&t, *op, &key, &prep).await, &expected);
+        assert_refused(
+            call(&t, &t.alice, &key.id, *op, &key, &prep).await,
+            &expected,
+        );
 
         // Allowed one action after another: denied the next one, until all are allowed.
         let key = new_key(&t.admin, *kind, Some(&admin_only)).await;
@@ -984,7 +1111,7 @@ async fn every_key_operation_needs_its_action_in_the_key_policy() {
             )
             .await;
             let prep = prepare(&t, *op, &key).await;
-            let outcome = call(&t, *op, &key, &prep).await;
+            let outcome = call(&t, &t.alice, &key.id, *op, &key, &prep).await;
             match actions.get(allowed) {
                 Some(next) => assert_refused(
                     outcome,
@@ -1694,6 +1821,260 @@ async fn another_account_needs_the_key_policy_and_its_identity_policy() {
     let mut expected = vec![private.id, shared.id];
     expected.sort();
     assert_eq!(keys_of_a, expected);
+}
+
+/// The operations whose page in the AWS KMS API reference says "Cross-account use: Yes" (for
+/// instance <https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html>); every other
+/// says "No. You cannot perform this operation on a KMS key in a different AWS account."
+/// (<https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKey.html>), and the developer
+/// guide adds that permissions a key policy gives another account for them "have no effect"
+/// (<https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html>).
+fn crosses_accounts(op: Op) -> bool {
+    matches!(
+        op,
+        Op::DescribeKey
+            | Op::Encrypt
+            | Op::Decrypt
+            | Op::ReEncrypt
+            | Op::GenerateDataKey
+            | Op::GenerateDataKeyWithoutPlaintext
+            | Op::GenerateDataKeyPair
+            | Op::GenerateDataKeyPairWithoutPlaintext
+            | Op::GetPublicKey
+            | Op::Sign
+            | Op::Verify
+            | Op::GenerateMac
+            | Op::VerifyMac
+            | Op::DeriveSharedSecret
+            | Op::GetKeyRotationStatus
+            | Op::CreateGrant
+            | Op::ListGrants
+            | Op::RetireGrant
+            | Op::RevokeGrant
+    )
+}
+
+/// Every operation that takes a key identifier (DeleteAlias names only an alias of the caller's),
+/// with the kind of key it is tried on.
+fn key_operations() -> Vec<(Op, Kind)> {
+    let rows = ROWS.iter().map(|row| (row.op, row.kind));
+    let others = [
+        Op::RetireGrant,
+        Op::EnableKeyRotation,
+        Op::DisableKeyRotation,
+        Op::GetKeyRotationStatus,
+        Op::ListKeyRotations,
+        Op::RotateKeyOnDemand,
+        Op::GetParametersForImport,
+        Op::ImportKeyMaterial,
+        Op::DeleteImportedKeyMaterial,
+        Op::ReplicateKey,
+        Op::UpdatePrimaryRegion,
+        Op::GetKeyLastUsage,
+        Op::ListAliases,
+    ];
+    rows.chain(others.into_iter().map(|op| (op, Kind::Symmetric)))
+        .filter(|(op, _)| !matches!(op, Op::DeleteAlias))
+        .collect()
+}
+
+/// What the key's owner sees of it: metadata, policy, tags, grants, aliases and rotations (errors
+/// by their code, since their messages carry request IDs).
+async fn key_state(admin: &Client, key: &str) -> String {
+    let metadata = admin
+        .describe_key()
+        .key_id(key)
+        .send()
+        .await
+        .map(|out| out.key_metadata)
+        .map_err(|e| refusal(e).code);
+    let rotation = admin
+        .get_key_rotation_status()
+        .key_id(key)
+        .send()
+        .await
+        .map(|out| out.key_rotation_enabled)
+        .map_err(|e| refusal(e).code);
+    let rotations = admin
+        .list_key_rotations()
+        .key_id(key)
+        .send()
+        .await
+        .map(|out| out.rotations)
+        .map_err(|e| refusal(e).code);
+    let grants = list_grants(admin, key).await;
+    format!(
+        "{metadata:?}\n{}\n{:?}\n{:?}\n{:?}\n{rotation:?}\n{rotations:?}",
+        get_policy(admin, key).await,
+        tags_of(admin, key).await,
+        grant_ids(&grants),
+        alias_targets(admin, key).await,
+    )
+}
+
+/// Account B's `eve` may do everything by her identity policy, and each key's policy gives her
+/// account `kms:*`: the operations that cross accounts work on the key by its ARN, and every
+/// other is refused whatever the policies say — the key policy, tags, state and the rest unchanged.
+#[tokio::test]
+async fn another_account_may_use_a_key_but_never_manage_it() {
+    let server = start();
+    let t = table(&server).await;
+    let eve = client(&server, ACCOUNT_B, "eve");
+    let shared = admin_and(&[allow(&root_arn(ACCOUNT_B), &["*"])]);
+    let mut crossed = Vec::new();
+    for (op, kind) in key_operations() {
+        let key = new_key(&t.admin, kind, Some(&shared)).await;
+        let prep = match op {
+            // An alias of eve's own account, to point at the other account's key.
+            Op::UpdateAlias => {
+                let own = new_key(&eve, Kind::Symmetric, None).await;
+                let alias = alias_for(op, &key);
+                create_alias(&eve, &alias, &own.id).await;
+                Prep::Name(alias)
+            }
+            _ => prepare(&t, op, &key).await,
+        };
+        let before = key_state(&t.admin, &key.id).await;
+        let outcome = call(&t, &eve, &key.arn, op, &key, &prep).await;
+        if crosses_accounts(op) {
+            outcome.unwrap_or_else(|e| panic!("{op:?} on another account's key: {e:?}"));
+            crossed.push(op);
+            continue;
+        }
+        // The code and wording of a key that does not exist: AWS resolves the key of an
+        // operation that does not cross accounts in the caller's account alone.
+        let refused = outcome
+            .err()
+            .unwrap_or_else(|| panic!("{op:?} crossed accounts"));
+        assert_eq!(
+            refused.code, "NotFoundException",
+            "{op:?}: {}",
+            refused.message
+        );
+        assert_eq!(
+            refused.message,
+            format!("Key '{}' does not exist", key.arn),
+            "{op:?}"
+        );
+        assert_eq!(
+            key_state(&t.admin, &key.id).await,
+            before,
+            "{op:?} changed the key"
+        );
+    }
+    assert_eq!(crossed.len(), 19, "{crossed:?}");
+}
+
+/// Aliases: another account's key can be named by its alias ARN where an operation crosses
+/// accounts; an alias name names an alias of the caller's account; an alias never points to
+/// another account's key. ReEncrypt crosses accounts at both ends.
+#[tokio::test]
+async fn aliases_and_re_encrypt_across_accounts() {
+    let server = start();
+    let admin = client(&server, ACCOUNT, "admin");
+    let eve = client(&server, ACCOUNT_B, "eve");
+    let shared_policy = admin_and(&[allow(&root_arn(ACCOUNT_B), &["*"])]);
+    let shared = new_key(&admin, Kind::Symmetric, Some(&shared_policy)).await;
+    create_alias(&admin, "alias/shared", &shared.id).await;
+    let shared_alias = format!("arn:aws:kms:{REGION}:{ACCOUNT}:alias/shared");
+
+    try_encrypt(&eve, &shared_alias, &shared.arn)
+        .await
+        .expect("Encrypt by another account's alias ARN");
+    let described = eve
+        .describe_key()
+        .key_id(&shared_alias)
+        .send()
+        .await
+        .expect("DescribeKey by another account's alias ARN");
+    assert_eq!(
+        described.key_metadata().and_then(|m| m.arn()),
+        Some(shared.arn.as_str())
+    );
+    let result = eve
+        .encrypt()
+        .key_id("alias/shared")
+        .plaintext(Blob::new(PLAINTEXT))
+        .send()
+        .await;
+    assert_eq!(
+        assert_code(result, "NotFoundException"),
+        format!("Alias arn:aws:kms:{REGION}:{ACCOUNT_B}:alias/shared is not found.")
+    );
+    // Management operations take no alias, of any account.
+    let result = eve.disable_key().key_id(&shared_alias).send().await;
+    assert_code(result, "InvalidArnException");
+    assert_eq!(
+        describe(&admin, &shared.id).await.key_state(),
+        Some(&KeyState::Enabled)
+    );
+
+    // Eve's aliases point to keys of her account only.
+    let own = new_key(&eve, Kind::Symmetric, None).await;
+    let not_found = format!("Key '{}' does not exist", shared.arn);
+    let result = eve
+        .create_alias()
+        .alias_name("alias/theirs")
+        .target_key_id(&shared.arn)
+        .send()
+        .await;
+    assert_eq!(assert_code(result, "NotFoundException"), not_found);
+    create_alias(&eve, "alias/mine", &own.id).await;
+    let result = eve
+        .update_alias()
+        .alias_name("alias/mine")
+        .target_key_id(&shared.arn)
+        .send()
+        .await;
+    assert_eq!(assert_code(result, "NotFoundException"), not_found);
+    assert_eq!(alias_targets(&eve, &own.id).await, ["alias/mine"]);
+    let result = eve.list_aliases().key_id(&shared.arn).send().await;
+    assert_eq!(assert_code(result, "NotFoundException"), not_found);
+    assert_eq!(alias_targets(&admin, &shared.id).await, ["alias/shared"]);
+
+    // ReEncrypt: from eve's key to the shared one (named by key or alias ARN), and back.
+    let blob = encrypt_with(&eve, &own.id, &[]).await;
+    for destination in [&shared.arn, &shared_alias] {
+        let out = eve
+            .re_encrypt()
+            .ciphertext_blob(blob.clone())
+            .destination_key_id(destination)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ReEncrypt to {destination}: {e:?}"));
+        assert_eq!(out.source_key_id(), Some(own.arn.as_str()));
+        assert_eq!(out.key_id(), Some(shared.arn.as_str()));
+        let theirs = out.ciphertext_blob.expect("CiphertextBlob");
+        assert_eq!(decrypt_with_context(&admin, &theirs, &[]).await, PLAINTEXT);
+        let back = eve
+            .re_encrypt()
+            .ciphertext_blob(theirs)
+            .source_key_id(&shared.arn)
+            .destination_key_id("alias/mine")
+            .send()
+            .await
+            .expect("ReEncrypt back");
+        assert_eq!(back.source_key_id(), Some(shared.arn.as_str()));
+        assert_eq!(back.key_id(), Some(own.arn.as_str()));
+        let mine = back.ciphertext_blob.expect("CiphertextBlob");
+        assert_eq!(decrypt_with_context(&eve, &mine, &[]).await, PLAINTEXT);
+    }
+    // The destination's key policy still decides.
+    let encrypt_only = admin_and(&[allow(&root_arn(ACCOUNT_B), &["Encrypt", "Decrypt"])]);
+    let private = new_key(&admin, Kind::Symmetric, Some(&encrypt_only)).await;
+    let result = eve
+        .re_encrypt()
+        .ciphertext_blob(blob)
+        .destination_key_id(&private.arn)
+        .send()
+        .await;
+    let expected = denial(
+        &user_arn(ACCOUNT_B, "eve"),
+        "ReEncryptTo",
+        &private.arn,
+        &no_key_policy_allows("ReEncryptTo"),
+    );
+    assert_denied(result, &expected);
 }
 
 async fn decrypt_with_context(kms: &Client, blob: &Blob, pairs: &[(&str, &str)]) -> Vec<u8> {

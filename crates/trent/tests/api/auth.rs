@@ -202,6 +202,82 @@ async fn a_replay_with_another_signed_header_is_a_signature_mismatch() {
     assert_still_serves(&server).await;
 }
 
+/// A client that leaves an `x-amz-*` header out of its signature is refused, whatever the header:
+/// an unsigned `X-Amz-Target` would let a request signed as DescribeKey be resent as DisableKey.
+#[tokio::test]
+async fn every_x_amz_header_must_be_signed() {
+    let server = Server::start();
+    let key = server.call(REGION, "CreateKey", &json!({})).await.ok()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .expect("KeyId")
+        .to_owned();
+    let body = serde_json::to_vec(&json!({"KeyId": key})).expect("JSON");
+    let describe = kms_headers(Some("TrentService.DescribeKey"), JSON_1_1);
+    let must_be_signed =
+        |name: &str| format!("'{name}' must be a 'SignedHeader' in the AWS Authorization.");
+
+    let target_unsigned = Signer {
+        unsigned: &["x-amz-target"],
+        ..Signer::test(REGION)
+    }
+    .sign(server.url(), &describe, &body);
+    let disable = with_header(&target_unsigned, "X-Amz-Target", "TrentService.DisableKey");
+    for headers in [&disable, &target_unsigned] {
+        let reply = server.post(headers, &body).await;
+        assert_rejected(
+            &reply,
+            "IncompleteSignatureException",
+            &must_be_signed("x-amz-target"),
+        );
+    }
+    let state = server
+        .call(REGION, "DescribeKey", &json!({"KeyId": key}))
+        .await
+        .ok();
+    assert_eq!(state["KeyMetadata"]["KeyState"], "Enabled");
+
+    let date_unsigned = Signer {
+        unsigned: &["x-amz-date"],
+        ..Signer::test(REGION)
+    }
+    .sign(server.url(), &describe, &body);
+    let reply = server.post(&date_unsigned, &body).await;
+    assert_rejected(
+        &reply,
+        "IncompleteSignatureException",
+        &must_be_signed("x-amz-date"),
+    );
+
+    for (name, value) in [
+        ("x-amz-security-token", "a token"),
+        ("x-amz-user-agent", "a client"),
+    ] {
+        let mut headers = describe.clone();
+        headers.push((name.to_owned(), value.to_owned()));
+        let unsigned = [name];
+        let signer = Signer {
+            unsigned: &unsigned,
+            ..Signer::test(REGION)
+        };
+        let reply = server
+            .post(&signer.sign(server.url(), &headers, &body), &body)
+            .await;
+        assert_rejected(
+            &reply,
+            "IncompleteSignatureException",
+            &must_be_signed(name),
+        );
+    }
+    // Signed, an extra x-amz-* header is no problem.
+    let mut headers = describe.clone();
+    headers.push(("x-amz-user-agent".to_owned(), "a client".to_owned()));
+    let signed = Signer::test(REGION).sign(server.url(), &headers, &body);
+    assert_eq!(
+        server.post(&signed, &body).await.ok()["KeyMetadata"]["KeyId"],
+        key.as_str()
+    );
+}
+
 /// Changes `X-Amz-Target` of a request once it is signed, as a man in the middle would.
 #[derive(Debug)]
 struct RetargetToDecrypt;

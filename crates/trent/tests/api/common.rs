@@ -256,6 +256,18 @@ impl Server {
             })
     }
 
+    /// `request` as it is (head and body, any or none) on a fresh connection, and the answer.
+    pub async fn send_bytes(&self, request: Vec<u8>) -> Reply {
+        let addr = self
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        tokio::time::timeout(HTTP_TIMEOUT, exchange(&addr, request))
+            .await
+            .unwrap_or_else(|_| panic!("no HTTP response within {HTTP_TIMEOUT:?}"))
+    }
+
     /// `POST /` with exactly `headers` (besides the Host and Content-Length that `http` adds).
     /// Every API response, error or not, must carry `x-amzn-RequestId`: that is checked here.
     pub async fn post(&self, headers: &[(String, String)], body: &[u8]) -> Reply {
@@ -338,6 +350,9 @@ pub struct Signer<'a> {
     pub secret: &'a str,
     pub region: &'a str,
     pub time: SystemTime,
+    /// Headers sent but left out of the signature (lower case), as a careless or tampering client
+    /// would.
+    pub unsigned: &'a [&'a str],
 }
 
 impl Signer<'_> {
@@ -348,7 +363,15 @@ impl Signer<'_> {
             secret: SECRET_KEY,
             region,
             time: SystemTime::now(),
+            unsigned: &[],
         }
+    }
+
+    fn settings(&self) -> SigningSettings {
+        let mut settings = SigningSettings::default();
+        let excluded = settings.excluded_headers.get_or_insert_with(Vec::new);
+        excluded.extend(self.unsigned.iter().map(|name| (*name).to_owned().into()));
+        settings
     }
 
     /// `headers` plus the ones SigV4 adds (`X-Amz-Date`, `Authorization`) for `POST /` with
@@ -366,7 +389,7 @@ impl Signer<'_> {
             .region(self.region)
             .name("kms")
             .time(self.time)
-            .settings(SigningSettings::default())
+            .settings(self.settings())
             .build()
             .expect("signing params")
             .into();
@@ -487,7 +510,11 @@ fn spawn(root: &Path, extra_args: &[String]) -> Result<(Child, String), String> 
         .append(true)
         .open(root.join("server.log"))
         .expect("open server.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
+    // Under the usual umask 022, whatever the test runner's, so that the tests see the modes the
+    // server sets itself (see `persistence::the_data_directory_is_private_whatever_the_umask`).
+    let mut child = Command::new("/bin/sh")
+        .args(["-c", "umask 022 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_trent"))
         .arg("serve")
         .args(["--listen", "127.0.0.1:0"])
         .arg("--data-dir")

@@ -160,6 +160,71 @@ async fn no_secret_is_written_outside_root_key() {
     }
 }
 
+/// Under umask 022 (as every test server runs) the data directory is 0700 and every file in it
+/// 0600, SQLite's `-wal` and `-shm` files included; a looser directory and file made before the
+/// server started are tightened at start, with a log line.
+#[tokio::test]
+async fn the_data_directory_is_private_whatever_the_umask() {
+    let root = Server::new_root();
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).expect("create the data dir");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let stray = data.join("notes.txt");
+    std::fs::write(&stray, "left by an operator").expect("write a file");
+    std::fs::set_permissions(&stray, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let database = test_database();
+    let mut server = Server::start_on(root, database.as_deref());
+    let kms = server.client(REGION);
+    let id = create_key(&kms).await.key_id;
+    encrypt(&kms, &id, b"written to the store").await;
+
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let assert_private = |server: &Server| {
+        assert_eq!(mode(&server.data_dir()), 0o700, "the data directory");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(server.data_dir()).expect("read the data dir") {
+            let path = entry.expect("directory entry").path();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            names.push(
+                path.file_name()
+                    .expect("a name")
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        names.sort();
+        if database.is_none() {
+            let expected = [
+                "notes.txt",
+                "root.key",
+                "trent.db",
+                "trent.db-shm",
+                "trent.db-wal",
+            ];
+            assert_eq!(names, expected);
+        }
+    };
+    assert_private(&server);
+    let log = std::fs::read_to_string(server.log_file()).expect("read the log");
+    for path in [server.data_dir(), stray] {
+        assert!(
+            log.contains(&format!("{} had mode ", path.display())),
+            "no log line for {}:\n{log}",
+            path.display()
+        );
+    }
+    // And so they stay across a restart, and the database is still readable.
+    server.restart();
+    assert_private(&server);
+    assert_eq!(describe(&server.client(REGION), &id).await.key_id(), id);
+}
+
 /// Asserts that `file` holds none of `secrets`, raw, in base64 or in hex.
 #[track_caller]
 pub fn assert_holds_no_secret(file: &Path, secrets: &[Vec<u8>]) {
