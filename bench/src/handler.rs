@@ -9,6 +9,7 @@ use hyper::body::Bytes;
 use hyper::http::request::Parts;
 use hyper::StatusCode;
 use serde_json::{json, Value};
+use trent::http::Service;
 use trent::ops::Ctx;
 
 use crate::{kms_request, BoxError};
@@ -23,9 +24,9 @@ fn signed(op: &str, body: &Value) -> Result<(Parts, Bytes), BoxError> {
     Ok((parts, body))
 }
 
-async fn call(ctx: &Arc<Ctx>, op: &str, body: Value) -> Result<Value, BoxError> {
+async fn call(service: &Arc<Service>, op: &str, body: Value) -> Result<Value, BoxError> {
     let (parts, body) = signed(op, &body)?;
-    let response = trent::http::handle(ctx.clone(), parts, body).await;
+    let response = trent::http::handle(service.clone(), parts, body).await;
     let status = response.status();
     let body = http_body_util::BodyExt::collect(response.into_body()).await?.to_bytes();
     if status != StatusCode::OK {
@@ -66,14 +67,15 @@ async fn measure(dir: &std::path::Path, seconds: u64, policy: String, wanted: im
     let root = trent::root_key::load(dir, None)?;
     let store = Arc::new(trent::store::CachedStore::new(trent::open_store(None, dir).await?));
     let ctx = Arc::new(Ctx::new(store, Arc::new(root), trent::config::Identities::loopback_default()));
+    let service = Arc::new(Service { ctx: ctx.clone(), audit: None });
 
-    let key_id = call(&ctx, "CreateKey", json!({"Description": "trent-bench", "Policy": policy})).await?["KeyMetadata"]["KeyId"]
+    let key_id = call(&service, "CreateKey", json!({"Description": "trent-bench", "Policy": policy})).await?["KeyMetadata"]["KeyId"]
         .as_str()
         .ok_or("CreateKey returned no KeyId")?
         .to_owned();
     let encrypt = json!({"KeyId": key_id, "Plaintext": crate::plaintext()});
-    let blob = call(&ctx, "Encrypt", encrypt.clone()).await?["CiphertextBlob"].as_str().ok_or("Encrypt returned no CiphertextBlob")?.to_owned();
-    let create = |spec: &str, usage: &str| call(&ctx, "CreateKey", json!({"KeySpec": spec, "KeyUsage": usage}));
+    let blob = call(&service, "Encrypt", encrypt.clone()).await?["CiphertextBlob"].as_str().ok_or("Encrypt returned no CiphertextBlob")?.to_owned();
+    let create = |spec: &str, usage: &str| call(&service, "CreateKey", json!({"KeySpec": spec, "KeyUsage": usage}));
     let signing_key = create("ECC_NIST_P256", "SIGN_VERIFY").await?["KeyMetadata"]["KeyId"].clone();
     let mac_key = create("HMAC_256", "GENERATE_VERIFY_MAC").await?["KeyMetadata"]["KeyId"].clone();
     let message = crate::BASE64.encode([7u8; 32]);
@@ -100,7 +102,7 @@ async fn measure(dir: &std::path::Path, seconds: u64, policy: String, wanted: im
         };
         let failed = std::cell::Cell::new(0u64);
         let mut whole = || async {
-            let response = trent::http::handle(ctx.clone(), parts.clone(), body.clone()).await;
+            let response = trent::http::handle(service.clone(), parts.clone(), body.clone()).await;
             failed.set(failed.get() + u64::from(response.status() != StatusCode::OK));
         };
         for _ in 0..200 {

@@ -747,6 +747,9 @@ impl Server {
             Kind::Trent(binary) => {
                 let mut command = Command::new(binary);
                 command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir.join("data")).args(args);
+                // Any free port for the admin listener (an environment variable, which a baseline
+                // build from before it had ignores).
+                command.env("TRENT_ADMIN_LISTEN", "127.0.0.1:0");
                 command.stdin(Stdio::null());
                 (binary.clone(), command, " (build it first: cargo build --release -p trent)")
             }

@@ -338,21 +338,44 @@ fn emit_operations(out: &mut String, operations: &Map<String, Value>) {
         writeln!(out, "    /// <https://docs.aws.amazon.com/kms/latest/APIReference/API_{name}.html>\n    {name}({input}),").unwrap();
     }
     writeln!(out, "}}\n\nimpl Operation {{").unwrap();
-    writeln!(out, "    /// The operation names, as they appear after `TrentService.` in `X-Amz-Target`.").unwrap();
-    writeln!(out, "    pub const NAMES: [&'static str; {}] = [{}];", ops.len(), ops.iter().map(|(n, _)| format!("{n:?}")).collect::<Vec<_>>().join(", "))
-        .unwrap();
-    writeln!(out, "\n    pub fn name(&self) -> &'static str {{\n        match self {{").unwrap();
-    for (name, _) in &ops {
-        writeln!(out, "            Operation::{name}(_) => {name:?},").unwrap();
-    }
-    writeln!(out, "        }}\n    }}\n").unwrap();
     writeln!(out, "    /// Parses the JSON body of operation `name`: unknown name → UnknownOperationException, bad JSON or").unwrap();
     writeln!(out, "    /// types → SerializationException, constraint violations → ValidationException.").unwrap();
     writeln!(out, "    pub fn parse(name: &str, body: &[u8]) -> Result<Operation, KmsError> {{\n        Ok(match name {{").unwrap();
     for (name, _) in &ops {
         writeln!(out, "            {name:?} => Operation::{name}(parse_input(body)?),").unwrap();
     }
-    writeln!(out, "            _ => return Err(unknown_operation(name)),\n        }})\n    }}\n}}\n").unwrap();
+    writeln!(out, "            _ => return Err(unknown_operation(name)),\n        }})\n    }}\n").unwrap();
+    writeln!(out, "    /// Which operation this is, without its input.").unwrap();
+    writeln!(out, "    pub fn operation_name(&self) -> OperationName {{\n        match self {{").unwrap();
+    for (name, _) in &ops {
+        writeln!(out, "            Operation::{name}(_) => OperationName::{name},").unwrap();
+    }
+    writeln!(out, "        }}\n    }}\n}}\n").unwrap();
+    writeln!(out, "/// An AWS KMS operation, without its input: what a request's record, the audit log and metrics name.").unwrap();
+    writeln!(out, "#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\npub enum OperationName {{").unwrap();
+    for (name, _) in &ops {
+        writeln!(out, "    {name},").unwrap();
+    }
+    writeln!(out, "}}\n\nimpl OperationName {{").unwrap();
+    writeln!(out, "    /// Every operation, in the model's order.").unwrap();
+    writeln!(
+        out,
+        "    pub const ALL: [OperationName; {}] = [{}];",
+        ops.len(),
+        ops.iter().map(|(n, _)| format!("OperationName::{n}")).collect::<Vec<_>>().join(", ")
+    )
+    .unwrap();
+    writeln!(out, "\n    pub fn as_str(self) -> &'static str {{\n        match self {{").unwrap();
+    for (name, _) in &ops {
+        writeln!(out, "            OperationName::{name} => {name:?},").unwrap();
+    }
+    writeln!(out, "        }}\n    }}\n").unwrap();
+    writeln!(out, "    /// The operation `name` (as after `TrentService.` in `X-Amz-Target`), if there is one.").unwrap();
+    writeln!(out, "    pub fn parse(name: &str) -> Option<OperationName> {{\n        Some(match name {{").unwrap();
+    for (name, _) in &ops {
+        writeln!(out, "            {name:?} => OperationName::{name},").unwrap();
+    }
+    writeln!(out, "            _ => return None,\n        }})\n    }}\n}}\n").unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------

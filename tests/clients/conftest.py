@@ -66,6 +66,7 @@ def running_server(tmp_path_factory, name="main", extra_args=()):
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log,
+            env={**os.environ, "TRENT_ADMIN_LISTEN": "127.0.0.1:0"},
         )
     found = threading.Event()
     url = []

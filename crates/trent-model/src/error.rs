@@ -3,8 +3,10 @@ use std::borrow::Cow;
 
 /// An AWS KMS error: a code from the model (or the protocol's common errors) and a message for the
 /// client. Internal causes are logged where they are converted, never sent.
+#[derive(Clone)]
 pub struct KmsError(Box<Inner>);
 
+#[derive(Clone)]
 struct Inner {
     code: ErrorCode,
     message: Cow<'static, str>,

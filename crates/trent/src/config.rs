@@ -68,6 +68,32 @@ pub struct Config {
     /// `TRENT_TEST_ADMIN=1` turn them on too.
     #[serde(default)]
     pub test_admin: bool,
+    /// Address of the admin listener (`/metrics`, `/health/live`, `/health/ready`). Default
+    /// `127.0.0.1:4598`; `--admin-listen` / `TRENT_ADMIN_LISTEN` win over it.
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// The `[audit]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The log file, `-` for standard output; no audit log when absent. `--audit-log` /
+    /// `TRENT_AUDIT_LOG` win over it.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// fsync every batch of lines before the responses are sent (default false).
+    #[serde(default)]
+    pub sync: bool,
+    /// Rotate to `PATH.1`, `PATH.2`, … past this size.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    /// This node's name in every line (default: the host name).
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 /// One AWS account.

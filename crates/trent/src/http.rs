@@ -2,20 +2,22 @@
 //! AWS error. `serve` is generic over the handler so the benchmark can measure the same stack with a
 //! trivial handler.
 
+use crate::audit::{self, AuditLog};
 use crate::ops::{self, Caller, Ctx};
+use crate::record::RequestRecord;
 use crate::sigv4;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 use tokio::net::TcpListener;
-use trent_model::{kms_error, KmsError, Operation};
+use trent_model::{kms_error, KmsError, Operation, OperationName};
 use uuid::Uuid;
 
 /// Largest request body accepted. The largest legal KMS request is a 131,072-character key policy,
@@ -122,65 +124,112 @@ fn too_large() -> KmsError {
     kms_error!(SerializationException, "Request body is larger than {MAX_BODY_BYTES} bytes or was cut short")
 }
 
+/// What the KMS endpoint serves with: the operations' context, and the audit log if there is one.
+pub struct Service {
+    pub ctx: Arc<Ctx>,
+    pub audit: Option<AuditLog>,
+}
+
+impl Service {
+    /// Runs the scheduled work now due and writes an audit line for each thing it did.
+    pub async fn run_due_work(&self) -> Result<(), KmsError> {
+        let (events, result) = ops::run_due_work(&self.ctx).await;
+        crate::metrics::get().scheduler_run(result.is_ok());
+        if let Some(audit) = &self.audit {
+            for event in &events {
+                if audit.write(audit::background_event(event, audit.node())).await.is_err() {
+                    tracing::error!(key = %event.key_arn, work = ?event.work, "the audit line of scheduled work could not be written");
+                }
+            }
+        }
+        result
+    }
+}
+
 /// The KMS endpoint: `POST /` with `X-Amz-Target: TrentService.<Operation>`; `GET /health` too.
-/// A request is authenticated before its body is parsed, as AWS does.
-pub async fn handle(ctx: Arc<Ctx>, parts: Parts, body: Bytes) -> Response<Full<Bytes>> {
+/// A request is authenticated before its body is parsed, as AWS does. Every request gets a record,
+/// which the metrics count and the audit log writes before the response is sent.
+pub async fn handle(service: Arc<Service>, parts: Parts, body: Bytes) -> Response<Full<Bytes>> {
     let request_id = new_request_id();
     if parts.method == Method::GET && parts.uri.path() == "/health" {
         return json_response(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#), request_id);
     }
-    if ctx.test_admin && parts.method == Method::POST {
-        if let Some(result) = test_admin(&ctx, parts.uri.path(), &body).await {
+    if service.ctx.test_admin && parts.method == Method::POST {
+        if let Some(result) = test_admin(&service, parts.uri.path(), &body).await {
             return match result {
                 Ok(body) => json_response(StatusCode::OK, Bytes::from(body.to_string()), request_id),
                 Err(error) => error_response(&error, request_id),
             };
         }
     }
-    let started = Instant::now();
+    let peer = parts.extensions.get::<Peer>().map(|peer| peer.0);
+    let user_agent = parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut record = RequestRecord::new(request_id, peer, user_agent);
     let target = parts.headers.get(TARGET).and_then(|v| v.to_str().ok()).unwrap_or("");
     let operation = target.strip_prefix("TrentService.").unwrap_or(target);
-    let received = SystemTime::now();
-    let caller = match sigv4::verify(&parts, &body, &ctx.identities, received) {
-        Ok(authenticated) => Caller::new(authenticated, parts.extensions.get::<Peer>().map(|peer| peer.0), request_id, received),
-        Err(error) => {
-            tracing::info!(%request_id, operation, code = error.code().as_str(), "{}", error.message());
-            return error_response(&error, request_id);
-        }
-    };
-    let result = match (parts.method == Method::POST, Operation::parse(operation, &body)) {
-        (false, _) => Err(kms_error!(UnknownOperationException, "Only POST requests are served")),
-        (true, Err(e)) => Err(e),
-        (true, Ok(parsed)) => ops::dispatch(&ctx, &caller, parsed).await,
-    };
-    // The latency is read inside the log macros, which evaluate their fields only for an event
-    // that is logged: the debug event of a successful request usually is not.
-    let principal = caller.principal.arn.as_str();
-    match result {
-        Ok(body) => {
-            tracing::debug!(%request_id, operation, principal, region = %caller.scope.region, latency_us = started.elapsed().as_micros(), "ok");
-            json_response(StatusCode::OK, Bytes::from(body), request_id)
-        }
-        Err(error) => {
-            tracing::info!(%request_id, operation, principal, region = %caller.scope.region, latency_us = started.elapsed().as_micros(), code = error.code().as_str(), "{}", error.message());
-            error_response(&error, request_id)
+    record.operation = OperationName::parse(operation);
+    // Fail closed: while the audit log cannot be written, nothing is served unaudited.
+    if let Some(audit) = &service.audit {
+        if !audit.is_healthy() && audit.probe().await.is_err() {
+            return error_response(&audit_unavailable(), request_id);
         }
     }
+    let result = authenticate_and_dispatch(&service.ctx, &parts, &body, operation, &mut record).await;
+    record.finish(result.as_ref().err().cloned());
+    crate::metrics::get().request(&record);
+    // The latency is read inside the log macros, which evaluate their fields only for an event
+    // that is logged: the debug event of a successful request usually is not.
+    let principal = record.principal.as_ref().map_or("", |p| p.arn.as_str());
+    let region = record.region.as_deref().unwrap_or("");
+    match &result {
+        Ok(_) => tracing::debug!(%request_id, operation, principal, region, latency_us = record.latency.as_micros(), "ok"),
+        Err(error) => {
+            tracing::info!(%request_id, operation, principal, region, latency_us = record.latency.as_micros(), code = error.code().as_str(), "{}", error.message())
+        }
+    }
+    if let Some(audit) = &service.audit {
+        let line = audit::request_event(&record, &body, result.as_deref().ok(), audit.node());
+        if audit.write(line).await.is_err() {
+            tracing::error!(%request_id, operation, "served, but its audit line could not be written: answering KMSInternalException");
+            return error_response(&audit_unavailable(), request_id);
+        }
+    }
+    match result {
+        Ok(body) => json_response(StatusCode::OK, Bytes::from(body), request_id),
+        Err(error) => error_response(&error, request_id),
+    }
+}
+
+/// Authenticates, parses and dispatches one request, noting in `record` what it learns on the way.
+async fn authenticate_and_dispatch(ctx: &Ctx, parts: &Parts, body: &[u8], operation: &str, record: &mut RequestRecord) -> Result<Vec<u8>, KmsError> {
+    record.access_key_id = sigv4::claimed_access_key(&parts.headers);
+    let authenticated = sigv4::verify(parts, body, &ctx.identities, record.received)?;
+    record.principal = Some(authenticated.principal.clone());
+    record.region = Some(authenticated.region.clone());
+    let caller = Caller::new(authenticated, record.source_ip, record.request_id, record.received, record.trail.clone());
+    if parts.method != Method::POST {
+        return Err(kms_error!(UnknownOperationException, "Only POST requests are served"));
+    }
+    ops::dispatch(ctx, &caller, Operation::parse(operation, body)?).await
+}
+
+fn audit_unavailable() -> KmsError {
+    kms_error!(KMSInternalException, "The request could not be completed: the audit log cannot be written.")
 }
 
 /// The test-only admin endpoints (`--test-admin`), `None` for any other path. Unauthenticated, like
 /// `/health`; when off, these paths are answered like any other unsigned request.
-async fn test_admin(ctx: &Ctx, path: &str, body: &[u8]) -> Option<Result<serde_json::Value, KmsError>> {
+async fn test_admin(service: &Service, path: &str, body: &[u8]) -> Option<Result<serde_json::Value, KmsError>> {
     match path {
-        "/_trent/clock/advance" => Some(advance_clock(ctx, body).await),
-        "/_trent/reset" => Some(reset(ctx).await),
+        "/_trent/clock/advance" => Some(advance_clock(service, body).await),
+        "/_trent/reset" => Some(reset(&service.ctx).await),
         _ => None,
     }
 }
 
 /// `{"seconds": N}` moves the clock N ≥ 0 seconds forward, then runs the deletions and rotations
 /// now due, so a test sees their effect without waiting for the scheduler's next tick.
-async fn advance_clock(ctx: &Ctx, body: &[u8]) -> Result<serde_json::Value, KmsError> {
+async fn advance_clock(service: &Service, body: &[u8]) -> Result<serde_json::Value, KmsError> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Advance {
@@ -188,8 +237,8 @@ async fn advance_clock(ctx: &Ctx, body: &[u8]) -> Result<serde_json::Value, KmsE
     }
     let advance: Advance = serde_json::from_slice(body)
         .map_err(|e| kms_error!(ValidationException, "Expected {{\"seconds\": N}} with N a whole number from 0 to 4294967295: {e}"))?;
-    let offset_ms = ctx.clock.advance(i64::from(advance.seconds) * 1000);
-    ops::run_due_work(ctx).await?;
+    let offset_ms = service.ctx.clock.advance(i64::from(advance.seconds) * 1000);
+    service.run_due_work().await?;
     tracing::warn!(offset_seconds = offset_ms / 1000, "test admin: clock advanced");
     Ok(serde_json::json!({ "offset_seconds": offset_ms / 1000 }))
 }

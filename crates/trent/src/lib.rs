@@ -5,13 +5,17 @@
 //! (one function per operation, each authorizing through [`ops::authorize`] and [`authz`]) →
 //! [`trent_crypto`] and [`store`] → a JSON response or an AWS error.
 
+pub mod admin;
+pub mod audit;
 pub mod authz;
 pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod data_dir;
 pub mod http;
+pub mod metrics;
 pub mod ops;
+pub mod record;
 pub mod root_key;
 pub mod sigv4;
 pub mod store;
@@ -20,6 +24,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The version, as `trent --version` prints it: the crate's version and the commit built.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("TRENT_COMMIT"), ")");
+pub const VERSION_NUMBER: &str = env!("CARGO_PKG_VERSION");
+pub const COMMIT: &str = env!("TRENT_COMMIT");
 
 /// The account of the test/test credentials that exist when there is no config file.
 pub const DEFAULT_ACCOUNT: &str = "111122223333";
@@ -40,6 +49,10 @@ pub struct Settings {
     pub test_admin: bool,
     /// A PostgreSQL URL (`--store`); by default the embedded store in the data directory.
     pub store: Option<String>,
+    /// The admin listener's address (`--admin-listen`).
+    pub admin_listen: Option<SocketAddr>,
+    /// The audit log (`--audit-log`); `-` for standard output.
+    pub audit_log: Option<PathBuf>,
 }
 
 impl Settings {
@@ -104,10 +117,32 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
     let store = Arc::new(store::CachedStore::new(open_store(store_url.as_deref(), &data_dir).await?));
     let test_admin = settings.test_admin || config.test_admin;
     let ctx = Arc::new(ops::Ctx::new(store, Arc::new(root), identities).with_test_admin(test_admin));
+    let audit_path = settings.audit_log.or(config.audit.path.clone());
+    let audit = match audit_path.clone() {
+        Some(path) => {
+            let node = audit::node_name(config.audit.node.as_deref());
+            Some(audit::AuditLog::open(audit::AuditSettings { path, sync: config.audit.sync, max_bytes: config.audit.max_bytes, node })?)
+        }
+        None => None,
+    };
+    let service = Arc::new(http::Service { ctx: ctx.clone(), audit });
 
+    let admin_listen = match settings.admin_listen.or(config.admin_listen) {
+        Some(admin_listen) => admin_listen,
+        None => admin::DEFAULT_ADMIN_LISTEN.parse().map_err(|e| format!("{e}"))?,
+    };
+    if admin_listen == listen && listen.port() != 0 {
+        return Err(format!("the admin listener cannot share the KMS API's address {listen}"));
+    }
+    let admin_listener = http::listen(admin_listen).map_err(|e| format!("cannot listen on {admin_listen} (admin): {e}"))?;
     let listener = http::listen(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("trent listening on http://{addr}");
+    println!("trent {VERSION} listening on http://{addr}");
+    println!("admin (metrics, health) listening on http://{}", admin_listener.local_addr().map_err(|e| e.to_string())?);
+    match &service.audit {
+        Some(audit) => println!("audit log: {} (node {})", audit_path.unwrap_or_default().display(), audit.node()),
+        None => println!("audit log: off (--audit-log PATH to keep one)"),
+    }
     println!("data directory: {}", std::fs::canonicalize(&data_dir).unwrap_or(data_dir.clone()).display());
     if store_url.is_some() {
         println!("store: PostgreSQL (schema version {})", store::POSTGRES_SCHEMA_VERSION);
@@ -123,11 +158,17 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
     use std::io::Write as _;
     std::io::stdout().flush().ok();
 
-    let scheduler = tokio::spawn(run_due_work_forever(ctx.clone()));
-    let serving = ctx.clone();
+    let scheduler = tokio::spawn(run_due_work_forever(service.clone()));
+    let reopener = tokio::spawn(reopen_audit_log_on_sighup(service.clone()));
+    let admin_service = service.clone();
+    let admin_handler = move |parts, _body| admin::handle(admin_service.clone(), parts);
+    let admin = tokio::spawn(http::serve(admin_listener, admin_handler, std::future::pending()));
+    let serving = service.clone();
     let handler = move |parts, body| http::handle(serving.clone(), parts, body);
     http::serve(listener, handler, shutdown).await;
     scheduler.abort();
+    reopener.abort();
+    admin.abort();
     ops::write_noted_uses(&ctx).await;
     tracing::info!("trent stopped");
     Ok(())
@@ -135,12 +176,23 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
 
 /// Destroys keys whose deletion window has passed and rotates keys whose rotation date has come,
 /// once a minute.
-async fn run_due_work_forever(ctx: Arc<ops::Ctx>) {
+async fn run_due_work_forever(service: Arc<http::Service>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        if let Err(e) = ops::run_due_work(&ctx).await {
+        if let Err(e) = service.run_due_work().await {
             tracing::error!("scheduled work failed: {e:?}");
+        }
+    }
+}
+
+/// SIGHUP opens the audit log file anew, after an external log rotation moved it away.
+async fn reopen_audit_log_on_sighup(service: Arc<http::Service>) {
+    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+    while hangup.recv().await.is_some() {
+        if let Some(audit) = &service.audit {
+            tracing::info!("SIGHUP: opening the audit log anew");
+            audit.reopen();
         }
     }
 }

@@ -107,6 +107,15 @@ pub fn verify_for_service(parts: &Parts, body: &[u8], identities: &Identities, n
     Ok(Authenticated { principal: credential.principal.clone(), region: scope.region.to_owned() })
 }
 
+/// The access key ID a request claims to be signed with (from its `Authorization` header), for the
+/// audit log of requests whose signature is refused as well. At most 128 characters, as an ID is.
+pub fn claimed_access_key(headers: &HeaderMap) -> Option<String> {
+    let authorization = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (_, credential) = authorization.split_once("Credential=")?;
+    let id = credential.split(['/', ',', ' ']).next()?;
+    (!id.is_empty() && id.len() <= 128).then(|| id.to_owned())
+}
+
 /// The first `x-amz-*` header of the request that its signature does not cover, if any. Among them
 /// are `x-amz-target`, which names the operation (unsigned, a DescribeKey could be resent as
 /// DisableKey), `x-amz-date` and `x-amz-security-token`. SDKs sign every one they send.

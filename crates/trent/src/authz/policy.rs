@@ -133,7 +133,7 @@ pub(crate) const DUPLICATE_SID: &str = "Statement IDs (SID) in a single policy m
 /// itself for multi-Region keys).
 fn is_kms_action(name: &str) -> bool {
     const EXTRA: [&str; 3] = ["ReEncryptFrom", "ReEncryptTo", "SynchronizeMultiRegionKey"];
-    trent_model::Operation::NAMES.iter().chain(EXTRA.iter()).any(|known| known.eq_ignore_ascii_case(name))
+    trent_model::OperationName::ALL.iter().map(|op| op.as_str()).chain(EXTRA).any(|known| known.eq_ignore_ascii_case(name))
 }
 
 /// Parses and validates a policy document; the error is the `MalformedPolicyDocumentException`
@@ -660,7 +660,7 @@ mod tests {
 
     #[test]
     fn every_kms_operation_is_an_action() {
-        for name in trent_model::Operation::NAMES {
+        for name in trent_model::OperationName::ALL.map(trent_model::OperationName::as_str) {
             let document = json!({"Statement": {"Effect": "Allow", "Action": format!("kms:{name}"), "Resource": "*"}});
             assert!(parse(&document.to_string(), PolicyKind::Identity).is_ok(), "{name}");
         }

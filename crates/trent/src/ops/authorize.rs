@@ -8,33 +8,50 @@
 
 use super::{Caller, Ctx};
 use crate::authz::{self, PrincipalInfo, RequestContext};
+use crate::record::Decision;
 use crate::store::{GrantFilter, GrantRecord, KeyRecord, Scope};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use trent_model::{kms_error, KmsError, Timestamp};
 
-/// A key the caller may use for the action it was authorized for. Only [`authorize_key`] (and
-/// CreateKey, for the key it creates) makes one.
-pub struct AuthorizedKey {
+/// A key as stored, with where it lives: what operations and the scheduled work read and change.
+pub struct StoredKey {
     pub record: Arc<KeyRecord>,
     /// Where the key lives: the caller's account and region, or the account its ARN named.
     pub scope: Scope,
     pub arn: String,
 }
 
-impl std::ops::Deref for AuthorizedKey {
+impl std::ops::Deref for StoredKey {
     type Target = KeyRecord;
     fn deref(&self) -> &KeyRecord {
         &self.record
     }
 }
 
-impl AuthorizedKey {
-    pub(super) fn new(scope: Scope, record: impl Into<Arc<KeyRecord>>) -> AuthorizedKey {
+impl StoredKey {
+    pub fn new(scope: Scope, record: impl Into<Arc<KeyRecord>>) -> StoredKey {
         let record = record.into();
         let arn = key_arn(&scope, &record.key_id);
-        AuthorizedKey { record, scope, arn }
+        StoredKey { record, scope, arn }
+    }
+}
+
+/// A key the caller may use for the action it was authorized for. Only authorization makes one
+/// ([`authorize_key`], [`authorize_grant_retirement`]): its field is private to this module.
+pub struct AuthorizedKey(StoredKey);
+
+impl std::ops::Deref for AuthorizedKey {
+    type Target = StoredKey;
+    fn deref(&self) -> &StoredKey {
+        &self.0
+    }
+}
+
+impl From<AuthorizedKey> for StoredKey {
+    fn from(key: AuthorizedKey) -> StoredKey {
+        key.0
     }
 }
 
@@ -99,8 +116,9 @@ pub async fn authorize_grant_retirement(ctx: &Ctx, caller: &Caller, key_id: &str
     let grant = found.ok_or_else(|| super::grants::grant_not_found(grant_id))?;
     let me = caller.principal.arn.as_str();
     let party = grant.retiring_principal.as_deref() == Some(me) || (grant.grantee_principal == me && grant.operations.iter().any(|op| op == "RetireGrant"));
-    if !party {
-        decide(ctx, caller, &key, None, "RetireGrant", &Conditions::default()).await?;
+    match party {
+        true => caller.trail.decided("kms:RetireGrant".to_owned(), &key.arn, Decision::AllowedAsGrantParty),
+        false => decide(ctx, caller, &key, None, "RetireGrant", &Conditions::default()).await?,
     }
     Ok((key, grant))
 }
@@ -128,12 +146,14 @@ async fn locate<'a>(ctx: &Ctx, caller: &Caller, key_id: &'a str, forms: KeyIdFor
     };
     let record = ctx.store.get_key(&scope, &id).await?;
     let record = record.ok_or_else(|| kms_error!(NotFoundException, "Key '{}' does not exist", key_arn(&scope, &id)))?;
-    Ok((AuthorizedKey::new(scope, record), alias))
+    let key = AuthorizedKey(StoredKey::new(scope, record));
+    caller.trail.key(&key.arn);
+    Ok((key, alias))
 }
 
 /// The decision on one key: its key policy with the caller's identity policies, then, unless a
 /// policy denied explicitly, the key's grants for the caller.
-async fn decide(ctx: &Ctx, caller: &Caller, key: &AuthorizedKey, alias: Option<&str>, operation: &str, conditions: &Conditions<'_>) -> Result<(), KmsError> {
+async fn decide(ctx: &Ctx, caller: &Caller, key: &StoredKey, alias: Option<&str>, operation: &str, conditions: &Conditions<'_>) -> Result<(), KmsError> {
     let action = ["kms:", operation].concat();
     let policy = ctx.key_policy(key);
     let mut values = Values::wanted_by(policy.as_deref().into_iter().chain(&caller.principal.policies));
@@ -162,11 +182,12 @@ async fn decide(ctx: &Ctx, caller: &Caller, key: &AuthorizedKey, alias: Option<&
     let request = RequestContext { action: &action, principal, resource: &key.arn, values: &values };
     let Some(policy) = policy else {
         tracing::error!(key = %key.arn, "the stored key policy does not parse; denying");
-        return Err(access_denied(&request, &authz::Denial { reason: authz::DenialReason::NoResourcePolicyAllows, sid: None }));
+        return Err(denied(caller, &request, authz::Denial { reason: authz::DenialReason::NoResourcePolicyAllows, sid: None }));
     };
     let denial = match authz::authorize(&policy, &caller.principal.policies, &request) {
         Ok(allowed) => {
-            tracing::debug!(key = %key.arn, action, key_policy_sid = ?allowed.key_policy_sid, identity_policy_sid = ?allowed.identity_policy_sid, "allowed");
+            let decision = Decision::AllowedByPolicies { key_policy_sid: allowed.key_policy_sid, identity_policy_sid: allowed.identity_policy_sid };
+            caller.trail.decided(action.clone(), &key.arn, decision);
             return Ok(());
         }
         Err(denial) => denial,
@@ -175,11 +196,11 @@ async fn decide(ctx: &Ctx, caller: &Caller, key: &AuthorizedKey, alias: Option<&
     if !explicit {
         check_grant_tokens(conditions.grant_tokens)?;
         if let Some(grant) = allowing_grant(ctx, key, principal, operation, conditions.encryption_context).await? {
-            tracing::debug!(key = %key.arn, action, grant_id = %grant.grant_id, "allowed by grant");
+            caller.trail.decided(action.clone(), &key.arn, Decision::AllowedByGrant { grant_id: grant.grant_id });
             return Ok(());
         }
     }
-    Err(access_denied(&request, &denial))
+    Err(denied(caller, &request, denial))
 }
 
 /// Authorizes an operation that acts on no particular key (CreateKey, ListKeys, ListAliases,
@@ -202,7 +223,13 @@ fn authorize_by_identity(caller: &Caller, operation: &str, resource: &str, condi
     let values = values.map;
     let principal = &caller.principal.info;
     let request = RequestContext { action: &action, principal, resource, values: &values };
-    authz::authorize_identity(&caller.principal.policies, &request).map(|_| ()).map_err(|denial| access_denied(&request, &denial))
+    match authz::authorize_identity(&caller.principal.policies, &request) {
+        Ok(sid) => {
+            caller.trail.decided(action.clone(), resource, Decision::AllowedByIdentityPolicy { sid });
+            Ok(())
+        }
+        Err(denial) => Err(denied(caller, &request, denial)),
+    }
 }
 
 /// Whether `policy`, as a new key policy, still lets the caller change it later: AWS's lockout
@@ -219,9 +246,12 @@ pub fn check_lockout(caller: &Caller, policy: &authz::Policy, key_arn: &str) -> 
     }
 }
 
-fn access_denied(request: &RequestContext, denial: &authz::Denial) -> KmsError {
+/// The refusal of `request`, noted in the request's record.
+fn denied(caller: &Caller, request: &RequestContext, denial: authz::Denial) -> KmsError {
     tracing::info!(principal = %request.principal.arn, action = request.action, resource = request.resource, reason = ?denial.reason, statement = ?denial.sid, "access denied");
-    kms_error!(AccessDeniedException, "{}", denial.message(request))
+    let error = kms_error!(AccessDeniedException, "{}", denial.message(request));
+    caller.trail.decided(request.action.to_owned(), request.resource, Decision::Denied { reason: denial.reason, sid: denial.sid });
+    error
 }
 
 /// The condition-key values of a request, gathered only for the keys its policies' conditions
@@ -300,7 +330,7 @@ impl<'p> Values<'p> {
 /// context, if there is one.
 async fn allowing_grant(
     ctx: &Ctx,
-    key: &AuthorizedKey,
+    key: &StoredKey,
     principal: &PrincipalInfo,
     operation: &str,
     context: Option<&BTreeMap<String, String>>,
@@ -463,7 +493,7 @@ mod tests {
     fn cross_account_use_is_the_models() {
         let model: serde_json::Value = serde_json::from_str(include_str!("../../../trent-model/model/service-2.json")).unwrap();
         let names: Vec<&str> = CROSS_ACCOUNT_USE.iter().map(|(name, _)| *name).collect();
-        let mut model_names: Vec<&str> = trent_model::Operation::NAMES.to_vec();
+        let mut model_names: Vec<&str> = trent_model::OperationName::ALL.map(trent_model::OperationName::as_str).to_vec();
         model_names.sort_unstable();
         assert_eq!(names, model_names, "one line per operation, in order");
         for (name, crosses) in CROSS_ACCOUNT_USE {

@@ -1,6 +1,6 @@
 //! Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom.
 
-use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
+use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms, StoredKey};
 use super::{current_material, dry_run, key_specs, public_key, refuse_recipient, require_enabled, require_usage, run_crypto, unwrap_material, Caller, Ctx};
 use std::collections::BTreeMap;
 use trent_crypto::{asymmetric, symmetric, KeyMaterial};
@@ -228,7 +228,7 @@ async fn open(ctx: &Ctx, caller: &Caller, sealed: Sealed<'_>, operation: &str, g
 /// SM2PKE for asymmetric ones.
 fn encrypt_with(
     ctx: &Ctx,
-    key: &AuthorizedKey,
+    key: &StoredKey,
     algorithm: EncryptionAlgorithmSpec,
     plaintext: &[u8],
     context: &BTreeMap<String, String>,
@@ -243,7 +243,7 @@ fn encrypt_with(
     Ok(asymmetric::encrypt(key.key_spec, &public_key(ctx, key)?, algorithm, plaintext)?)
 }
 
-fn seal(ctx: &Ctx, key: &AuthorizedKey, plaintext: &[u8], context: &BTreeMap<String, String>) -> Result<Vec<u8>, KmsError> {
+fn seal(ctx: &Ctx, key: &StoredKey, plaintext: &[u8], context: &BTreeMap<String, String>) -> Result<Vec<u8>, KmsError> {
     let (version, _) = key.current_material().ok_or_else(|| kms_error!(KMSInvalidStateException, "{} has no key material.", key.arn))?;
     let material = unwrap_material(ctx, key, version)?;
     let header = symmetric::Header { key_id: &key.key_id, material_version: version };
@@ -252,7 +252,7 @@ fn seal(ctx: &Ctx, key: &AuthorizedKey, plaintext: &[u8], context: &BTreeMap<Str
 
 /// Checks that the key is enabled, is for encryption, and supports `algorithm` (default
 /// SYMMETRIC_DEFAULT); returns the algorithm.
-fn encryption_algorithm(key: &AuthorizedKey, algorithm: Option<EncryptionAlgorithmSpec>, operation: &str) -> Result<EncryptionAlgorithmSpec, KmsError> {
+fn encryption_algorithm(key: &StoredKey, algorithm: Option<EncryptionAlgorithmSpec>, operation: &str) -> Result<EncryptionAlgorithmSpec, KmsError> {
     require_enabled(key)?;
     require_usage(key, KeyUsageType::EncryptDecrypt, operation)?;
     let algorithm = algorithm.unwrap_or(EncryptionAlgorithmSpec::SymmetricDefault);

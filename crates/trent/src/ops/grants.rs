@@ -1,7 +1,7 @@
 //! Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant, and what
 //! authorization needs of them (constraints, tokens).
 
-use super::authorize::{authorize_account, authorize_grant_retirement, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
+use super::authorize::{authorize_account, authorize_grant_retirement, authorize_key, Conditions, KeyIdForms, StoredKey};
 use super::keys::hex;
 use super::{dry_run, page_limit, require_not_pending, Caller, Ctx, Page};
 use crate::store::{GrantConstraintsRecord, GrantFilter, GrantInsert, GrantRecord, Scope};
@@ -130,7 +130,7 @@ pub async fn revoke_grant(ctx: &Ctx, caller: &Caller, input: RevokeGrantRequest)
     delete(ctx, &key, &input.grant_id).await
 }
 
-async fn delete(ctx: &Ctx, key: &AuthorizedKey, grant_id: &str) -> Result<(), KmsError> {
+async fn delete(ctx: &Ctx, key: &StoredKey, grant_id: &str) -> Result<(), KmsError> {
     match ctx.store.delete_grant(&key.scope, &key.key_id, grant_id).await? {
         true => Ok(()),
         false => Err(grant_not_found(grant_id)),

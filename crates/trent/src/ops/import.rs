@@ -13,8 +13,9 @@
 //! RotateKeyOnDemand makes it current. Every material rotated in stays bound to the key: the key
 //! is usable only while all of them are imported.
 
-use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
+use super::authorize::{authorize_key, Conditions, KeyIdForms, StoredKey};
 use super::{invalid_state, modify_key, run_crypto, wrap_material, Caller, Ctx};
+use crate::audit::{BackgroundEvent, BackgroundWork};
 use crate::store::{Import, KeyRecord, Material, PendingMaterial, Scope};
 use trent_crypto::{asymmetric, KeyMaterial};
 use trent_model::*;
@@ -138,11 +139,11 @@ pub async fn delete_imported_key_material(
 
 /// Deletes the imported material of every key whose `ValidTo` has passed on `ctx.clock`. A
 /// failure is logged and leaves that key due, so the next run tries again.
-pub async fn expire_due_material(ctx: &Ctx) -> Result<(), KmsError> {
+pub async fn expire_due_material(ctx: &Ctx, events: &mut Vec<BackgroundEvent>) -> Result<(), KmsError> {
     let now_ms = ctx.clock.now_ms();
     for (scope, key_id) in ctx.store.keys_due(crate::store::Due::Expiry, now_ms).await? {
         let Some(record) = ctx.store.get_key(&scope, &key_id).await? else { continue };
-        let expired = modify_key(ctx, AuthorizedKey::new(scope, record), |key| {
+        let expired = modify_key(ctx, StoredKey::new(scope.clone(), record), |key| {
             let due = key.import.as_ref().and_then(|i| i.valid_to_ms).is_some_and(|valid_to| valid_to <= now_ms);
             if due {
                 delete_material(key);
@@ -151,7 +152,10 @@ pub async fn expire_due_material(ctx: &Ctx) -> Result<(), KmsError> {
         })
         .await;
         match expired {
-            Ok((_, true)) => tracing::info!(%key_id, "imported key material expired and was deleted"),
+            Ok((_, true)) => {
+                tracing::info!(%key_id, "imported key material expired and was deleted");
+                events.push(super::background_event(ctx, BackgroundWork::MaterialExpired, &scope, &key_id));
+            }
             Ok((_, false)) => {}
             Err(e) => tracing::error!(%key_id, "expiring imported key material failed: {e:?}"),
         }
@@ -182,7 +186,7 @@ pub fn new_import(ctx: &Ctx, scope: &Scope, key_id: &str) -> Result<Import, KmsE
 
 /// What a replica of the multi-Region key `primary` (whose import is `import`) keeps in `scope`:
 /// the same material-ID secret, so that the same material gets the same ID there; no material.
-pub fn replica_import(ctx: &Ctx, primary: &AuthorizedKey, scope: &Scope, import: &Import) -> Result<Import, KmsError> {
+pub fn replica_import(ctx: &Ctx, primary: &StoredKey, scope: &Scope, import: &Import) -> Result<Import, KmsError> {
     let secret = ctx.root.unwrap(&import.id_key, &id_key_context(&primary.scope, &primary.key_id))?;
     Ok(Import { id_key: ctx.root.wrap(&secret, &id_key_context(scope, &primary.key_id))?, valid_to_ms: None, pending: None })
 }
@@ -192,7 +196,7 @@ fn id_key_context(scope: &Scope, key_id: &str) -> Vec<u8> {
 }
 
 /// The `KeyMaterialId` of `material` in this key: 64 hex characters of HMAC-SHA256.
-fn material_id(ctx: &Ctx, key: &AuthorizedKey, import: &Import, material: &KeyMaterial) -> Result<String, KmsError> {
+fn material_id(ctx: &Ctx, key: &StoredKey, import: &Import, material: &KeyMaterial) -> Result<String, KmsError> {
     let secret = ctx.root.unwrap(&import.id_key, &id_key_context(&key.scope, &key.key_id))?;
     let mac = asymmetric::generate_mac(&secret, MacAlgorithmSpec::HmacSha256, material.as_bytes())?;
     Ok(super::keys::hex(&mac))
@@ -202,7 +206,7 @@ fn incorrect_material() -> KmsError {
     kms_error!(IncorrectKeyMaterialException, "The key material is not the key material previously imported into this KMS key.")
 }
 
-fn require_external(key: &AuthorizedKey) -> Result<(), KmsError> {
+fn require_external(key: &StoredKey) -> Result<(), KmsError> {
     if key.origin != OriginType::External {
         return Err(kms_error!(UnsupportedOperationException, "{} origin is {} which is not valid for this operation.", key.arn, key.origin));
     }

@@ -1,7 +1,7 @@
 //! Key management: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, UpdateKeyDescription,
 //! ScheduleKeyDeletion, CancelKeyDeletion.
 
-use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms};
+use super::authorize::{authorize_account, authorize_key, Conditions, KeyIdForms, StoredKey};
 use super::import;
 use super::key_specs;
 use super::multi_region::{self, configuration};
@@ -91,7 +91,9 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
         tracking_start_ms: Some(now_ms),
     };
     ctx.store.insert_key(&caller.scope, &key).await?;
-    Ok(CreateKeyResponse { key_metadata: Some(key_metadata(&AuthorizedKey::new(caller.scope.clone(), key), &[])) })
+    let key = StoredKey::new(caller.scope.clone(), key);
+    caller.trail.key(&key.arn);
+    Ok(CreateKeyResponse { key_metadata: Some(key_metadata(&key, &[])) })
 }
 
 pub async fn describe_key(ctx: &Ctx, caller: &Caller, input: DescribeKeyRequest) -> Result<DescribeKeyResponse, KmsError> {
@@ -202,7 +204,7 @@ pub async fn cancel_key_deletion(ctx: &Ctx, caller: &Caller, input: CancelKeyDel
 }
 
 /// Everything AWS returns about a key; `replica_regions` are those of its multi-Region set, if any.
-pub fn key_metadata(key: &AuthorizedKey, replica_regions: &[String]) -> KeyMetadata {
+pub fn key_metadata(key: &StoredKey, replica_regions: &[String]) -> KeyMetadata {
     let lists = key_specs::algorithm_lists(key.key_spec, key.key_usage);
     // Expiration is shown for imported material that is there.
     let imported_material = key.import.as_ref().filter(|_| key.current_material().is_some_and(|(_, m)| !m.is_deleted()));

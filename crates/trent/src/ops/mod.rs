@@ -17,10 +17,12 @@ mod rotation;
 mod tags;
 mod usage;
 
+use crate::audit::{BackgroundEvent, BackgroundWork};
 use crate::clock::Clock;
 use crate::config::{Identities, Principal};
+use crate::record::Trail;
 use crate::store::{KeyRecord, Scope, Store, StoreError};
-use authorize::AuthorizedKey;
+use authorize::StoredKey;
 use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -121,7 +123,7 @@ impl Ctx {
 
     /// The parsed form of the key's policy, or None if the stored text does not parse (which
     /// PutKeyPolicy and CreateKey prevent, but a damaged record must not crash a request).
-    fn key_policy(&self, key: &AuthorizedKey) -> Option<Arc<crate::authz::Policy>> {
+    fn key_policy(&self, key: &StoredKey) -> Option<Arc<crate::authz::Policy>> {
         let text = &key.record.policy;
         let parsed = || Ok::<_, std::convert::Infallible>(crate::authz::parse(text, crate::authz::PolicyKind::Key).ok().map(Arc::new));
         let Ok(policy) = self.key_policies.get_or_derive(&key.arn, &key.record, text.as_bytes(), parsed);
@@ -147,12 +149,20 @@ pub struct Caller {
     /// The system time SigV4 checked the signing time against; the key use a request notes is
     /// dated by it too (through `Ctx::clock`), so a request reads the time once.
     pub received: SystemTime,
+    /// Where authorization notes the keys it found and what it decided: the request's record.
+    pub trail: Arc<Trail>,
 }
 
 impl Caller {
-    pub fn new(authenticated: crate::sigv4::Authenticated, source_ip: Option<IpAddr>, request_id: uuid::Uuid, received: SystemTime) -> Caller {
+    pub fn new(
+        authenticated: crate::sigv4::Authenticated,
+        source_ip: Option<IpAddr>,
+        request_id: uuid::Uuid,
+        received: SystemTime,
+        trail: Arc<Trail>,
+    ) -> Caller {
         let scope = Scope { account: authenticated.principal.account.clone(), region: authenticated.region };
-        Caller { scope, principal: authenticated.principal, source_ip, request_id, received }
+        Caller { scope, principal: authenticated.principal, source_ip, request_id, received, trail }
     }
 
     /// The same caller acting in another scope: ReplicateKey and UpdatePrimaryRegion act on the
@@ -172,8 +182,8 @@ impl Caller {
 
 pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Result<Vec<u8>, KmsError> {
     use Operation as Op;
-    let name = operation.name();
-    match operation {
+    let tracked = KeyLastUsageTrackingOperation::parse(operation.operation_name().as_str());
+    let result = match operation {
         Op::CreateKey(input) => reply(keys::create_key(ctx, caller, input).await),
         Op::DescribeKey(input) => reply(keys::describe_key(ctx, caller, input).await),
         Op::ListKeys(input) => reply(keys::list_keys(ctx, caller, input).await),
@@ -189,28 +199,20 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
         Op::TagResource(input) => reply(tags::tag_resource(ctx, caller, input).await),
         Op::UntagResource(input) => reply(tags::untag_resource(ctx, caller, input).await),
         Op::ListResourceTags(input) => reply(tags::list_resource_tags(ctx, caller, input).await),
-        Op::Encrypt(input) => used(ctx, caller, name, encryption::encrypt(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
-        Op::Decrypt(input) => used(ctx, caller, name, encryption::decrypt(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
-        Op::ReEncrypt(input) => {
-            used(ctx, caller, name, encryption::re_encrypt(ctx, caller, input).await, |o| [o.source_key_id.as_deref(), o.key_id.as_deref()])
-        }
-        Op::GenerateDataKey(input) => used(ctx, caller, name, encryption::generate_data_key(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
-        Op::GenerateDataKeyWithoutPlaintext(input) => {
-            used(ctx, caller, name, encryption::generate_data_key_without_plaintext(ctx, caller, input).await, |o| [o.key_id.as_deref(), None])
-        }
+        Op::Encrypt(input) => reply(encryption::encrypt(ctx, caller, input).await),
+        Op::Decrypt(input) => reply(encryption::decrypt(ctx, caller, input).await),
+        Op::ReEncrypt(input) => reply(encryption::re_encrypt(ctx, caller, input).await),
+        Op::GenerateDataKey(input) => reply(encryption::generate_data_key(ctx, caller, input).await),
+        Op::GenerateDataKeyWithoutPlaintext(input) => reply(encryption::generate_data_key_without_plaintext(ctx, caller, input).await),
         Op::GenerateRandom(input) => reply(encryption::generate_random(caller, input)),
-        Op::GenerateDataKeyPair(input) => {
-            used(ctx, caller, name, encryption::generate_data_key_pair(ctx, caller, input).await, |o| [o.key_id.as_deref(), None])
-        }
-        Op::GenerateDataKeyPairWithoutPlaintext(input) => {
-            used(ctx, caller, name, encryption::generate_data_key_pair_without_plaintext(ctx, caller, input).await, |o| [o.key_id.as_deref(), None])
-        }
+        Op::GenerateDataKeyPair(input) => reply(encryption::generate_data_key_pair(ctx, caller, input).await),
+        Op::GenerateDataKeyPairWithoutPlaintext(input) => reply(encryption::generate_data_key_pair_without_plaintext(ctx, caller, input).await),
         Op::GetPublicKey(input) => reply(asymmetric::get_public_key(ctx, caller, input).await),
-        Op::Sign(input) => used(ctx, caller, name, asymmetric::sign(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
-        Op::Verify(input) => used(ctx, caller, name, asymmetric::verify(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
-        Op::DeriveSharedSecret(input) => used(ctx, caller, name, asymmetric::derive_shared_secret(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
-        Op::GenerateMac(input) => used(ctx, caller, name, mac::generate_mac(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
-        Op::VerifyMac(input) => used(ctx, caller, name, mac::verify_mac(ctx, caller, input).await, |o| [o.key_id.as_deref(), None]),
+        Op::Sign(input) => reply(asymmetric::sign(ctx, caller, input).await),
+        Op::Verify(input) => reply(asymmetric::verify(ctx, caller, input).await),
+        Op::DeriveSharedSecret(input) => reply(asymmetric::derive_shared_secret(ctx, caller, input).await),
+        Op::GenerateMac(input) => reply(mac::generate_mac(ctx, caller, input).await),
+        Op::VerifyMac(input) => reply(mac::verify_mac(ctx, caller, input).await),
         Op::PutKeyPolicy(input) => reply(policies::put_key_policy(ctx, caller, input).await),
         Op::GetKeyPolicy(input) => reply(policies::get_key_policy(ctx, caller, input).await),
         Op::ListKeyPolicies(input) => reply(policies::list_key_policies(ctx, caller, input).await),
@@ -236,26 +238,17 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
         Op::ReplicateKey(input) => reply(multi_region::replicate_key(ctx, caller, input).await),
         Op::UpdatePrimaryRegion(input) => reply(multi_region::update_primary_region(ctx, caller, input).await),
         Op::GetKeyLastUsage(input) => reply(usage::get_key_last_usage(ctx, caller, input).await),
-    }
-}
-
-/// The reply of a cryptographic operation GetKeyLastUsage reports; once it has succeeded, the use
-/// of the keys its output names (by ARN) is noted.
-fn used<T: Serialize>(
-    ctx: &Ctx,
-    caller: &Caller,
-    name: &str,
-    output: Result<T, KmsError>,
-    keys: impl Fn(&T) -> [Option<&str>; 2],
-) -> Result<Vec<u8>, KmsError> {
-    if let (Ok(output), Some(operation)) = (&output, KeyLastUsageTrackingOperation::parse(name)) {
+    };
+    // GetKeyLastUsage reports a key's last successful cryptographic operation: the keys this
+    // request acted on, as its record says.
+    if let (Ok(_), Some(operation)) = (&result, tracked) {
         let mut request_id = uuid::Uuid::encode_buffer();
         let request_id = caller.request_id.hyphenated().encode_lower(&mut request_id);
-        for arn in keys(output).into_iter().flatten() {
-            ctx.usage.note(arn, operation, request_id, ctx.clock.at(caller.received).0);
+        for arn in caller.trail.snapshot().keys {
+            ctx.usage.note(&arn, operation, request_id, ctx.clock.at(caller.received).0);
         }
     }
-    reply(output)
+    result
 }
 
 /// Most replies are a key ARN and a blob or two, well under a kilobyte; growing from
@@ -273,7 +266,7 @@ fn reply<T: Serialize>(output: Result<T, KmsError>) -> Result<Vec<u8>, KmsError>
 }
 
 /// AWS's answer to using a key in a state that does not allow `what`; `Ok` when enabled.
-pub fn require_enabled(key: &AuthorizedKey) -> Result<(), KmsError> {
+pub fn require_enabled(key: &StoredKey) -> Result<(), KmsError> {
     require_state_enabled(&key.arn, key.state)
 }
 
@@ -287,7 +280,7 @@ pub fn require_state_enabled(arn: &str, state: KeyState) -> Result<(), KmsError>
 }
 
 /// AWS's answer to using a key for an operation its usage does not allow.
-pub fn require_usage(key: &AuthorizedKey, usage: trent_model::KeyUsageType, operation: &str) -> Result<(), KmsError> {
+pub fn require_usage(key: &StoredKey, usage: trent_model::KeyUsageType, operation: &str) -> Result<(), KmsError> {
     if key.key_usage == usage {
         return Ok(());
     }
@@ -295,7 +288,7 @@ pub fn require_usage(key: &AuthorizedKey, usage: trent_model::KeyUsageType, oper
 }
 
 /// The key's current material, unwrapped.
-pub fn current_material(ctx: &Ctx, key: &AuthorizedKey) -> Result<KeyMaterial, KmsError> {
+pub fn current_material(ctx: &Ctx, key: &StoredKey) -> Result<KeyMaterial, KmsError> {
     let (version, _) = key.current_material().ok_or_else(|| kms_error!(KMSInvalidStateException, "{} has no key material.", key.arn))?;
     unwrap_material(ctx, key, version)
 }
@@ -303,7 +296,7 @@ pub fn current_material(ctx: &Ctx, key: &AuthorizedKey) -> Result<KeyMaterial, K
 /// The key's public key (DER SubjectPublicKeyInfo), derived from its current material once and
 /// then kept: Verify and GetPublicKey need no private key per request. It is derived from the
 /// material the root key authenticates, never read from the store, which could substitute one.
-pub fn public_key(ctx: &Ctx, key: &AuthorizedKey) -> Result<Arc<[u8]>, KmsError> {
+pub fn public_key(ctx: &Ctx, key: &StoredKey) -> Result<Arc<[u8]>, KmsError> {
     let (version, material) = key.current_material().ok_or_else(|| kms_error!(KMSInvalidStateException, "{} has no key material.", key.arn))?;
     ctx.public_keys.get_or_derive(&key.arn, &key.record, &material.wrapped, || {
         let private = unwrap_material(ctx, key, version)?;
@@ -340,9 +333,10 @@ pub fn invalid_state(arn: &str, state: KeyState) -> KmsError {
 /// again and `change` re-applied, so concurrent updates are never lost.
 pub async fn modify_key<T: Send>(
     ctx: &Ctx,
-    key: AuthorizedKey,
+    key: impl Into<StoredKey>,
     change: impl Fn(&mut KeyRecord) -> Result<T, KmsError> + Sync,
-) -> Result<(AuthorizedKey, T), KmsError> {
+) -> Result<(StoredKey, T), KmsError> {
+    let key = key.into();
     // Compare-and-swap costs one statement and nearly always wins; after this many losses the
     // key is hot across nodes, and the update waits its turn instead.
     const OPTIMISTIC_ATTEMPTS: u32 = 4;
@@ -354,7 +348,7 @@ pub async fn modify_key<T: Send>(
         match ctx.store.update_key(&key.scope, &fresh).await {
             Ok(()) => {
                 fresh.revision += 1;
-                return Ok((AuthorizedKey { record: Arc::new(fresh), ..key }, result));
+                return Ok((StoredKey { record: Arc::new(fresh), ..key }, result));
             }
             Err(StoreError::Conflict) => tokio::time::sleep(conflict_backoff(attempt)).await,
             Err(other) => return Err(other.into()),
@@ -369,7 +363,7 @@ pub async fn modify_key<T: Send>(
     };
     let stored = ctx.store.update_key_exclusively(&key.scope, &key.key_id, &mut apply).await?.ok_or_else(missing)?;
     let result = outcome.ok_or_else(missing)??;
-    Ok((AuthorizedKey { record: Arc::new(stored), ..key }, result))
+    Ok((StoredKey { record: Arc::new(stored), ..key }, result))
 }
 
 /// How long to wait after losing a compare-and-swap for the `attempt`th time: a random while, up to
@@ -404,7 +398,7 @@ pub async fn run_crypto<T: Send + 'static>(slow: bool, work: impl FnOnce() -> Re
 }
 
 /// Unwraps version `version` of the key's material.
-pub fn unwrap_material(ctx: &Ctx, key: &AuthorizedKey, version: u32) -> Result<KeyMaterial, KmsError> {
+pub fn unwrap_material(ctx: &Ctx, key: &StoredKey, version: u32) -> Result<KeyMaterial, KmsError> {
     let material = key.materials.get(version as usize).ok_or_else(|| kms_error!(InvalidCiphertextException))?;
     if material.is_deleted() {
         // Imported material deleted or expired (the key's state says so first, in every
@@ -464,14 +458,22 @@ pub fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
 }
 
 /// The scheduled work whose time has come on `ctx.clock`: the batch of key uses noted since the
-/// last run, deletions, automatic rotations, then expiry of imported material.
-pub async fn run_due_work(ctx: &Ctx) -> Result<(), KmsError> {
+/// last run, deletions, automatic rotations, then expiry of imported material. Returns what it did
+/// (for the audit log), and whether all of it went well.
+pub async fn run_due_work(ctx: &Ctx) -> (Vec<BackgroundEvent>, Result<(), KmsError>) {
     usage::write_noted_uses(ctx).await;
+    let mut events = Vec::new();
     // Each runs even if another fails.
-    let deleted = delete_due_keys(ctx).await;
-    let rotated = rotation::rotate_due_keys(ctx).await;
-    let expired = import::expire_due_material(ctx).await;
-    deleted.and(rotated).and(expired)
+    let deleted = delete_due_keys(ctx, &mut events).await;
+    let rotated = rotation::rotate_due_keys(ctx, &mut events).await;
+    let expired = import::expire_due_material(ctx, &mut events).await;
+    (events, deleted.and(rotated).and(expired))
+}
+
+/// What scheduled work did to the key of `scope` with `key_id`, now.
+fn background_event(ctx: &Ctx, work: BackgroundWork, scope: &Scope, key_id: &str) -> BackgroundEvent {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ctx.clock.now_ms()).unwrap_or(0));
+    BackgroundEvent { work, account: scope.account.clone(), region: scope.region.clone(), key_arn: authorize::key_arn(scope, key_id), at }
 }
 
 /// Writes the key uses noted in memory (at shutdown: they would be lost otherwise).
@@ -480,7 +482,7 @@ pub async fn write_noted_uses(ctx: &Ctx) {
 }
 
 /// Destroys, for good, every key whose deletion date has passed, with its material and aliases.
-async fn delete_due_keys(ctx: &Ctx) -> Result<(), KmsError> {
+async fn delete_due_keys(ctx: &Ctx, events: &mut Vec<BackgroundEvent>) -> Result<(), KmsError> {
     for (scope, key_id) in ctx.store.keys_due(crate::store::Due::Deletion, ctx.clock.now_ms()).await? {
         // A replica leaves its primary's list first: should the deletion then fail, it is
         // retried at the next run, while the other order could leave the primary listing a
@@ -491,6 +493,7 @@ async fn delete_due_keys(ctx: &Ctx) -> Result<(), KmsError> {
         // Nodes sharing the store may race here; the one whose delete removed the key reports it.
         if ctx.store.delete_key(&scope, &key_id).await? {
             tracing::info!(account = %scope.account, region = %scope.region, %key_id, "key deleted after its waiting period");
+            events.push(background_event(ctx, BackgroundWork::KeyDeleted, &scope, &key_id));
         }
     }
     Ok(())

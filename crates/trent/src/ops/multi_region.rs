@@ -6,7 +6,7 @@
 //! copied to every replica re-wrapped for the replica's scope, in the same order, so the material
 //! version a ciphertext names is the same in every region and ciphertext opens anywhere in the set.
 
-use super::authorize::{authorize_account, authorize_key, key_arn, AuthorizedKey, Conditions, KeyIdForms};
+use super::authorize::{authorize_account, authorize_key, key_arn, Conditions, KeyIdForms, StoredKey};
 use super::keys::key_metadata;
 use super::policies::{check_policy, default_policy};
 use super::tags::check_new_tags;
@@ -102,7 +102,8 @@ pub async fn replicate_key(ctx: &Ctx, caller: &Caller, input: ReplicateKeyReques
     };
     // A rotation between the copy above and the listing did not reach the replica: catch up.
     sync_replicas(ctx, &primary).await;
-    let replica = AuthorizedKey::new(scope, replica);
+    let replica = StoredKey::new(scope, replica);
+    caller.trail.key(&replica.arn);
     let replica_regions = primary.multi_region.as_ref().map(|set| set.replica_regions.as_slice()).unwrap_or_default();
     Ok(ReplicateKeyResponse {
         replica_key_metadata: Some(key_metadata(&replica, replica_regions)),
@@ -146,7 +147,7 @@ pub async fn update_primary_region(ctx: &Ctx, caller: &Caller, input: UpdatePrim
     for region in &replica_regions {
         let scope = primary.scope.in_region(region);
         let Some(record) = ctx.store.get_key(&scope, &primary.key_id).await? else { continue };
-        modify_key(ctx, AuthorizedKey::new(scope, record), |key| {
+        modify_key(ctx, StoredKey::new(scope, record), |key| {
             key.multi_region = Some(pointer.clone());
             key.rotation = None;
             Ok(())
@@ -159,7 +160,7 @@ pub async fn update_primary_region(ctx: &Ctx, caller: &Caller, input: UpdatePrim
 /// Appends to every replica of `primary` the material versions it lacks, re-wrapped for the
 /// replica's scope. A replica that cannot be updated now is logged and catches up at the primary's
 /// next material change: the primary's change has been made and must not be reported as failed.
-pub async fn sync_replicas(ctx: &Ctx, primary: &AuthorizedKey) {
+pub async fn sync_replicas(ctx: &Ctx, primary: &StoredKey) {
     let Some(set) = &primary.multi_region else { return };
     for region in &set.replica_regions {
         if let Err(e) = sync_replica(ctx, primary, region).await {
@@ -168,13 +169,13 @@ pub async fn sync_replicas(ctx: &Ctx, primary: &AuthorizedKey) {
     }
 }
 
-async fn sync_replica(ctx: &Ctx, primary: &AuthorizedKey, region: &str) -> Result<(), KmsError> {
+async fn sync_replica(ctx: &Ctx, primary: &StoredKey, region: &str) -> Result<(), KmsError> {
     let scope = primary.scope.in_region(region);
     let Some(record) = ctx.store.get_key(&scope, &primary.key_id).await? else { return Ok(()) };
     if record.materials.len() >= primary.materials.len() {
         return Ok(());
     }
-    modify_key(ctx, AuthorizedKey::new(scope.clone(), record), |replica| {
+    modify_key(ctx, StoredKey::new(scope.clone(), record), |replica| {
         let missing = copy_materials(ctx, primary, &scope, replica.materials.len())?;
         replica.materials.extend(missing);
         Ok(())
@@ -185,7 +186,7 @@ async fn sync_replica(ctx: &Ctx, primary: &AuthorizedKey, region: &str) -> Resul
 
 /// The material versions of `from` from index `first` on, re-wrapped for the same key ID in `to`
 /// (wrapped material is bound to its account, region, key and material ID).
-fn copy_materials(ctx: &Ctx, from: &AuthorizedKey, to: &Scope, first: usize) -> Result<Vec<Material>, KmsError> {
+fn copy_materials(ctx: &Ctx, from: &StoredKey, to: &Scope, first: usize) -> Result<Vec<Material>, KmsError> {
     (from.materials.iter().zip(0u32..).skip(first))
         .map(|(material, version)| {
             let clear = unwrap_material(ctx, from, version)?;
@@ -203,7 +204,7 @@ pub async fn forget_replica(ctx: &Ctx, scope: &Scope, replica: &KeyRecord) -> Re
     let primary_scope = scope.in_region(&set.primary_region);
     let Some(primary) = ctx.store.get_key(&primary_scope, &replica.key_id).await? else { return Ok(()) };
     let now = ctx.clock.now();
-    modify_key(ctx, AuthorizedKey::new(primary_scope, primary), |key| {
+    modify_key(ctx, StoredKey::new(primary_scope, primary), |key| {
         if let Some(set) = key.multi_region.as_mut() {
             set.replica_regions.retain(|region| *region != scope.region);
         }
@@ -221,7 +222,7 @@ pub async fn forget_replica(ctx: &Ctx, scope: &Scope, replica: &KeyRecord) -> Re
 
 /// The record of a replica's primary, which holds what the set shares (replica list, rotation
 /// schedule); `None` for other keys.
-pub async fn primary_of(ctx: &Ctx, key: &AuthorizedKey) -> Result<Option<std::sync::Arc<KeyRecord>>, KmsError> {
+pub async fn primary_of(ctx: &Ctx, key: &StoredKey) -> Result<Option<std::sync::Arc<KeyRecord>>, KmsError> {
     match &key.multi_region {
         Some(set) if set.primary_region != key.scope.region => Ok(ctx.store.get_key(&key.scope.in_region(&set.primary_region), &key.key_id).await?),
         _ => Ok(None),
@@ -229,14 +230,14 @@ pub async fn primary_of(ctx: &Ctx, key: &AuthorizedKey) -> Result<Option<std::sy
 }
 
 /// The regions of the replicas in `key`'s set; none for a single-region key.
-pub async fn replica_regions(ctx: &Ctx, key: &AuthorizedKey) -> Result<Vec<String>, KmsError> {
+pub async fn replica_regions(ctx: &Ctx, key: &StoredKey) -> Result<Vec<String>, KmsError> {
     let primary = primary_of(ctx, key).await?;
     let set = primary.as_ref().unwrap_or(&key.record).multi_region.as_ref();
     Ok(set.map(|set| set.replica_regions.clone()).unwrap_or_default())
 }
 
 /// `MultiRegionConfiguration` of DescribeKey for a multi-Region key.
-pub fn configuration(key: &AuthorizedKey, replica_regions: &[String]) -> Option<MultiRegionConfiguration> {
+pub fn configuration(key: &StoredKey, replica_regions: &[String]) -> Option<MultiRegionConfiguration> {
     let set = key.multi_region.as_ref()?;
     let entry = |region: &str| MultiRegionKey { arn: Some(key_arn(&key.scope.in_region(region), &key.key_id)), region: Some(region.to_owned()) };
     Some(MultiRegionConfiguration {
@@ -247,7 +248,7 @@ pub fn configuration(key: &AuthorizedKey, replica_regions: &[String]) -> Option<
 }
 
 /// The set of a multi-Region primary key; other keys cannot act for a set.
-fn require_primary(key: &AuthorizedKey) -> Result<&MultiRegion, KmsError> {
+fn require_primary(key: &StoredKey) -> Result<&MultiRegion, KmsError> {
     match &key.multi_region {
         Some(set) if set.primary_region == key.scope.region => Ok(set),
         _ => Err(not_primary(&key.arn)),
@@ -255,7 +256,7 @@ fn require_primary(key: &AuthorizedKey) -> Result<&MultiRegion, KmsError> {
 }
 
 /// The set's material changes only at its primary: a replica cannot be rotated by itself.
-pub fn require_not_replica(key: &AuthorizedKey) -> Result<(), KmsError> {
+pub fn require_not_replica(key: &StoredKey) -> Result<(), KmsError> {
     match key.multi_region_role(&key.scope.region) {
         Some(MultiRegionKeyType::Replica) => Err(not_primary(&key.arn)),
         _ => Ok(()),

@@ -5,10 +5,11 @@
 //! their version and keep decrypting. Keys with imported material rotate only on demand, to the
 //! material imported for it beforehand (see `import`).
 
-use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
+use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms, StoredKey};
 use super::keys::new_material_id;
 use super::multi_region::{primary_of, require_not_replica, sync_replicas};
 use super::{modify_key, page_limit, require_state_enabled, wrap_material, Caller, Ctx, Page};
+use crate::audit::{BackgroundEvent, BackgroundWork};
 use crate::store::{Material, RotationSchedule};
 use trent_model::*;
 
@@ -161,23 +162,26 @@ pub async fn list_key_rotations(ctx: &Ctx, caller: &Caller, input: ListKeyRotati
 
 /// Rotates every key whose automatic rotation date has passed on `ctx.clock`. A failure is logged
 /// and leaves that key due, so the next run tries again.
-pub async fn rotate_due_keys(ctx: &Ctx) -> Result<(), KmsError> {
+pub async fn rotate_due_keys(ctx: &Ctx, events: &mut Vec<BackgroundEvent>) -> Result<(), KmsError> {
     let now_ms = ctx.clock.now_ms();
     for (scope, key_id) in ctx.store.keys_due(crate::store::Due::Rotation, now_ms).await? {
         let Some(record) = ctx.store.get_key(&scope, &key_id).await? else { continue };
-        let key = AuthorizedKey::new(scope, record);
-        if let Err(e) = rotate_if_due(ctx, key, now_ms).await {
-            tracing::error!(%key_id, "scheduled rotation failed: {e:?}");
+        let key = StoredKey::new(scope.clone(), record);
+        match rotate_if_due(ctx, key, now_ms).await {
+            Ok(true) => events.push(super::background_event(ctx, BackgroundWork::KeyRotated, &scope, &key_id)),
+            Ok(false) => {}
+            Err(e) => tracing::error!(%key_id, "scheduled rotation failed: {e:?}"),
         }
     }
     Ok(())
 }
 
-async fn rotate_if_due(ctx: &Ctx, key: AuthorizedKey, now_ms: i64) -> Result<(), KmsError> {
+/// Whether the key was rotated.
+async fn rotate_if_due(ctx: &Ctx, key: StoredKey, now_ms: i64) -> Result<bool, KmsError> {
     // As AWS: disabled keys and keys pending deletion are not rotated; they stay due, so one
     // enabled again after its date rotates at the next run.
     if key.state != KeyState::Enabled {
-        return Ok(());
+        return Ok(false);
     }
     let version = new_version(ctx, &key, RotationType::Automatic)?;
     let (key, rotated) = modify_key(ctx, key, |key| {
@@ -193,11 +197,11 @@ async fn rotate_if_due(ctx: &Ctx, key: AuthorizedKey, now_ms: i64) -> Result<(),
         sync_replicas(ctx, &key).await;
         tracing::info!(account = %key.scope.account, region = %key.scope.region, key_id = %key.key_id, material_id = %version.id, "key rotated on schedule");
     }
-    Ok(())
+    Ok(rotated)
 }
 
 /// Automatic rotation is for keys whose material KMS generated.
-fn require_generated(key: &AuthorizedKey) -> Result<(), KmsError> {
+fn require_generated(key: &StoredKey) -> Result<(), KmsError> {
     if key.origin != OriginType::AwsKms {
         return Err(kms_error!(UnsupportedOperationException, "{} has imported key material: it can be rotated only on demand.", key.arn));
     }
@@ -219,7 +223,7 @@ async fn rotatable_key(ctx: &Ctx, caller: &Caller, key_id: &str, operation: &str
 }
 
 /// A new version of the key's material, dated now; the caller appends it.
-fn new_version(ctx: &Ctx, key: &AuthorizedKey, kind: RotationType) -> Result<Material, KmsError> {
+fn new_version(ctx: &Ctx, key: &StoredKey, kind: RotationType) -> Result<Material, KmsError> {
     let id = new_material_id()?;
     let material = trent_crypto::random_bytes(trent_crypto::symmetric::KEY_LEN)?;
     let wrapped = wrap_material(ctx, &key.scope, &key.key_id, &id, &material)?;

@@ -5,7 +5,7 @@
 //! records as a batch: a store write per request would double the cost of every cryptographic
 //! operation. GetKeyLastUsage reads both, so it is exact on this node.
 
-use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
+use super::authorize::{authorize_key, Conditions, KeyIdForms, StoredKey};
 use super::{modify_key, Caller, Ctx};
 use crate::store::{LastUse, Scope};
 use std::collections::HashMap;
@@ -84,7 +84,7 @@ pub async fn write_noted_uses(ctx: &Ctx) {
 async fn write_use(ctx: &Ctx, scope: &Scope, key_id: &str, last: &LastUse) -> Result<(), KmsError> {
     let Some(record) = ctx.store.get_key(scope, key_id).await? else { return Ok(()) };
     let since_ms = ctx.usage.since_ms;
-    modify_key(ctx, AuthorizedKey::new(scope.clone(), record), |key| {
+    modify_key(ctx, StoredKey::new(scope.clone(), record), |key| {
         if key.last_use.as_ref().is_none_or(|stored| stored.at_ms <= last.at_ms) {
             key.last_use = Some(last.clone());
         }

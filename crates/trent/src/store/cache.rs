@@ -71,10 +71,12 @@ impl Store for CachedStore {
         if let Ok(keys) = self.keys.read() {
             if let Some(cached) = keys.get(scope).and_then(|scoped| scoped.get(key_id)) {
                 if cached.read_at.elapsed() < TTL {
+                    crate::metrics::get().key_cache(true);
                     return Ok(Some(cached.key.clone()));
                 }
             }
         }
+        crate::metrics::get().key_cache(false);
         let reading = Instant::now();
         let key = self.inner.get_key(scope, key_id).await?;
         if let Some(key) = &key {

@@ -157,7 +157,11 @@ impl PostgresStore {
 
 /// Bounds a store call by `DEADLINE`.
 async fn timed<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-    tokio::time::timeout(DEADLINE, call).await.unwrap_or_else(|_| Err(StoreError::Unavailable(format!("no answer from PostgreSQL within {DEADLINE:?}"))))
+    let started = std::time::Instant::now();
+    let result =
+        tokio::time::timeout(DEADLINE, call).await.unwrap_or_else(|_| Err(StoreError::Unavailable(format!("no answer from PostgreSQL within {DEADLINE:?}"))));
+    crate::metrics::get().store_call("postgres", started.elapsed(), result.is_ok() || matches!(result, Err(StoreError::Conflict)));
+    result
 }
 
 /// An error the database reported about a statement is a failure; any other (connection refused,

@@ -92,12 +92,16 @@ async fn run<T: Send + 'static, F>(conn: Arc<Mutex<Connection>>, f: F) -> Result
 where
     F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(move || {
+    let started = std::time::Instant::now();
+    let result = tokio::task::spawn_blocking(move || {
         let mut guard = conn.lock().map_err(|_| StoreError::Backend("connection lock poisoned".into()))?;
         f(&mut guard)
     })
     .await
-    .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))
+    .and_then(|result| result);
+    crate::metrics::get().store_call("sqlite", started.elapsed(), result.is_ok() || matches!(result, Err(StoreError::Conflict)));
+    result
 }
 
 fn backend(error: rusqlite::Error) -> StoreError {

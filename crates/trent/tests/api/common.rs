@@ -42,6 +42,8 @@ pub struct Server {
     root: PathBuf,
     child: Child,
     url: String,
+    /// The admin listener (`/metrics`, `/health/live`, `/health/ready`).
+    admin_url: String,
     /// Flags beyond the listen address and data dir (`--config FILE`, `--test-admin`), kept for
     /// restarts.
     extra_args: Vec<String>,
@@ -97,10 +99,11 @@ impl Server {
     fn spawn_in(root: PathBuf, extra_args: Vec<String>) -> Server {
         std::fs::create_dir_all(root.join("data")).expect("create the data dir");
         match spawn(&root, &extra_args) {
-            Ok((child, url)) => Server {
+            Ok((child, url, admin_url)) => Server {
                 root,
                 child,
                 url,
+                admin_url,
                 extra_args,
             },
             Err(failure) => {
@@ -220,10 +223,11 @@ impl Server {
 
     fn respawn(&mut self) {
         // On failure the panic leaves `self` to Drop, which keeps the directory for inspection.
-        let (child, url) = spawn(&self.root, &self.extra_args)
+        let (child, url, admin_url) = spawn(&self.root, &self.extra_args)
             .unwrap_or_else(|failure| panic!("restart: {failure}"));
         self.child = child;
         self.url = url;
+        self.admin_url = admin_url;
     }
 
     fn log(&self) -> String {
@@ -254,6 +258,19 @@ impl Server {
             .unwrap_or_else(|_| {
                 panic!("no HTTP response to {method} {path} within {HTTP_TIMEOUT:?}")
             })
+    }
+
+    /// `GET path` on the admin listener.
+    pub async fn admin_get(&self, path: &str) -> Reply {
+        let addr = self
+            .admin_url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        tokio::time::timeout(HTTP_TIMEOUT, exchange(&addr, request.into_bytes()))
+            .await
+            .unwrap_or_else(|_| panic!("no answer to GET {path} on the admin listener"))
     }
 
     /// `request` as it is (head and body, any or none) on a fresh connection, and the answer.
@@ -314,6 +331,30 @@ impl Server {
     /// The base URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The admin listener's base URL.
+    pub fn admin_url(&self) -> &str {
+        &self.admin_url
+    }
+
+    /// The server's process ID (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A server started with `extra_args` (such as `--audit-log FILE`), on the store the
+    /// environment names.
+    pub fn start_with_args(extra_args: &[&str]) -> Server {
+        Server::start_in(
+            unique_temp_dir(),
+            extra_args.iter().map(|a| (*a).to_owned()).collect(),
+        )
+    }
+
+    /// The directory the server's files are in (its data directory is `data/` there).
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// A new directory for [`Server::start_on`], to prepare (a restored store, a root key) before
@@ -503,8 +544,9 @@ fn unique_temp_dir() -> PathBuf {
     std::env::temp_dir().join(format!("trent-test-{}-{n}-{nanos}", std::process::id()))
 }
 
-/// Starts the binary and waits for its `listening on http://…` line on stdout.
-fn spawn(root: &Path, extra_args: &[String]) -> Result<(Child, String), String> {
+/// Starts the binary and waits for its `listening on http://…` lines on stdout: the URLs of the
+/// KMS API and of the admin listener.
+fn spawn(root: &Path, extra_args: &[String]) -> Result<(Child, String, String), String> {
     let log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -517,6 +559,7 @@ fn spawn(root: &Path, extra_args: &[String]) -> Result<(Child, String), String> 
         .arg(env!("CARGO_BIN_EXE_trent"))
         .arg("serve")
         .args(["--listen", "127.0.0.1:0"])
+        .env("TRENT_ADMIN_LISTEN", "127.0.0.1:0")
         .arg("--data-dir")
         .arg(root.join("data"))
         .args(extra_args)
@@ -528,23 +571,25 @@ fn spawn(root: &Path, extra_args: &[String]) -> Result<(Child, String), String> 
     let stdout = child.stdout.take().expect("stdout is piped");
     let (tx, rx) = mpsc::channel();
     // Reads stdout to its end so that the server never blocks on a full pipe.
+    // The KMS API's line comes first, then the admin listener's.
     std::thread::spawn(move || {
-        let mut tx = Some(tx);
+        let mut urls = Vec::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some((_, rest)) = line.split_once("listening on ") {
-                if let Some(tx) = tx.take() {
-                    let url = rest
-                        .split_whitespace()
+                urls.push(
+                    rest.split_whitespace()
                         .next()
                         .unwrap_or_default()
-                        .to_owned();
-                    let _ = tx.send(url);
+                        .to_owned(),
+                );
+                if urls.len() == 2 {
+                    let _ = tx.send(std::mem::take(&mut urls));
                 }
             }
         }
     });
     match rx.recv_timeout(STARTUP_TIMEOUT) {
-        Ok(url) => Ok((child, url)),
+        Ok(urls) => Ok((child, urls[0].clone(), urls[1].clone())),
         Err(_) => {
             let _ = child.kill();
             let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
@@ -570,6 +615,7 @@ pub fn refused_start(args: &[&str]) -> (std::process::ExitStatus, String) {
     let root = unique_temp_dir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_trent"))
         .arg("serve")
+        .env("TRENT_ADMIN_LISTEN", "127.0.0.1:0")
         .arg("--data-dir")
         .arg(root.join("data"))
         .args(args)

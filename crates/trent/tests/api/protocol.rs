@@ -52,7 +52,7 @@ async fn unknown_operations_are_rejected() {
 #[tokio::test]
 async fn every_operation_of_the_model_is_served() {
     let server = Server::start();
-    for op in trent_model::Operation::NAMES {
+    for op in trent_model::OperationName::ALL.map(trent_model::OperationName::as_str) {
         // An empty request gets what AWS gives it: a result, or a validation or lookup error —
         // never an unknown operation, a refusal to implement, or a server error.
         let reply = server.call(REGION, op, &json!({})).await;
