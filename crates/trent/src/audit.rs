@@ -506,7 +506,7 @@ pub fn request_event(record: &RequestRecord, request_body: &[u8], response_body:
         request_parameters: parameters(request_body),
         response_elements: response_body.filter(|_| !read_only && record.error.is_none()).and_then(parameters),
         request_id: record.request_id.to_string(),
-        event_id: event_id(),
+        event_id: record.event_id.to_string(),
         read_only,
         resources: resources.into_iter().map(key_resource).collect(),
         event_type: "AwsApiCall",
@@ -556,7 +556,7 @@ pub fn background_event(event: &BackgroundEvent, node: &str) -> Vec<u8> {
         request_parameters: None,
         response_elements: None,
         request_id: String::new(),
-        event_id: event_id(),
+        event_id: crate::record::random_uuid().to_string(),
         read_only: false,
         resources: vec![key_resource(&event.key_arn)],
         event_type: "AwsServiceEvent",
@@ -571,14 +571,6 @@ pub fn background_event(event: &BackgroundEvent, node: &str) -> Vec<u8> {
 fn key_resource(arn: &str) -> Resource {
     let account = arn.split(':').nth(4).unwrap_or_default().to_owned();
     Resource { account_id: account, kind: "AWS::KMS::Key", arn: arn.to_owned() }
-}
-
-fn event_id() -> String {
-    let mut bytes = [0u8; 16];
-    if let Ok(random) = trent_crypto::random_bytes(16) {
-        bytes.copy_from_slice(random.as_bytes());
-    }
-    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
 }
 
 fn decision_entry(decided: &crate::record::Decided) -> DecisionEntry<'_> {

@@ -206,7 +206,7 @@ async fn authenticate_and_dispatch(ctx: &Ctx, parts: &Parts, body: &[u8], operat
     let authenticated = sigv4::verify(parts, body, &ctx.identities, record.received)?;
     record.principal = Some(authenticated.principal.clone());
     record.region = Some(authenticated.region.clone());
-    let caller = Caller::new(authenticated, record.source_ip, record.request_id, record.received, record.trail.clone());
+    let caller = Caller::new(authenticated, record);
     if parts.method != Method::POST {
         return Err(kms_error!(UnknownOperationException, "Only POST requests are served"));
     }

@@ -12,6 +12,8 @@ use uuid::Uuid;
 
 pub struct RequestRecord {
     pub request_id: Uuid,
+    /// The `eventID` of its audit log line (random, as CloudTrail's), which GetKeyLastUsage reports.
+    pub event_id: Uuid,
     /// When the request arrived (its body read), for the audit log's `eventTime` and SigV4.
     pub received: SystemTime,
     started: Instant,
@@ -36,6 +38,7 @@ impl RequestRecord {
     pub fn new(request_id: Uuid, source_ip: Option<IpAddr>, user_agent: Option<String>) -> RequestRecord {
         RequestRecord {
             request_id,
+            event_id: random_uuid(),
             received: SystemTime::now(),
             started: Instant::now(),
             source_ip,
@@ -124,4 +127,13 @@ impl Trail {
     pub fn snapshot(&self) -> TrailInner {
         self.inner.lock().map(|inner| inner.clone()).unwrap_or_default()
     }
+}
+
+/// A random (version 4) UUID.
+pub fn random_uuid() -> Uuid {
+    let mut bytes = [0u8; 16];
+    if let Ok(random) = trent_crypto::random_bytes(16) {
+        bytes.copy_from_slice(random.as_bytes());
+    }
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }

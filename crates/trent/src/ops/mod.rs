@@ -146,6 +146,8 @@ pub struct Caller {
     pub principal: Arc<Principal>,
     pub source_ip: Option<IpAddr>,
     pub request_id: uuid::Uuid,
+    /// The `eventID` of the request's audit log line.
+    pub event_id: uuid::Uuid,
     /// The system time SigV4 checked the signing time against; the key use a request notes is
     /// dated by it too (through `Ctx::clock`), so a request reads the time once.
     pub received: SystemTime,
@@ -154,15 +156,18 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn new(
-        authenticated: crate::sigv4::Authenticated,
-        source_ip: Option<IpAddr>,
-        request_id: uuid::Uuid,
-        received: SystemTime,
-        trail: Arc<Trail>,
-    ) -> Caller {
+    /// The caller of the request `record` is of, as SigV4 authenticated it.
+    pub fn new(authenticated: crate::sigv4::Authenticated, record: &crate::record::RequestRecord) -> Caller {
         let scope = Scope { account: authenticated.principal.account.clone(), region: authenticated.region };
-        Caller { scope, principal: authenticated.principal, source_ip, request_id, received, trail }
+        Caller {
+            scope,
+            principal: authenticated.principal,
+            source_ip: record.source_ip,
+            request_id: record.request_id,
+            event_id: record.event_id,
+            received: record.received,
+            trail: record.trail.clone(),
+        }
     }
 
     /// The same caller acting in another scope: ReplicateKey and UpdatePrimaryRegion act on the
@@ -245,7 +250,7 @@ pub async fn dispatch(ctx: &Ctx, caller: &Caller, operation: Operation) -> Resul
         let mut request_id = uuid::Uuid::encode_buffer();
         let request_id = caller.request_id.hyphenated().encode_lower(&mut request_id);
         for arn in caller.trail.snapshot().keys {
-            ctx.usage.note(&arn, operation, request_id, ctx.clock.at(caller.received).0);
+            ctx.usage.note(&arn, operation, request_id, caller.event_id, ctx.clock.at(caller.received).0);
         }
     }
     result

@@ -35,16 +35,16 @@ impl UsageLog {
     }
 
     /// Notes a successful use of the key `arn` names.
-    pub fn note(&self, arn: &str, operation: KeyLastUsageTrackingOperation, request_id: &str, at_ms: i64) {
+    pub fn note(&self, arn: &str, operation: KeyLastUsageTrackingOperation, request_id: &str, event_id: uuid::Uuid, at_ms: i64) {
         let Ok(mut noted) = self.stripe(arn).lock() else { return };
         match noted.get_mut(arn) {
             Some(last) => {
-                (last.operation, last.at_ms) = (operation, at_ms);
+                (last.operation, last.at_ms, last.event_id) = (operation, at_ms, Some(event_id));
                 last.request_id.clear();
                 last.request_id.push_str(request_id);
             }
             None => {
-                noted.insert(arn.to_owned(), LastUse { operation, at_ms, request_id: request_id.to_owned() });
+                noted.insert(arn.to_owned(), LastUse { operation, at_ms, request_id: request_id.to_owned(), event_id: Some(event_id) });
             }
         }
     }
@@ -107,8 +107,8 @@ pub async fn get_key_last_usage(ctx: &Ctx, caller: &Caller, input: GetKeyLastUsa
             operation: Some(last.operation),
             timestamp: Some(Timestamp(last.at_ms)),
             kms_request_id: Some(last.request_id),
-            // Trent writes no CloudTrail.
-            cloud_trail_event_id: None,
+            // The eventID of that request's line in the audit log.
+            cloud_trail_event_id: last.event_id.map(|id| id.to_string()),
         }),
         tracking_start_date: Some(Timestamp(tracking_start_ms)),
         key_creation_date: Some(Timestamp(key.created_ms)),

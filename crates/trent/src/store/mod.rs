@@ -90,6 +90,10 @@ pub struct LastUse {
     pub operation: KeyLastUsageTrackingOperation,
     pub at_ms: i64,
     pub request_id: String,
+    /// The `eventID` of the request's audit log line (absent in records written before Trent
+    /// kept one).
+    #[serde(default)]
+    pub event_id: Option<uuid::Uuid>,
 }
 
 /// What a key for imported material keeps besides its materials.

@@ -803,6 +803,16 @@ async fn a_stopped_database_gives_dependency_timeout_and_trent_recovers_by_itsel
         200,
         "Trent stays up"
     );
+    // The admin listener: alive, but not ready, and says why.
+    assert_eq!(node.admin_get("/health/live").await.status, 200);
+    let ready = node.admin_get("/health/ready").await;
+    assert_eq!(ready.status, 503, "{ready:?}");
+    assert!(
+        ready.json()["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("store")),
+        "{ready:?}"
+    );
 
     tokio::task::block_in_place(|| pg.restart());
     let recovery = time_until_served(&kms, Duration::from_secs(10)).await;
@@ -825,6 +835,7 @@ async fn a_stopped_database_gives_dependency_timeout_and_trent_recovers_by_itsel
     );
     assert!(!probes.errors.is_empty(), "the prober saw the outage");
     assert_eq!(decrypt(&kms, &blob).await, b"before the outage");
+    assert_eq!(node.admin_get("/health/ready").await.status, 200);
     assert_eq!(
         describe(&kms, &key).await.key_state(),
         Some(&KeyState::Enabled)

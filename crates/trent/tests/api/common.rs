@@ -333,11 +333,6 @@ impl Server {
         &self.url
     }
 
-    /// The admin listener's base URL.
-    pub fn admin_url(&self) -> &str {
-        &self.admin_url
-    }
-
     /// The server's process ID (to send it signals).
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -350,11 +345,6 @@ impl Server {
             unique_temp_dir(),
             extra_args.iter().map(|a| (*a).to_owned()).collect(),
         )
-    }
-
-    /// The directory the server's files are in (its data directory is `data/` there).
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// A new directory for [`Server::start_on`], to prepare (a restored store, a root key) before

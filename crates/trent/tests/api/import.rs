@@ -19,7 +19,7 @@ use crate::common::*;
 
 const DAY: u64 = 86_400;
 
-async fn create_external(kms: &Client, spec: &str, usage: &str) -> String {
+pub(crate) async fn create_external(kms: &Client, spec: &str, usage: &str) -> String {
     let metadata = kms
         .create_key()
         .origin(OriginType::External)
@@ -38,7 +38,12 @@ async fn create_external(kms: &Client, spec: &str, usage: &str) -> String {
 }
 
 /// The import token and the wrapping public key (DER SPKI).
-async fn parameters(kms: &Client, key_id: &str, algorithm: &str, spec: &str) -> (Vec<u8>, Vec<u8>) {
+pub(crate) async fn parameters(
+    kms: &Client,
+    key_id: &str,
+    algorithm: &str,
+    spec: &str,
+) -> (Vec<u8>, Vec<u8>) {
     let from = now();
     let out = kms
         .get_parameters_for_import()
@@ -69,7 +74,12 @@ async fn parameters(kms: &Client, key_id: &str, algorithm: &str, spec: &str) -> 
 }
 
 /// `material` encrypted for import under the DER public key, by the `openssl` CLI.
-fn wrap(scratch: &Scratch, public_der: &[u8], algorithm: &str, material: &[u8]) -> Vec<u8> {
+pub(crate) fn wrap(
+    scratch: &Scratch,
+    public_der: &[u8],
+    algorithm: &str,
+    material: &[u8],
+) -> Vec<u8> {
     let public = scratch.write("wrapping-key.der", public_der);
     let rsa_encrypt = |input: &str, padding: &[&str]| {
         let mut args = vec![

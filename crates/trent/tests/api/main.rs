@@ -13,6 +13,7 @@ mod common;
 mod access;
 mod aliases;
 mod asymmetric;
+mod audit;
 mod auth;
 mod backup;
 mod cluster;
