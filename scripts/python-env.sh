@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv/ in the repo root (if missing) with the pinned Python clients used by
-# tests/clients: boto3, the AWS CLI, pytest and cryptography. Idempotent: when the venv already
+# tests/clients: boto3, the AWS CLI, pytest, cryptography and prometheus_client (its parser reads
+# /metrics). Idempotent: when the venv already
 # holds exactly these pins it does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ PINS=(
     awscli==1.45.11
     pytest==9.2.0
     cryptography==50.0.2
+    prometheus_client==0.26.0
 )
 VENV=.venv
 STAMP="$VENV/.trent-pins"

@@ -38,7 +38,7 @@ mod key_specs;
 type BoxError = Box<dyn Error + Send + Sync>;
 
 const USAGE: &str = "\
-Usage: trent-bench [--seconds N] [--rounds N] [--only NAMES] [--trent PATH] [--baseline PATH] [--postgres URL | --handler]
+Usage: trent-bench [--seconds N] [--rounds N] [--only NAMES] [--trent PATH] [--baseline PATH] [--postgres URL | --handler | --audit]
 
   --seconds N     measured seconds per operation and concurrency (default 5), after a short warm-up
   --rounds N      how many times the whole matrix is measured, interleaved (default 3); each cell
@@ -54,7 +54,9 @@ Usage: trent-bench [--seconds N] [--rounds N] [--only NAMES] [--trent PATH] [--b
                   measured alongside, in the same rounds, and compared with this one's; its key-spec
                   cases too, each right after this build's, as rows of their own
   --handler       measure Trent's request handler in this process instead, without sockets or HTTP:
-                  SigV4 verification, parsing and the whole handler, µs per request on one core";
+                  SigV4 verification, parsing and the whole handler, µs per request on one core
+  --audit         measure Encrypt with the audit log on (unsynced, and with sync = true) against
+                  off instead, three servers of this build in the same rounds";
 
 const CONNECTIONS: [usize; 3] = [1, 16, 64];
 /// The store comparison's concurrencies: where the embedded store is near its best, and beyond.
@@ -105,6 +107,8 @@ struct Options {
     handler: bool,
     /// Another Trent binary whose Encrypt, Decrypt and GenerateDataKey are measured alongside.
     baseline: Option<PathBuf>,
+    /// Measure the cost of the audit log instead.
+    audit: bool,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Options, String> {
@@ -115,6 +119,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
     let mut only = None;
     let mut handler = false;
     let mut baseline = None;
+    let mut audit = false;
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -131,12 +136,13 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
             "--trent" => trent = PathBuf::from(value()?),
             "--postgres" => postgres = Some(value()?),
             "--handler" => handler = true,
+            "--audit" => audit = true,
             "--baseline" => baseline = Some(PathBuf::from(value()?)),
             "-h" | "--help" => return Err("Trent load benchmark.".into()),
             other => return Err(format!("unknown option '{other}'")),
         }
     }
-    Ok(Options { seconds, rounds, only, trent, postgres, handler, baseline })
+    Ok(Options { seconds, rounds, only, trent, postgres, handler, baseline, audit })
 }
 
 /// The ceiling: Trent's HTTP stack with a handler that does nothing. Runs until stdin closes, so it
@@ -159,6 +165,9 @@ async fn ceiling_server() -> Result<(), BoxError> {
 async fn bench(options: Options) -> Result<(), BoxError> {
     if let Some(postgres) = &options.postgres {
         return bench_stores(&options, postgres).await;
+    }
+    if options.audit {
+        return bench_audit(&options).await;
     }
     let Options { seconds, rounds, only, trent: trent_bin, handler, baseline, .. } = options;
     let wanted = |name: &str| name == CEILING || only.as_deref().is_none_or(|only| only.split(',').any(|prefix| name.starts_with(prefix)));
@@ -311,6 +320,44 @@ async fn raw_cost_us(primitive: key_specs::Primitive) -> Option<f64> {
             None
         }
     }
+}
+
+const AUDIT_OFF: &str = "Encrypt (audit log off)";
+const AUDIT_ON: &str = "Encrypt (audit log)";
+const AUDIT_SYNCED: &str = "Encrypt (audit log, sync = true)";
+
+/// The audit log's cost: Encrypt on three servers of this build, without an audit log, with one,
+/// and with one whose lines are fsynced before each response, in the same rounds.
+async fn bench_audit(options: &Options) -> Result<(), BoxError> {
+    let dir = std::env::temp_dir().join(format!("trent-bench-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let synced_config = dir.join("synced.toml");
+    std::fs::write(&synced_config, format!("[audit]\npath = \"{}\"\nsync = true\n", dir.join("synced.log").display()))?;
+    let trent = || Kind::Trent(options.trent.clone());
+    let mut off = Server::start(trent(), &[]).await?;
+    let mut on = Server::start(trent(), &["--audit-log".to_owned(), dir.join("unsynced.log").display().to_string()]).await?;
+    let mut synced = Server::start(trent(), &["--config".to_owned(), synced_config.display().to_string()]).await?;
+    let mut targets = Vec::new();
+    for (name, server) in [(AUDIT_OFF, &off), (AUDIT_ON, &on), (AUDIT_SYNCED, &synced)] {
+        let (_, encrypt, _) = symmetric_setup(server).await?;
+        targets.push(Target::fixed(name, &[server], "Encrypt", &encrypt));
+    }
+    let measured = measure(&targets, &CONNECTIONS, options.seconds, options.rounds).await;
+    for server in [&mut off, &mut on, &mut synced] {
+        server.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    print_report(&measured, options.seconds);
+    let mut lines = Vec::new();
+    for row in measured.rows.iter().filter(|r| r.name != AUDIT_OFF) {
+        let ratios = measured.ratios(row.name, AUDIT_OFF, row.connections);
+        if let Some(median) = median(&ratios) {
+            let each: Vec<String> = ratios.iter().map(|r| format!("{:.0}%", 100.0 * r)).collect();
+            lines.push(format!("- {} at {}: {:.0}% ({})", row.name, row.connections, 100.0 * median, each.join(", ")));
+        }
+    }
+    println!("\nAgainst the audit log off: each round's rate over the same round's without one; the median, and every round:\n\n{}", lines.join("\n"));
+    Ok(())
 }
 
 /// The store comparison: the same operations on the embedded store, on one node on PostgreSQL and

@@ -27,6 +27,10 @@ STARTUP_TIMEOUT = 30
 SHUTDOWN_TIMEOUT = 15
 
 
+# The admin listener (/metrics, /health/...) of each running server, by the server's URL.
+ADMIN_URLS = {}
+
+
 def key_arn(key_id):
     return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"
 
@@ -72,12 +76,15 @@ def running_server(tmp_path_factory, name="main", extra_args=()):
     url = []
 
     def read_stdout():
-        # Reads stdout to its end so that the server never blocks on a full pipe.
+        # Reads stdout to its end so that the server never blocks on a full pipe. The KMS API's
+        # `listening on` line comes first, then the admin listener's.
         for raw in proc.stdout:
             line = raw.decode(errors="replace")
             if not found.is_set() and "listening on " in line:
                 url.append(line.split("listening on ", 1)[1].split()[0].rstrip("/"))
-                found.set()
+                if len(url) == 2:
+                    ADMIN_URLS[url[0]] = url[1]
+                    found.set()
 
     threading.Thread(target=read_stdout, daemon=True).start()
     try:

@@ -28,7 +28,7 @@ pub async fn handle(service: Arc<Service>, parts: Parts) -> Response<Full<Bytes>
         "/metrics" => match key_counts(&service).await {
             Ok(counts) => {
                 let mut response = text(StatusCode::OK, crate::metrics::get().encode(&counts));
-                response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+                response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"));
                 response
             }
             Err(reason) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),

@@ -10,8 +10,8 @@
 //! the last line of the file before); [`verify_files`] (`trent audit verify`) checks the chain.
 //!
 //! **Durable and fail-closed**: a request's line is written (and with `sync`, fsynced) before its
-//! response is sent. One thread writes, taking all lines queued meanwhile at once, so concurrent
-//! requests share a write and an fsync. When a write fails, requests are refused
+//! response is sent; one fsync covers every line written when it starts, so concurrent requests
+//! share it. When a write fails, requests are refused
 //! (`KMSInternalException`) until a write works again; each refused request tries once, so the log
 //! recovers by itself (a `resumed` header line marks the gap).
 
@@ -25,9 +25,11 @@ use std::io::{BufRead as _, Read as _, Seek as _, Write as _};
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::SystemTime;
-use tokio::sync::oneshot;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often the log's path is compared with the file open, to notice it was removed or replaced.
+const CHECK_PATH_EVERY: Duration = Duration::from_millis(100);
 use trent_model::OperationName;
 
 /// Request and response members never written to the audit log, at any depth: what carries
@@ -70,18 +72,14 @@ pub struct AuditSettings {
     pub node: String,
 }
 
-enum Job {
-    Line(Vec<u8>, oneshot::Sender<bool>),
-    /// Write a `resumed` header, to learn whether the log is writable again.
-    Probe(oneshot::Sender<bool>),
-    /// Open the file anew (SIGHUP: it was moved away by an external log rotation).
-    Reopen,
-}
-
 /// The handle requests write through; cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
-    jobs: mpsc::Sender<Job>,
+    writer: Arc<Mutex<Writer>>,
+    /// With `sync`: how many lines (by sequence number) are known to be on disk. Whoever holds it
+    /// fsyncs for every line written so far, so requests waiting meanwhile share that fsync.
+    synced: Arc<tokio::sync::Mutex<u64>>,
+    sync: bool,
     healthy: Arc<AtomicBool>,
     node: Arc<str>,
 }
@@ -91,15 +89,13 @@ pub struct AuditLog {
 pub struct Unavailable;
 
 impl AuditLog {
-    /// Opens (or creates, mode 0600) the log and starts its writer thread. An existing file's chain
-    /// goes on from its last line.
+    /// Opens (or creates, mode 0600) the log. An existing file's chain goes on from its last line.
     pub fn open(settings: AuditSettings) -> Result<AuditLog, String> {
         let healthy = Arc::new(AtomicBool::new(true));
         let mut writer = Writer::new(settings.clone(), healthy.clone());
         writer.open("start").map_err(|e| format!("cannot write the audit log {}: {e}", settings.path.display()))?;
-        let (jobs, queue) = mpsc::channel();
-        std::thread::Builder::new().name("audit-log".into()).spawn(move || writer.run(queue)).map_err(|e| format!("cannot start the audit log writer: {e}"))?;
-        Ok(AuditLog { jobs, healthy, node: settings.node.into() })
+        let synced = Arc::new(tokio::sync::Mutex::new(writer.sequence));
+        Ok(AuditLog { writer: Arc::new(Mutex::new(writer)), synced, sync: settings.sync, healthy, node: settings.node.into() })
     }
 
     pub fn node(&self) -> &str {
@@ -111,32 +107,74 @@ impl AuditLog {
         self.healthy.load(Ordering::Relaxed)
     }
 
-    /// Before a request is served while the log is failing: whether it can be written again.
+    /// Before a request is served while the log is failing: whether it can be written again (a
+    /// `resumed` header line is written to find out).
     pub async fn probe(&self) -> Result<(), Unavailable> {
-        let (done, written) = oneshot::channel();
-        self.jobs.send(Job::Probe(done)).map_err(|_| Unavailable)?;
-        written.await.ok().filter(|ok| *ok).map(drop).ok_or(Unavailable)
+        self.append(None).await
     }
 
     /// Writes one event (a JSON object), and returns once it is written (and synced, with `sync`).
+    /// The write is one `write(2)` to the page cache under a lock, in place: handing each line to
+    /// a writer thread cost more than the write (two thread wake-ups per request).
     pub async fn write(&self, event: Vec<u8>) -> Result<(), Unavailable> {
-        let (done, written) = oneshot::channel();
-        self.jobs.send(Job::Line(event, done)).map_err(|_| Unavailable)?;
-        written.await.ok().filter(|ok| *ok).map(drop).ok_or(Unavailable)
+        self.append(Some(event)).await
     }
 
-    /// Opens the file anew on the writer's next turn (SIGHUP).
+    async fn append(&self, event: Option<Vec<u8>>) -> Result<(), Unavailable> {
+        let written = {
+            let mut writer = self.writer.lock().map_err(|_| Unavailable)?;
+            let header = event.is_none().then_some("resumed");
+            let lines: Vec<Vec<u8>> = event.into_iter().collect();
+            let count = lines.len();
+            let ok = writer.write_batch(header, lines);
+            crate::metrics::get().audit_written(ok, count);
+            ok.then(|| (writer.sequence, writer.file.clone()))
+        };
+        let Some((sequence, file)) = written else { return Err(Unavailable) };
+        match (self.sync, file) {
+            (true, Some(file)) => self.sync_through(sequence, file).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes sure the lines before `sequence` are on disk: one fsync covers every line written
+    /// when it starts, so the requests that queue behind it find their lines synced already.
+    async fn sync_through(&self, sequence: u64, file: Arc<File>) -> Result<(), Unavailable> {
+        let mut synced = self.synced.lock().await;
+        if *synced >= sequence {
+            return Ok(());
+        }
+        let target = self.writer.lock().map(|writer| writer.sequence).map_err(|_| Unavailable)?;
+        match tokio::task::spawn_blocking(move || file.sync_data()).await {
+            Ok(Ok(())) => {
+                *synced = target;
+                Ok(())
+            }
+            _ => {
+                if let Ok(mut writer) = self.writer.lock() {
+                    writer.fail("fsync failed");
+                }
+                Err(Unavailable)
+            }
+        }
+    }
+
+    /// Opens the file anew before the next line (SIGHUP).
     pub fn reopen(&self) {
-        let _ = self.jobs.send(Job::Reopen);
+        if let Ok(mut writer) = self.writer.lock() {
+            writer.file = None;
+        }
     }
 }
 
 struct Writer {
     settings: AuditSettings,
     healthy: Arc<AtomicBool>,
-    file: Option<File>,
-    /// The (device, inode) of the open file, to notice it was removed or replaced.
+    file: Option<Arc<File>>,
+    /// The (device, inode) of the open file, to notice it was removed or replaced, and when the
+    /// path was last compared with it.
     identity: (u64, u64),
+    path_checked: Instant,
     size: u64,
     /// The next line's sequence number and the SHA-256 of the last line written.
     sequence: u64,
@@ -145,47 +183,19 @@ struct Writer {
 
 impl Writer {
     fn new(settings: AuditSettings, healthy: Arc<AtomicBool>) -> Writer {
-        Writer { settings, healthy, file: None, identity: (0, 0), size: 0, sequence: 0, previous: [0; 32] }
+        Writer { settings, healthy, file: None, identity: (0, 0), path_checked: Instant::now(), size: 0, sequence: 0, previous: [0; 32] }
     }
 
     fn to_stdout(&self) -> bool {
         self.settings.path.as_os_str() == "-"
     }
 
-    fn run(mut self, queue: mpsc::Receiver<Job>) {
-        while let Ok(first) = queue.recv() {
-            let mut batch = vec![first];
-            batch.extend(queue.try_iter());
-            let mut lines = Vec::new();
-            let mut acks = Vec::new();
-            let mut header = None;
-            for job in batch {
-                match job {
-                    Job::Line(line, ack) => {
-                        lines.push(line);
-                        acks.push(ack);
-                    }
-                    Job::Probe(ack) => {
-                        header.get_or_insert("resumed");
-                        acks.push(ack);
-                    }
-                    Job::Reopen => {
-                        self.file = None;
-                        header = Some("reopened");
-                    }
-                }
-            }
-            let ok = self.write_batch(header, lines);
-            if ok != self.healthy.swap(ok, Ordering::Relaxed) {
-                match ok {
-                    true => tracing::warn!(path = %self.settings.path.display(), "audit log writable again: serving requests"),
-                    false => tracing::error!(path = %self.settings.path.display(), "audit log cannot be written: refusing requests until it can"),
-                }
-            }
-            crate::metrics::get().audit_written(ok, acks.len());
-            for ack in acks {
-                let _ = ack.send(ok);
-            }
+    /// Notes that writing failed: requests are refused until a write works.
+    fn fail(&mut self, why: &str) {
+        tracing::error!("audit log {}: {why}", self.settings.path.display());
+        self.file = None;
+        if self.healthy.swap(false, Ordering::Relaxed) {
+            tracing::error!(path = %self.settings.path.display(), "audit log cannot be written: refusing requests until it can");
         }
     }
 
@@ -194,7 +204,7 @@ impl Writer {
     fn write_batch(&mut self, mut header: Option<&'static str>, lines: Vec<Vec<u8>>) -> bool {
         if !self.to_stdout() && !self.still_open() {
             if let Err(e) = self.open_file() {
-                tracing::error!("audit log {}: {e}", self.settings.path.display());
+                self.fail(&e.to_string());
                 return false;
             }
             header.get_or_insert("reopened");
@@ -219,16 +229,19 @@ impl Writer {
                         tracing::error!("audit log {}: cannot rotate: {e}", self.settings.path.display());
                     }
                 }
+                if !self.healthy.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(path = %self.settings.path.display(), "audit log writable again: serving requests");
+                }
                 true
             }
             Err(e) => {
-                tracing::error!("audit log {}: {e}", self.settings.path.display());
                 (self.sequence, self.previous) = (sequence, previous);
                 // A line cut short would break the chain: the file goes back to where it was, and
                 // is opened anew for the next write.
-                if let Some(file) = self.file.take() {
+                if let Some(file) = &self.file {
                     let _ = file.set_len(self.size);
                 }
+                self.fail(&e.to_string());
                 false
             }
         }
@@ -239,12 +252,8 @@ impl Writer {
             let mut stdout = std::io::stdout().lock();
             return stdout.write_all(buffer).and_then(|()| stdout.flush());
         }
-        let file = self.file.as_mut().ok_or_else(|| std::io::Error::other("not open"))?;
-        file.write_all(buffer)?;
-        if self.settings.sync {
-            file.sync_data()?;
-        }
-        Ok(())
+        let file = self.file.as_deref().ok_or_else(|| std::io::Error::other("not open"))?;
+        (&*file).write_all(buffer)
     }
 
     /// Appends `line` (a JSON object) to `buffer` with its sequence number and the hash of the line
@@ -275,7 +284,7 @@ impl Writer {
     fn open(&mut self, reason: &'static str) -> std::io::Result<()> {
         if !self.to_stdout() {
             self.open_file()?;
-            if let Some(last) = self.file.as_mut().map(last_line).transpose()?.flatten() {
+            if let Some(last) = self.file.as_deref().map(last_line).transpose()?.flatten() {
                 self.previous = sha256(&last);
                 self.sequence = sequence_of(&last).map_or(0, |s| s + 1);
             }
@@ -293,13 +302,21 @@ impl Writer {
         let metadata = file.metadata()?;
         self.identity = (metadata.dev(), metadata.ino());
         self.size = metadata.len();
-        self.file = Some(file);
+        self.file = Some(Arc::new(file));
         Ok(())
     }
 
-    /// Whether the path still names the file open (not removed, nor moved away and replaced).
-    fn still_open(&self) -> bool {
-        self.file.is_some() && std::fs::metadata(&self.settings.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity)
+    /// Whether the path still names the file open (not removed, nor moved away and replaced),
+    /// looked at most every [`CHECK_PATH_EVERY`]: a `stat` per line cost a tenth of a request.
+    fn still_open(&mut self) -> bool {
+        if self.file.is_none() {
+            return false;
+        }
+        if self.path_checked.elapsed() < CHECK_PATH_EVERY {
+            return true;
+        }
+        self.path_checked = Instant::now();
+        std::fs::metadata(&self.settings.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity)
     }
 
     /// Renames the file `PATH.1` (and older ones one number up) and begins a new one.
@@ -326,7 +343,7 @@ impl Writer {
 }
 
 /// The last line of `file`, if it has one.
-fn last_line(file: &mut File) -> std::io::Result<Option<Vec<u8>>> {
+fn last_line(mut file: &File) -> std::io::Result<Option<Vec<u8>>> {
     const TAIL: u64 = 1 << 20;
     let length = file.metadata()?.len();
     file.seek(std::io::SeekFrom::Start(length.saturating_sub(TAIL)))?;
@@ -346,7 +363,7 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// CloudTrail's `eventTime`: UTC to the second, `2026-12-04T20:31:45Z`.

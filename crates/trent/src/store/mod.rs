@@ -269,7 +269,8 @@ pub enum Exported {
     Key {
         #[serde(flatten)]
         scope: Scope,
-        record: KeyRecord,
+        /// Boxed: a key record is several times the size of the others.
+        record: Box<KeyRecord>,
     },
     Alias {
         #[serde(flatten)]

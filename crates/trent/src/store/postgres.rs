@@ -498,7 +498,7 @@ impl Store for PostgresStore {
         // Each query selects the record's columns, then the scope's.
         let mut records = Vec::new();
         for row in tx.query("SELECT record, revision, account, region FROM keys ORDER BY account, region, key_id", &[]).await.map_err(backend)? {
-            records.push(Exported::Key { scope: scope_at(&row, 2), record: key_row(&row)? });
+            records.push(Exported::Key { scope: scope_at(&row, 2), record: Box::new(key_row(&row)?) });
         }
         let aliases = "SELECT name, key_id, created_ms, updated_ms, account, region FROM aliases ORDER BY account, region, name";
         for row in tx.query(aliases, &[]).await.map_err(backend)? {

@@ -420,7 +420,7 @@ impl Store for SqliteStore {
             let mut stmt = tx.prepare("SELECT record, revision, account, region FROM keys ORDER BY account, region, key_id").map_err(backend)?;
             for row in stmt.query_map([], |r| Ok((scope_at(r, 2)?, (r.get(0)?, r.get(1)?)))).map_err(backend)? {
                 let (scope, key) = row.map_err(backend)?;
-                records.push(Exported::Key { scope, record: decode_key(key)? });
+                records.push(Exported::Key { scope, record: Box::new(decode_key(key)?) });
             }
             let mut stmt =
                 tx.prepare("SELECT name, key_id, created_ms, updated_ms, account, region FROM aliases ORDER BY account, region, name").map_err(backend)?;

@@ -301,3 +301,52 @@ fn assert_epoch(value: &serde_json::Value, earliest: i64, latest: i64) {
         "timestamp {secs} not in [{earliest}, {latest}]"
     );
 }
+
+/// The command line: `--version` names the version and commit, every subcommand has its own
+/// `--help` naming its flags and their environment variables, and a wrong flag is a usage error.
+#[test]
+fn the_command_line_has_help_and_a_version() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_trent"))
+            .args(args)
+            .output()
+            .expect("run trent")
+    };
+    let version = run(&["--version"]);
+    let printed = String::from_utf8_lossy(&version.stdout);
+    assert!(version.status.success(), "{printed}");
+    assert!(
+        printed.starts_with(&format!("trent {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{printed}"
+    );
+    for command in [
+        "serve",
+        "migrate",
+        "backup",
+        "restore",
+        "audit",
+        "audit verify",
+    ] {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        let help = run(&args);
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(help.status.success(), "{command} --help: {text}");
+        assert!(text.contains(&format!("Usage: trent {command}")), "{text}");
+    }
+    let serve = String::from_utf8_lossy(&run(&["serve", "--help"]).stdout).into_owned();
+    for flag in [
+        "--audit-log <AUDIT_LOG>",
+        "[env: TRENT_AUDIT_LOG=]",
+        "--admin-listen",
+        "[env: TRENT_ADMIN_LISTEN=]",
+        "--listen",
+        "--store",
+        "--config",
+    ] {
+        assert!(serve.contains(flag), "serve --help lacks {flag}:\n{serve}");
+    }
+    let wrong = run(&["serve", "--no-such-flag"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("--no-such-flag"));
+}
