@@ -145,7 +145,7 @@ async fn import(
 }
 
 /// An ImportKeyMaterial request for material that does not expire, to send or to add to.
-fn import_request(
+pub(crate) fn import_request(
     kms: &Client,
     key_id: &str,
     token: &[u8],
@@ -160,7 +160,7 @@ fn import_request(
 
 /// Gets parameters, wraps `material` with `algorithm` and imports it (material does not expire);
 /// returns the KeyMaterialId.
-async fn import_material(
+pub(crate) async fn import_material(
     kms: &Client,
     scratch: &Scratch,
     key_id: &str,
