@@ -158,7 +158,7 @@ async fn ceiling_server() -> Result<(), BoxError> {
         response.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static(JSON_1_1));
         response
     };
-    trent::http::serve(listener, handler, stdin_closed).await;
+    trent::http::serve(listener, handler, None, stdin_closed).await;
     Ok(())
 }
 

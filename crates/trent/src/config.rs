@@ -4,6 +4,8 @@
 //! ```toml
 //! listen = "0.0.0.0:4599"
 //! data_dir = "/var/lib/trent"
+//! tls = { cert = "/etc/trent/tls/cert.pem", key = "/etc/trent/tls/key.pem" }
+//! audit = { path = "/var/log/trent/audit.log", sync = true }
 //!
 //! [[accounts]]
 //! id = "111122223333"
@@ -75,6 +77,24 @@ pub struct Config {
     /// The audit log.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// TLS for the KMS API.
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// Serve plain HTTP on an address other than loopback (default false: refused at start).
+    #[serde(default)]
+    pub insecure_plaintext: bool,
+}
+
+/// The `[tls]` table: PEM files; `--tls-cert` / `--tls-key` win over them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub key: Option<PathBuf>,
 }
 
 /// The `[audit]` table.
@@ -254,15 +274,25 @@ fn is_iam_name(name: &str, max: usize) -> bool {
 
 /// Without a config file Trent knows only the `test`/`test` credentials, which anyone can use, so
 /// it must not be reachable from other machines: only loopback addresses are allowed then.
-pub fn check_listen_policy(listen: SocketAddr, from_config: bool) -> Result<(), String> {
-    if from_config || listen.ip().to_canonical().is_loopback() {
+pub fn check_listen_policy(listen: SocketAddr, from_config: bool, tls: bool, insecure_plaintext: bool) -> Result<(), String> {
+    if listen.ip().to_canonical().is_loopback() {
         return Ok(());
     }
-    Err(format!(
-        "refusing to listen on {listen}: without a config file Trent accepts the well-known test/test credentials, \
-         so it listens on loopback addresses only (such as 127.0.0.1:4599). To serve other machines, give a config \
-         file that defines accounts with real access keys."
-    ))
+    if !from_config {
+        return Err(format!(
+            "refusing to listen on {listen}: without a config file Trent accepts the well-known test/test credentials, \
+             so it listens on loopback addresses only (such as 127.0.0.1:4599). To serve other machines, give a config \
+             file that defines accounts with real access keys."
+        ));
+    }
+    if !tls && !insecure_plaintext {
+        return Err(format!(
+            "refusing to serve plain HTTP on {listen}, which is not a loopback address: give --tls-cert and --tls-key \
+             (or [tls] cert and key in the config file), or set insecure_plaintext = true in the config file to serve \
+             without TLS."
+        ));
+    }
+    Ok(())
 }
 
 /// A secret string (secret access key, session token): erased from memory on drop, redacted in
@@ -441,6 +471,10 @@ mod tests {
 listen = "0.0.0.0:4599"
 data_dir = "/var/lib/trent"
 root_key_file = "/etc/trent/root.key"
+admin_listen = "127.0.0.1:9000"
+insecure_plaintext = true
+tls = { cert = "/etc/trent/cert.pem", key = "/etc/trent/key.pem" }
+audit = { path = "/var/log/trent/audit.log", sync = true, max_bytes = 1000000, node = "a" }
 
 [[accounts]]
 id = "111122223333"
@@ -475,6 +509,13 @@ users = [{ name = "bob", access_keys = [{ id = "AKIABOB000000001", secret = "bob
         let config = Config::parse(FULL).expect("valid config");
         assert_eq!(config.listen, Some("0.0.0.0:4599".parse().expect("address")));
         assert_eq!(config.data_dir.as_deref(), Some(Path::new("/var/lib/trent")));
+        assert_eq!(config.admin_listen, Some("127.0.0.1:9000".parse().expect("address")));
+        assert!(config.insecure_plaintext);
+        assert_eq!(config.tls.cert.as_deref(), Some(Path::new("/etc/trent/cert.pem")));
+        assert_eq!(config.tls.key.as_deref(), Some(Path::new("/etc/trent/key.pem")));
+        assert_eq!(config.audit.path.as_deref(), Some(Path::new("/var/log/trent/audit.log")));
+        assert!(config.audit.sync);
+        assert_eq!((config.audit.max_bytes, config.audit.node.as_deref()), (Some(1_000_000), Some("a")));
         assert_eq!(config.root_key_file.as_deref(), Some(Path::new("/etc/trent/root.key")));
         assert!(config.has_accounts());
         assert_eq!(config.accounts.len(), 2);
@@ -598,7 +639,7 @@ users = [{ name = "bob", access_keys = [{ id = "AKIABOB000000001", secret = "bob
 
     #[test]
     fn listen_policy() {
-        let ok = |addr: &str, from_config: bool| check_listen_policy(addr.parse().expect("address"), from_config);
+        let ok = |addr: &str, from_config: bool| check_listen_policy(addr.parse().expect("address"), from_config, true, false);
         assert!(ok("127.0.0.1:4599", false).is_ok());
         assert!(ok("127.1.2.3:80", false).is_ok());
         assert!(ok("[::1]:4599", false).is_ok());
@@ -609,5 +650,11 @@ users = [{ name = "bob", access_keys = [{ id = "AKIABOB000000001", secret = "bob
         assert!(ok("192.168.1.10:4599", false).is_err());
         assert!(ok("0.0.0.0:4599", true).is_ok());
         assert!(ok("[::]:4599", true).is_ok());
+        // Plain HTTP beyond loopback only when the config says so.
+        let plain = |addr: &str, insecure: bool| check_listen_policy(addr.parse().expect("address"), true, false, insecure);
+        assert!(plain("127.0.0.1:4599", false).is_ok());
+        let e = plain("0.0.0.0:4599", false).expect_err("refused");
+        assert!(e.contains("insecure_plaintext = true") && e.contains("--tls-cert"), "{e}");
+        assert!(plain("0.0.0.0:4599", true).is_ok());
     }
 }

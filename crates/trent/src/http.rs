@@ -6,6 +6,7 @@ use crate::audit::{self, AuditLog};
 use crate::ops::{self, Caller, Ctx};
 use crate::record::RequestRecord;
 use crate::sigv4;
+use crate::tls::Tls;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
@@ -42,6 +43,10 @@ const TARGET: HeaderName = HeaderName::from_static("x-amz-target");
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub std::net::IpAddr);
 
+/// In a request's extensions when it came over TLS (for `aws:SecureTransport`).
+#[derive(Clone, Copy, Debug)]
+pub struct Secure;
+
 /// Listens on `addr` with a backlog of [`LISTEN_BACKLOG`].
 pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     let socket = match addr {
@@ -54,8 +59,10 @@ pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Accepts connections until `shutdown` completes, then lets in-flight requests finish.
-pub async fn serve<H, Fut>(listener: TcpListener, handler: H, shutdown: impl Future<Output = ()>)
+/// Accepts connections until `shutdown` completes, then lets in-flight requests finish. With `tls`,
+/// every connection is TLS (its handshake bounded by the read timeout) and its requests carry
+/// [`Secure`].
+pub async fn serve<H, Fut>(listener: TcpListener, handler: H, tls: Option<Arc<Tls>>, shutdown: impl Future<Output = ()>)
 where
     H: Fn(Parts, Bytes) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
@@ -78,25 +85,48 @@ where
         let (stream, peer) = stream;
         stream.set_nodelay(true).ok();
         let handler = handler.clone();
+        let secure = tls.is_some();
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             let handler = handler.clone();
             request.extensions_mut().insert(Peer(peer.ip()));
+            if secure {
+                request.extensions_mut().insert(Secure);
+            }
             async move { Ok::<_, Infallible>(read_and_handle(request, handler).await) }
         });
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("connection ended: {e}");
+        let watcher = graceful.watcher();
+        match tls.as_deref().map(Tls::acceptor) {
+            None => {
+                tokio::spawn(serve_connection(TokioIo::new(stream), service, watcher));
             }
-        });
+            Some(None) => tracing::error!(%peer, "the TLS configuration is unavailable: connection dropped"),
+            Some(Some(acceptor)) => {
+                tokio::spawn(async move {
+                    match tokio::time::timeout(READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(TokioIo::new(stream), service, watcher).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::warn!("shutdown: in-flight requests did not finish within {SHUTDOWN_GRACE:?}");
+    }
+}
+
+/// Serves HTTP/1.1 on one connection (plain or TLS) until it ends or shutdown drains it.
+async fn serve_connection<I, S>(io: I, service: S, watcher: hyper_util::server::graceful::Watcher)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = Full<Bytes>> + Send + 'static,
+    S::Future: Send,
+{
+    let connection = hyper::server::conn::http1::Builder::new().timer(TokioTimer::new()).header_read_timeout(READ_TIMEOUT).serve_connection(io, service);
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!("connection ended: {e}");
     }
 }
 
@@ -163,8 +193,11 @@ pub async fn handle(service: Arc<Service>, parts: Parts, body: Bytes) -> Respons
         }
     }
     let peer = parts.extensions.get::<Peer>().map(|peer| peer.0);
-    let user_agent = parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let mut record = RequestRecord::new(request_id, peer, user_agent);
+    // What only the audit log reads is kept only when there is one.
+    let audited = service.audit.is_some();
+    let user_agent = audited.then(|| parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned)).flatten();
+    let mut record = RequestRecord::new(request_id, peer, user_agent, audited);
+    record.secure = parts.extensions.get::<Secure>().is_some();
     let target = parts.headers.get(TARGET).and_then(|v| v.to_str().ok()).unwrap_or("");
     let operation = target.strip_prefix("TrentService.").unwrap_or(target);
     record.operation = OperationName::parse(operation);
@@ -202,7 +235,9 @@ pub async fn handle(service: Arc<Service>, parts: Parts, body: Bytes) -> Respons
 
 /// Authenticates, parses and dispatches one request, noting in `record` what it learns on the way.
 async fn authenticate_and_dispatch(ctx: &Ctx, parts: &Parts, body: &[u8], operation: &str, record: &mut RequestRecord) -> Result<Vec<u8>, KmsError> {
-    record.access_key_id = sigv4::claimed_access_key(&parts.headers);
+    if record.trail.is_detailed() {
+        record.access_key_id = sigv4::claimed_access_key(&parts.headers);
+    }
     let authenticated = sigv4::verify(parts, body, &ctx.identities, record.received)?;
     record.principal = Some(authenticated.principal.clone());
     record.region = Some(authenticated.region.clone());

@@ -19,6 +19,7 @@ pub mod record;
 pub mod root_key;
 pub mod sigv4;
 pub mod store;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,6 +54,9 @@ pub struct Settings {
     pub admin_listen: Option<SocketAddr>,
     /// The audit log (`--audit-log`); `-` for standard output.
     pub audit_log: Option<PathBuf>,
+    /// TLS for the KMS API (`--tls-cert`, `--tls-key`): PEM files.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Settings {
@@ -101,7 +105,12 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
         Some(listen) => listen,
         None => DEFAULT_LISTEN.parse().map_err(|e| format!("{e}"))?,
     };
-    config::check_listen_policy(listen, config.has_accounts())?;
+    let tls = match (settings.tls_cert.clone().or(config.tls.cert.clone()), settings.tls_key.clone().or(config.tls.key.clone())) {
+        (Some(cert), Some(key)) => Some(Arc::new(tls::Tls::load(cert, key)?)),
+        (None, None) => None,
+        _ => return Err("TLS needs both a certificate and a key: --tls-cert and --tls-key (or [tls] cert and key)".into()),
+    };
+    config::check_listen_policy(listen, config.has_accounts(), tls.is_some(), config.insecure_plaintext)?;
     let identities = match config.has_accounts() {
         true => config::Identities::from_config(&config)?,
         false => config::Identities::loopback_default(),
@@ -137,7 +146,8 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
     let admin_listener = http::listen(admin_listen).map_err(|e| format!("cannot listen on {admin_listen} (admin): {e}"))?;
     let listener = http::listen(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("trent {VERSION} listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("trent {VERSION} listening on {scheme}://{addr}");
     println!("admin (metrics, health) listening on http://{}", admin_listener.local_addr().map_err(|e| e.to_string())?);
     match &service.audit {
         Some(audit) => println!("audit log: {} (node {})", audit_path.unwrap_or_default().display(), audit.node()),
@@ -159,15 +169,15 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
     std::io::stdout().flush().ok();
 
     let scheduler = tokio::spawn(run_due_work_forever(service.clone()));
-    let reopener = tokio::spawn(reopen_audit_log_on_sighup(service.clone()));
+    let reloader = tokio::spawn(reload_on_sighup(service.clone(), tls.clone()));
     let admin_service = service.clone();
     let admin_handler = move |parts, _body| admin::handle(admin_service.clone(), parts);
-    let admin = tokio::spawn(http::serve(admin_listener, admin_handler, std::future::pending()));
+    let admin = tokio::spawn(http::serve(admin_listener, admin_handler, None, std::future::pending()));
     let serving = service.clone();
     let handler = move |parts, body| http::handle(serving.clone(), parts, body);
-    http::serve(listener, handler, shutdown).await;
+    http::serve(listener, handler, tls, shutdown).await;
     scheduler.abort();
-    reopener.abort();
+    reloader.abort();
     admin.abort();
     ops::write_noted_uses(&ctx).await;
     tracing::info!("trent stopped");
@@ -186,10 +196,17 @@ async fn run_due_work_forever(service: Arc<http::Service>) {
     }
 }
 
-/// SIGHUP opens the audit log file anew, after an external log rotation moved it away.
-async fn reopen_audit_log_on_sighup(service: Arc<http::Service>) {
+/// SIGHUP reads the TLS certificate and key again (a pair that does not load is refused and the
+/// one in use kept) and opens the audit log file anew, after an external log rotation moved it.
+async fn reload_on_sighup(service: Arc<http::Service>, tls: Option<Arc<tls::Tls>>) {
     let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
     while hangup.recv().await.is_some() {
+        if let Some(tls) = &tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                Err(e) => tracing::error!("SIGHUP: new TLS certificate and key refused, the previous ones kept: {e}"),
+            }
+        }
         if let Some(audit) = &service.audit {
             tracing::info!("SIGHUP: opening the audit log anew");
             audit.reopen();

@@ -84,7 +84,9 @@ struct StoreArgs {
     store: Option<String>,
 }
 
+/// A flag given twice (or by its environment variable and on the command line) takes the last.
 #[derive(Args)]
+#[command(args_override_self = true)]
 struct ServeArgs {
     #[command(flatten)]
     store: StoreArgs,
@@ -97,6 +99,12 @@ struct ServeArgs {
     /// The audit log: one JSON line per request and background event; - for standard output.
     #[arg(long, env = "TRENT_AUDIT_LOG")]
     audit_log: Option<PathBuf>,
+    /// Serve the KMS API over TLS with this certificate chain (PEM, leaf first); reloaded on SIGHUP.
+    #[arg(long, env = "TRENT_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, env = "TRENT_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// For tests only: serve POST /_trent/clock/advance and POST /_trent/reset. Never in production.
     #[arg(long, env = "TRENT_TEST_ADMIN", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0, default_missing_value = "true")]
     test_admin: bool,
@@ -128,6 +136,8 @@ fn main() -> std::process::ExitCode {
                 listen: args.listen,
                 admin_listen: args.admin_listen,
                 audit_log: args.audit_log,
+                tls_cert: args.tls_cert,
+                tls_key: args.tls_key,
                 test_admin: args.test_admin,
                 ..args.store.settings()
             };

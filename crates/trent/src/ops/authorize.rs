@@ -117,7 +117,7 @@ pub async fn authorize_grant_retirement(ctx: &Ctx, caller: &Caller, key_id: &str
     let me = caller.principal.arn.as_str();
     let party = grant.retiring_principal.as_deref() == Some(me) || (grant.grantee_principal == me && grant.operations.iter().any(|op| op == "RetireGrant"));
     match party {
-        true => caller.trail.decided("kms:RetireGrant".to_owned(), &key.arn, Decision::AllowedAsGrantParty),
+        true => caller.trail.decided(|| "kms:RetireGrant".to_owned(), &key.arn, Decision::AllowedAsGrantParty),
         false => decide(ctx, caller, &key, None, "RetireGrant", &Conditions::default()).await?,
     }
     Ok((key, grant))
@@ -187,7 +187,7 @@ async fn decide(ctx: &Ctx, caller: &Caller, key: &StoredKey, alias: Option<&str>
     let denial = match authz::authorize(&policy, &caller.principal.policies, &request) {
         Ok(allowed) => {
             let decision = Decision::AllowedByPolicies { key_policy_sid: allowed.key_policy_sid, identity_policy_sid: allowed.identity_policy_sid };
-            caller.trail.decided(action.clone(), &key.arn, decision);
+            caller.trail.decided(|| action.clone(), &key.arn, decision);
             return Ok(());
         }
         Err(denial) => denial,
@@ -196,7 +196,7 @@ async fn decide(ctx: &Ctx, caller: &Caller, key: &StoredKey, alias: Option<&str>
     if !explicit {
         check_grant_tokens(conditions.grant_tokens)?;
         if let Some(grant) = allowing_grant(ctx, key, principal, operation, conditions.encryption_context).await? {
-            caller.trail.decided(action.clone(), &key.arn, Decision::AllowedByGrant { grant_id: grant.grant_id });
+            caller.trail.decided(|| action.clone(), &key.arn, Decision::AllowedByGrant { grant_id: grant.grant_id });
             return Ok(());
         }
     }
@@ -225,7 +225,7 @@ fn authorize_by_identity(caller: &Caller, operation: &str, resource: &str, condi
     let request = RequestContext { action: &action, principal, resource, values: &values };
     match authz::authorize_identity(&caller.principal.policies, &request) {
         Ok(sid) => {
-            caller.trail.decided(action.clone(), resource, Decision::AllowedByIdentityPolicy { sid });
+            caller.trail.decided(|| action.clone(), resource, Decision::AllowedByIdentityPolicy { sid });
             Ok(())
         }
         Err(denial) => Err(denied(caller, &request, denial)),
@@ -250,7 +250,7 @@ pub fn check_lockout(caller: &Caller, policy: &authz::Policy, key_arn: &str) -> 
 fn denied(caller: &Caller, request: &RequestContext, denial: authz::Denial) -> KmsError {
     tracing::info!(principal = %request.principal.arn, action = request.action, resource = request.resource, reason = ?denial.reason, statement = ?denial.sid, "access denied");
     let error = kms_error!(AccessDeniedException, "{}", denial.message(request));
-    caller.trail.decided(request.action.to_owned(), request.resource, Decision::Denied { reason: denial.reason, sid: denial.sid });
+    caller.trail.decided(|| request.action.to_owned(), request.resource, Decision::Denied { reason: denial.reason, sid: denial.sid });
     error
 }
 
@@ -294,7 +294,7 @@ impl<'p> Values<'p> {
         self.put("aws:principalaccount", || one(&principal.account));
         self.put("aws:principaltype", || one(principal.kind.iam_type()));
         self.put("aws:requestedregion", || one(&caller.scope.region));
-        self.put("aws:securetransport", || one("false"));
+        self.put("aws:securetransport", || one(if caller.secure { "true" } else { "false" }));
         self.put("aws:multifactorauthpresent", || one("false"));
         // Date conditions read epoch seconds as well as ISO 8601.
         let now = || one(&(Timestamp::now().0 / 1000).to_string());

@@ -145,6 +145,8 @@ pub struct Caller {
     pub scope: Scope,
     pub principal: Arc<Principal>,
     pub source_ip: Option<IpAddr>,
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    pub secure: bool,
     pub request_id: uuid::Uuid,
     /// The `eventID` of the request's audit log line.
     pub event_id: uuid::Uuid,
@@ -163,6 +165,7 @@ impl Caller {
             scope,
             principal: authenticated.principal,
             source_ip: record.source_ip,
+            secure: record.secure,
             request_id: record.request_id,
             event_id: record.event_id,
             received: record.received,

@@ -27,3 +27,4 @@ mod persistence;
 mod protocol;
 mod rotation;
 mod tags;
+mod tls;
