@@ -153,14 +153,16 @@ def kms(server):
     return make_client(server)
 
 
-@pytest.fixture(scope="session")
-def aws(server, tmp_path_factory):
-    """Runs `aws kms ...` against the server and returns the parsed JSON (or raw text).
+def aws_cli():
+    """The AWS CLI of the venv."""
+    cli = Path(sys.executable).parent / "aws"
+    assert cli.is_file(), f"no AWS CLI at {cli}: run scripts/python-env.sh"
+    return cli
 
-    `aws.failing(*args, **env)` runs it with extra environment variables, expects it to fail and
-    returns its stderr.
-    """
-    home = tmp_path_factory.mktemp("aws-cli")
+
+def aws_cli_env(home):
+    """The AWS CLI's environment: the default identity's credentials, no config or credentials
+    file of the machine's (they live in `home`), one attempt per call."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         AWS_ACCESS_KEY_ID="test",
@@ -169,8 +171,19 @@ def aws(server, tmp_path_factory):
         AWS_SHARED_CREDENTIALS_FILE=str(home / "no-credentials"),
         AWS_MAX_ATTEMPTS="1",
     )
-    cli = Path(sys.executable).parent / "aws"
-    assert cli.is_file(), f"no AWS CLI at {cli}: run scripts/python-env.sh"
+    return env
+
+
+@pytest.fixture(scope="session")
+def aws(server, tmp_path_factory):
+    """Runs `aws kms ...` against the server and returns the parsed JSON (or raw text).
+
+    `aws.failing(*args, **env)` runs it with extra environment variables, expects it to fail and
+    returns its stderr.
+    """
+    home = tmp_path_factory.mktemp("aws-cli")
+    env = aws_cli_env(home)
+    cli = aws_cli()
 
     def execute(args, output, extra_env):
         cmd = [str(cli), "kms", *args, "--endpoint-url", server, "--region", REGION, "--output", output]

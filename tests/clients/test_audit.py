@@ -5,7 +5,6 @@ line naming the client, no plaintext is written, `trent audit verify` finds the 
 import json
 import os
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from conftest import ADMIN_URLS, REGION, REPO, make_client, running_server
+from conftest import ADMIN_URLS, REGION, REPO, aws_cli, aws_cli_env, make_client, running_server
 
 PLAINTEXT = b"audited plaintext that must never be written"
 
@@ -25,18 +24,9 @@ def audited(tmp_path_factory):
         yield url, log
 
 
-def aws_cli(url, tmp_path, *args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_CONFIG_FILE=str(tmp_path / "no-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),
-        AWS_MAX_ATTEMPTS="1",
-    )
-    cli = Path(sys.executable).parent / "aws"
-    cmd = [str(cli), "kms", *args, "--endpoint-url", url, "--region", REGION, "--output", "json"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+def run_cli(url, tmp_path, *args):
+    cmd = [str(aws_cli()), "kms", *args, "--endpoint-url", url, "--region", REGION, "--output", "json"]
+    done = subprocess.run(cmd, env=aws_cli_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -58,7 +48,7 @@ def test_calls_are_audited_and_counted(audited, tmp_path):
     with pytest.raises(ClientError) as missing:
         kms.describe_key(KeyId="1234abcd-12ab-34cd-56ef-1234567890ab")
     assert missing.value.response["Error"]["Code"] == "NotFoundException"
-    listed = aws_cli(url, tmp_path, "list-keys")
+    listed = run_cli(url, tmp_path, "list-keys")
     assert [k["KeyId"] for k in listed["Keys"]] == [key]
 
     content = log.read_bytes()

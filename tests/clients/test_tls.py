@@ -3,17 +3,14 @@ test CA made with the openssl CLI: a client that trusts the CA is served; one th
 is refused before it sends anything."""
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import SSLError
 
-from conftest import REGION, running_server
+from conftest import REGION, aws_cli, aws_cli_env, running_server
 
 
 def openssl(*args):
@@ -84,15 +81,7 @@ def test_boto3_is_served_over_tls_only_when_it_trusts_the_ca(tls_server):
 
 def test_aws_cli_with_a_ca_bundle(tls_server, tmp_path):
     url, ca, other = tls_server
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_CONFIG_FILE=str(tmp_path / "no-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"),
-        AWS_MAX_ATTEMPTS="1",
-    )
-    cli = Path(sys.executable).parent / "aws"
+    env, cli = aws_cli_env(tmp_path), aws_cli()
 
     def run(bundle):
         cmd = [str(cli), "kms", "list-keys", "--endpoint-url", url, "--region", REGION, "--ca-bundle", str(bundle)]

@@ -579,13 +579,7 @@ async fn rotation_and_sighup_keep_the_chain_and_verify_finds_tampering() {
     // An external rotation: the file moved away, SIGHUP, a new file with the chain going on.
     let moved = dir.join("audit.log.moved");
     std::fs::rename(&log, &moved).expect("move the log away");
-    let status = Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status()
-        .expect("kill -HUP");
-    assert!(status.success());
-    // The signal is handled by the server's own task: give it a moment.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    server.sighup().await;
     encrypt(&kms, &key, b"after SIGHUP").await;
     let reopened = events(&log);
     assert_eq!(

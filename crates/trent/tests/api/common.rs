@@ -333,9 +333,11 @@ impl Server {
         &self.url
     }
 
-    /// The server's process ID (to send it signals).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// Sends the server SIGHUP (reload TLS, reopen the audit log) and gives its signal task a
+    /// moment to act.
+    pub async fn sighup(&self) {
+        signal(&self.child, "-HUP");
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
     /// A server started with `extra_args` (such as `--audit-log FILE`), on the store the

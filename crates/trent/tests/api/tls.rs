@@ -207,7 +207,7 @@ async fn the_kms_api_over_tls_with_secure_transport_and_reload() {
 
     // SIGHUP with a pair that does not load: refused, the old one kept.
     std::fs::write(&cert, "not a certificate").expect("spoil the certificate");
-    sighup(&server).await;
+    server.sighup().await;
     let fresh = client_trusting(&server, ca.pem());
     fresh
         .list_keys()
@@ -218,7 +218,7 @@ async fn the_kms_api_over_tls_with_secure_transport_and_reload() {
     let (other_cert, other_key) = other.server_pair();
     std::fs::copy(&other_cert, &cert).expect("install the new certificate");
     std::fs::copy(&other_key, &key).expect("install the new key");
-    sighup(&server).await;
+    server.sighup().await;
     client_trusting(&server, other.pem())
         .list_keys()
         .send()
@@ -229,15 +229,6 @@ async fn the_kms_api_over_tls_with_secure_transport_and_reload() {
     let log = std::fs::read_to_string(server.log_file()).expect("read the log");
     assert!(log.contains("new TLS certificate and key refused"), "{log}");
     assert!(log.contains("TLS certificate and key reloaded"), "{log}");
-}
-
-async fn sighup(server: &Server) {
-    let status = Command::new("kill")
-        .args(["-HUP", &server.pid().to_string()])
-        .status()
-        .expect("kill -HUP");
-    assert!(status.success());
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 }
 
 /// Over plain HTTP `aws:SecureTransport` is false: the TLS-only key refuses Encrypt.
