@@ -52,7 +52,7 @@ async fn ready(service: &Service) -> Result<(), String> {
         Ok(Ok(_)) => {}
     }
     if let Some(audit) = &service.audit {
-        if !audit.is_healthy() && audit.probe().await.is_err() {
+        if audit.writable().await.is_err() {
             return Err("the audit log cannot be written".into());
         }
     }

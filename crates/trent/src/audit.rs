@@ -102,15 +102,13 @@ impl AuditLog {
         &self.node
     }
 
-    /// Whether the last write worked.
-    pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
-    }
-
-    /// Before a request is served while the log is failing: whether it can be written again (a
-    /// `resumed` header line is written to find out).
-    pub async fn probe(&self) -> Result<(), Unavailable> {
-        self.append(None).await
+    /// Whether the log can be written: yes while the last write worked; after a failure, a
+    /// `resumed` header line is written to find out (so the log recovers by itself).
+    pub async fn writable(&self) -> Result<(), Unavailable> {
+        match self.healthy.load(Ordering::Relaxed) {
+            true => Ok(()),
+            false => self.append(None).await,
+        }
     }
 
     /// Writes one event (a JSON object), and returns once it is written (and synced, with `sync`).

@@ -203,7 +203,7 @@ pub async fn handle(service: Arc<Service>, parts: Parts, body: Bytes) -> Respons
     record.operation = OperationName::parse(operation);
     // Fail closed: while the audit log cannot be written, nothing is served unaudited.
     if let Some(audit) = &service.audit {
-        if !audit.is_healthy() && audit.probe().await.is_err() {
+        if audit.writable().await.is_err() {
             return error_response(&audit_unavailable(), request_id);
         }
     }

@@ -4,6 +4,7 @@
 //! the scheduler. Keys by state and spec are counted from the store when scraped.
 
 use crate::record::RequestRecord;
+use crate::store::StoreError;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -111,10 +112,11 @@ impl Metrics {
         self.request_seconds.get_or_create(&OperationLabel { operation }).observe(record.latency.as_secs_f64());
     }
 
-    pub fn store_call(&self, backend: &'static str, took: Duration, ok: bool) {
+    /// Times a store call; a lost compare-and-swap (`Conflict`) is not a failure.
+    pub fn store_call<T>(&self, backend: &'static str, took: Duration, result: &Result<T, StoreError>) {
         let labels = StoreLabels { backend };
         self.store_seconds.get_or_create(&labels).observe(took.as_secs_f64());
-        if !ok {
+        if matches!(result, Err(e) if !matches!(e, StoreError::Conflict)) {
             self.store_errors.get_or_create(&labels).inc();
         }
     }

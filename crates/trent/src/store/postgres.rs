@@ -160,7 +160,7 @@ async fn timed<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<T
     let started = std::time::Instant::now();
     let result =
         tokio::time::timeout(DEADLINE, call).await.unwrap_or_else(|_| Err(StoreError::Unavailable(format!("no answer from PostgreSQL within {DEADLINE:?}"))));
-    crate::metrics::get().store_call("postgres", started.elapsed(), result.is_ok() || matches!(result, Err(StoreError::Conflict)));
+    crate::metrics::get().store_call("postgres", started.elapsed(), &result);
     result
 }
 

@@ -100,7 +100,7 @@ where
     .await
     .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))
     .and_then(|result| result);
-    crate::metrics::get().store_call("sqlite", started.elapsed(), result.is_ok() || matches!(result, Err(StoreError::Conflict)));
+    crate::metrics::get().store_call("sqlite", started.elapsed(), &result);
     result
 }
 
