@@ -64,9 +64,9 @@ pub async fn bench(seconds: u64, policy: String, wanted: impl Fn(&str) -> bool) 
 }
 
 async fn measure(dir: &std::path::Path, seconds: u64, policy: String, wanted: impl Fn(&str) -> bool) -> Result<(), BoxError> {
-    let root = trent::root_key::load(dir, None)?;
+    let root = trent::root_key::load(None, dir, &Default::default()).await?;
     let store = Arc::new(trent::store::CachedStore::new(trent::open_store(None, dir).await?));
-    let ctx = Arc::new(Ctx::new(store, Arc::new(root), trent::config::Identities::loopback_default()));
+    let ctx = Arc::new(Ctx::new(store, Arc::new(trent_crypto::root::RootKeyring::new(root)), trent::config::Identities::loopback_default()));
     let service = Arc::new(Service { ctx: ctx.clone(), audit: None });
 
     let key_id = call(&service, "CreateKey", json!({"Description": "trent-bench", "Policy": policy})).await?["KeyMetadata"]["KeyId"]

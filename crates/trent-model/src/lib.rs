@@ -353,7 +353,9 @@ fn unknown_operation(name: &str) -> KmsError {
 /// Deepest JSON nesting accepted; the deepest legal KMS request nests 4 levels.
 const MAX_DEPTH: usize = 32;
 
-fn parse_input<T: FromJson>(body: &[u8]) -> Result<T, KmsError> {
+/// Parses and validates one operation's input (`CreateKeyRequest`, …) from its JSON body, as
+/// [`Operation::parse`] does: for requests Trent makes itself, such as the config file's seeded keys.
+pub fn parse_input<T: FromJson>(body: &[u8]) -> Result<T, KmsError> {
     let body = if body.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { body };
     let value: Json =
         serde_json::from_slice(body).map_err(|e| KmsError::new(ErrorCode::SerializationException, format!("Request body is not valid JSON: {e}")))?;

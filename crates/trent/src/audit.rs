@@ -434,6 +434,9 @@ struct Trent<'a> {
     node: &'a str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     decisions: Vec<DecisionEntry<'a>>,
+    /// The custody parties that made a threshold signature.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    custody_signers: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     latency_micros: Option<u128>,
 }
@@ -528,7 +531,12 @@ pub fn request_event(record: &RequestRecord, request_body: &[u8], response_body:
         recipient_account_id: principal.map(|p| p.account.as_str()),
         error_code: record.error.as_ref().map(|e| e.code().as_str()),
         error_message: record.error.as_ref().map(|e| e.message()),
-        trent: Trent { node, decisions: trail.decisions.iter().map(decision_entry).collect(), latency_micros: Some(record.latency.as_micros()) },
+        trent: Trent {
+            node,
+            decisions: trail.decisions.iter().map(decision_entry).collect(),
+            custody_signers: &trail.custody_signers,
+            latency_micros: Some(record.latency.as_micros()),
+        },
     };
     serde_json::to_vec(&event).unwrap_or_default()
 }
@@ -578,7 +586,7 @@ pub fn background_event(event: &BackgroundEvent, node: &str) -> Vec<u8> {
         recipient_account_id: Some(&event.account),
         error_code: None,
         error_message: None,
-        trent: Trent { node, decisions: Vec::new(), latency_micros: None },
+        trent: Trent { node, decisions: Vec::new(), custody_signers: &[], latency_micros: None },
     };
     serde_json::to_vec(&line).unwrap_or_default()
 }

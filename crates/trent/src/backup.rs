@@ -126,7 +126,7 @@ pub async fn restore(settings: Settings, input: &str) -> Result<(), String> {
     store.load(records).await.map_err(explain)?;
     eprintln!("restored {restored} from a backup of a {} store (created_ms {})", header.schema, header.created_ms);
     eprintln!(
-        "serve this store with the root key file of the store backed up (--root-key-file, or root.key in the data directory): \
+        "serve this store with the root key of the store backed up (--root-key, or root.key in the data directory): \
          the keys are wrapped under it"
     );
     Ok(())

@@ -42,7 +42,7 @@ const DEFAULT_USER: &str = "test";
 const ALLOW_ALL_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
 /// The configuration file. Every field is optional: flags and environment variables override
-/// `listen`, `data_dir` and `root_key_file`, and without `accounts` only the loopback default
+/// `listen`, `data_dir` and the root key, and without `accounts` only the loopback default
 /// identity exists.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,8 +54,12 @@ pub struct Config {
     /// `--data-dir` / `TRENT_DATA_DIR` win over it.
     #[serde(default)]
     pub data_dir: Option<PathBuf>,
-    /// A 32-byte root key file. Default `DATA_DIR/root.key`, created on first start;
-    /// `--root-key-file` / `TRENT_ROOT_KEY_FILE` win over it.
+    /// The root key, as a URI: `file:PATH`, `passphrase:PATH`, `pkcs11:PATH?…` or `kms:PATH?…`
+    /// (README, "Production"). Default `file:DATA_DIR/root.key`, created on first start;
+    /// `--root-key` / `TRENT_ROOT_KEY` win over it.
+    #[serde(default)]
+    pub root_key: Option<String>,
+    /// Short for `root_key = "file:PATH"`.
     #[serde(default)]
     pub root_key_file: Option<PathBuf>,
     /// Where keys are stored: absent for the embedded store in the data directory, or a
@@ -83,6 +87,52 @@ pub struct Config {
     /// Serve plain HTTP on an address other than loopback (default false: refused at start).
     #[serde(default)]
     pub insecure_plaintext: bool,
+    /// Keys that must exist (`[[seed.keys]]`), made at start: see [`crate::seed`].
+    #[serde(default)]
+    pub seed: crate::seed::SeedConfig,
+    /// Threshold custody: the party listener and the parties approved to connect to it.
+    #[serde(default)]
+    pub custody: CustodyConfig,
+}
+
+/// The `[custody]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustodyConfig {
+    /// Where parties dial in (mutual TLS); `--party-listen` wins over it. None: no party listener.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// The parties, each by the fingerprint `trent-party enroll` printed.
+    #[serde(default)]
+    pub parties: Vec<PartyConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyConfig {
+    /// The name a key's `trent:custody` tag gives it: letters, digits, `.`, `_`, `-`.
+    pub name: String,
+    /// `sha256:` and 64 hex digits.
+    pub fingerprint: String,
+}
+
+impl CustodyConfig {
+    /// The approved parties, by fingerprint, once their names and fingerprints are checked.
+    pub fn approved(&self) -> Result<std::collections::HashMap<String, String>, String> {
+        let mut approved = std::collections::HashMap::new();
+        for party in &self.parties {
+            let name_ok = !party.name.is_empty() && party.name.len() <= 64 && party.name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if !name_ok || party.name == crate::custody::TRENT || self.parties.iter().filter(|p| p.name == party.name).count() > 1 {
+                return Err(format!("custody party name {:?}: it must be unique, not \"trent\", and made of letters, digits, '.', '_' and '-'", party.name));
+            }
+            let hex = party.fingerprint.strip_prefix("sha256:").unwrap_or_default();
+            if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
+                return Err(format!("custody party {}: fingerprint {:?} is not sha256: and 64 lowercase hex digits", party.name, party.fingerprint));
+            }
+            approved.insert(party.fingerprint.clone(), party.name.clone());
+        }
+        Ok(approved)
+    }
 }
 
 /// The `[tls]` table: PEM files; `--tls-cert` / `--tls-key` win over them.

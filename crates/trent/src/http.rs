@@ -286,7 +286,12 @@ async fn reset(ctx: &Ctx) -> Result<serde_json::Value, KmsError> {
 }
 
 pub fn error_response(error: &KmsError, request_id: Uuid) -> Response<Full<Bytes>> {
-    let body = serde_json::json!({ "__type": error.code().as_str(), "message": error.message() });
+    // Where AWS sends no message (a bad signature, a ciphertext that does not decrypt), the body
+    // has none: `{"__type":"KMSInvalidSignatureException"}`, not an empty one.
+    let body = match error.message() {
+        "" => serde_json::json!({ "__type": error.code().as_str() }),
+        message => serde_json::json!({ "__type": error.code().as_str(), "message": message }),
+    };
     let status = StatusCode::from_u16(error.code().status()).unwrap_or(StatusCode::BAD_REQUEST);
     json_response(status, Bytes::from(body.to_string()), request_id)
 }

@@ -9,14 +9,18 @@ pub mod admin;
 pub mod audit;
 pub mod authz;
 pub mod backup;
+pub mod check_config;
 pub mod clock;
 pub mod config;
+pub mod custody;
 pub mod data_dir;
 pub mod http;
 pub mod metrics;
 pub mod ops;
+pub mod party;
 pub mod record;
 pub mod root_key;
+pub mod seed;
 pub mod sigv4;
 pub mod store;
 pub mod tls;
@@ -43,9 +47,11 @@ pub struct Settings {
     pub config: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
-    /// A root key file given by the operator; by default `root.key` in the data directory,
-    /// created on first start.
-    pub root_key_file: Option<PathBuf>,
+    /// The root key (`--root-key`, or `--root-key-file` for a plain file); by default `root.key`
+    /// in the data directory, created on first start.
+    pub root_key: Option<root_key::RootKeyUri>,
+    /// Where the root key's passphrase comes from, if it has one.
+    pub passphrases: root_key::Passphrases,
     /// Serve the test-only admin endpoints (`--test-admin`); the config's `test_admin` also can.
     pub test_admin: bool,
     /// A PostgreSQL URL (`--store`); by default the embedded store in the data directory.
@@ -54,6 +60,8 @@ pub struct Settings {
     pub admin_listen: Option<SocketAddr>,
     /// The audit log (`--audit-log`); `-` for standard output.
     pub audit_log: Option<PathBuf>,
+    /// Where custody parties dial in (`--party-listen`).
+    pub party_listen: Option<SocketAddr>,
     /// TLS for the KMS API (`--tls-cert`, `--tls-key`): PEM files.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -117,15 +125,19 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
     };
     let (data_dir, store_url) = settings.store_location(&config);
     data_dir::prepare(&data_dir)?;
-    let root_key_file = settings.root_key_file.or(config.root_key_file.clone());
-    if store_url.is_some() && root_key_file.is_none() {
+    let root_key_uri = root_key::configured(settings.root_key.as_ref(), &config)?;
+    if store_url.is_some() && root_key_uri.is_none() {
         // A root key made up in one node's data directory would wrap keys no other node can read.
-        return Err("a shared store needs the root key every node uses: give --root-key-file (or root_key_file in the config)".into());
+        return Err("a shared store needs the root key every node uses: give --root-key URI (or root_key in the config)".into());
     }
-    let root = root_key::load(&data_dir, root_key_file.as_deref())?;
-    let store = Arc::new(store::CachedStore::new(open_store(store_url.as_deref(), &data_dir).await?));
+    let root = root_key::load(root_key_uri.as_ref(), &data_dir, &settings.passphrases).await?;
+    let database = open_store(store_url.as_deref(), &data_dir).await?;
+    let root = root_key::keyring_for(database.as_ref(), root).await?;
+    let follower = tokio::spawn(root_key::rotate::follow_forever(database.clone(), root.clone()));
+    let store = Arc::new(store::CachedStore::new(database));
     let test_admin = settings.test_admin || config.test_admin;
-    let ctx = Arc::new(ops::Ctx::new(store, Arc::new(root), identities).with_test_admin(test_admin));
+    let ctx = Arc::new(ops::Ctx::new(store, root, identities).with_test_admin(test_admin));
+    seed::plant_at_start(&ctx, &config, settings.config.as_deref()).await?;
     let audit_path = settings.audit_log.or(config.audit.path.clone());
     let audit = match audit_path.clone() {
         Some(path) => {
@@ -135,6 +147,14 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
         None => None,
     };
     let service = Arc::new(http::Service { ctx: ctx.clone(), audit });
+    let custody = match settings.party_listen.or(config.custody.listen) {
+        Some(party_listen) => Some(custody::listener::start(party_listen, &data_dir, &config.custody, ctx.clone()).await?),
+        None => None,
+    };
+    if let Some((_, address, fingerprint)) = &custody {
+        // Before the KMS API's line: whoever waits for that one finds this one printed.
+        println!("custody parties dial in at {address} (mutual TLS; Trent's identity {fingerprint})");
+    }
 
     let admin_listen = match settings.admin_listen.or(config.admin_listen) {
         Some(admin_listen) => admin_listen,
@@ -178,6 +198,10 @@ pub async fn run(settings: Settings, shutdown: impl std::future::Future<Output =
     http::serve(listener, handler, tls, shutdown).await;
     scheduler.abort();
     reloader.abort();
+    follower.abort();
+    if let Some((party_listener, ..)) = custody {
+        party_listener.abort();
+    }
     admin.abort();
     ops::write_noted_uses(&ctx).await;
     tracing::info!("trent stopped");

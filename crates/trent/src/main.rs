@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 // built for; see bench/README.md for what was measured.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use trent::root_key::{Passphrases, RootKeyUri};
 use trent::Settings;
 
 /// Trent, a key management service that speaks the AWS KMS API.
@@ -48,11 +49,79 @@ enum Command {
         #[arg(long)]
         input: String,
     },
+    /// Check a config file without starting: its syntax, accounts, policies, store URL and seed
+    /// keys (made in a throwaway store). Exit 0 with a summary, else 1 naming the problem.
+    CheckConfig {
+        /// The TOML configuration file.
+        file: PathBuf,
+    },
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Make, convert and rotate the root key (URIs: file:PATH, passphrase:PATH,
+    /// pkcs11:PATH?module=LIB&token=LABEL&key=LABEL, kms:PATH?key=KEY&region=R&endpoint=URL).
+    RootKey {
+        #[command(subcommand)]
+        command: RootKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RootKeyCommand {
+    /// Make a new root key in the form URI names (its file must not exist).
+    Init {
+        #[arg(long)]
+        to: RootKeyUri,
+        /// For pkcs11: first make the HSM's AES key that seals the root key.
+        #[arg(long)]
+        create_hsm_key: bool,
+        #[command(flatten)]
+        passphrases: PassphraseArgs,
+    },
+    /// Write the same root key in another form (e.g. a plain file into PKCS#11), touching no
+    /// store. The old form is left for you to destroy.
+    Convert {
+        #[arg(long)]
+        from: RootKeyUri,
+        #[arg(long)]
+        to: RootKeyUri,
+        #[command(flatten)]
+        passphrases: PassphraseArgs,
+    },
+    /// Rotate the store to a new root key (made at --to if absent, else read from there: the way
+    /// to resume an interrupted rotation), rewrapping every key while nodes keep serving.
+    Rotate {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        to: RootKeyUri,
+        /// Keys rewrapped between two notes of progress in the store.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Where the new key's passphrase comes from (after TRENT_NEW_ROOT_KEY_PASSPHRASE).
+        #[arg(long, env = "TRENT_NEW_ROOT_KEY_PASSPHRASE_FILE")]
+        new_root_key_passphrase_file: Option<PathBuf>,
+    },
+}
+
+/// Where passphrases come from, after the environment (TRENT_ROOT_KEY_PASSPHRASE,
+/// TRENT_NEW_ROOT_KEY_PASSPHRASE) and before a prompt on the terminal.
+#[derive(Args)]
+struct PassphraseArgs {
+    /// The passphrase of the root key read.
+    #[arg(long, env = "TRENT_ROOT_KEY_PASSPHRASE_FILE")]
+    root_key_passphrase_file: Option<PathBuf>,
+    /// The passphrase of the root key written.
+    #[arg(long, env = "TRENT_NEW_ROOT_KEY_PASSPHRASE_FILE")]
+    new_root_key_passphrase_file: Option<PathBuf>,
+}
+
+impl PassphraseArgs {
+    fn passphrases(self) -> Passphrases {
+        Passphrases { file: self.root_key_passphrase_file, new_file: self.new_root_key_passphrase_file }
+    }
 }
 
 #[derive(Subcommand)]
@@ -75,11 +144,20 @@ struct StoreArgs {
     /// Where the database and root key live [default: ./trent-data].
     #[arg(long, env = "TRENT_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// 32-byte root key file [default: DATA_DIR/root.key, created on first start].
+    /// The root key: file:PATH, passphrase:PATH, pkcs11:PATH?module=LIB&token=LABEL&key=LABEL or
+    /// kms:PATH?key=KEY&region=R&endpoint=URL [default: file:DATA_DIR/root.key, created on first start].
+    #[arg(long, env = "TRENT_ROOT_KEY", conflicts_with = "root_key_file")]
+    root_key: Option<RootKeyUri>,
+    /// Short for --root-key file:PATH.
     #[arg(long, env = "TRENT_ROOT_KEY_FILE")]
     root_key_file: Option<PathBuf>,
+    /// The root key's passphrase, for passphrase: (after TRENT_ROOT_KEY_PASSPHRASE; else asked on
+    /// the terminal).
+    #[arg(long, env = "TRENT_ROOT_KEY_PASSPHRASE_FILE")]
+    root_key_passphrase_file: Option<PathBuf>,
     /// postgres://user:password@host:port/database to share one database between nodes (needs
-    /// --root-key-file) [default: the embedded store in DATA_DIR].
+    /// --root-key); TLS as libpq: ?sslmode=verify-full&sslrootcert=CA.pem [default: the
+    /// embedded store in DATA_DIR].
     #[arg(long, env = "TRENT_STORE")]
     store: Option<String>,
 }
@@ -96,6 +174,9 @@ struct ServeArgs {
     /// Address of the admin listener: /metrics, /health/live, /health/ready [default: 127.0.0.1:4598].
     #[arg(long, env = "TRENT_ADMIN_LISTEN")]
     admin_listen: Option<SocketAddr>,
+    /// Where threshold-custody parties dial in (mutual TLS), as [custody] listen.
+    #[arg(long, env = "TRENT_PARTY_LISTEN")]
+    party_listen: Option<SocketAddr>,
     /// The audit log: one JSON line per request and background event; - for standard output.
     #[arg(long, env = "TRENT_AUDIT_LOG")]
     audit_log: Option<PathBuf>,
@@ -112,7 +193,14 @@ struct ServeArgs {
 
 impl StoreArgs {
     fn settings(self) -> Settings {
-        Settings { config: self.config, data_dir: self.data_dir, root_key_file: self.root_key_file, store: self.store, ..Settings::default() }
+        Settings {
+            config: self.config,
+            data_dir: self.data_dir,
+            root_key: self.root_key.or(self.root_key_file.map(RootKeyUri::File)),
+            passphrases: Passphrases { file: self.root_key_passphrase_file, new_file: None },
+            store: self.store,
+            ..Settings::default()
+        }
     }
 }
 
@@ -136,6 +224,7 @@ fn main() -> std::process::ExitCode {
                 listen: args.listen,
                 admin_listen: args.admin_listen,
                 audit_log: args.audit_log,
+                party_listen: args.party_listen,
                 tls_cert: args.tls_cert,
                 tls_key: args.tls_key,
                 test_admin: args.test_admin,
@@ -146,7 +235,9 @@ fn main() -> std::process::ExitCode {
         Command::Migrate { store } => runtime.block_on(migrate(store)),
         Command::Backup { store, output } => runtime.block_on(trent::backup::backup(store.settings(), &output)),
         Command::Restore { store, input } => runtime.block_on(trent::backup::restore(store.settings(), &input)),
+        Command::CheckConfig { file } => runtime.block_on(trent::check_config::check(&file)).map(|summary| println!("{summary}")),
         Command::Audit { command: AuditCommand::Verify { files } } => trent::audit::verify_files(&files),
+        Command::RootKey { command } => runtime.block_on(root_key(command)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -161,6 +252,46 @@ async fn migrate(url: String) -> Result<(), String> {
     let store = trent::store::PostgresStore::connect(&url).map_err(|e| format!("{e:?}"))?;
     let before = store.migrate(trent::store::POSTGRES_SCHEMA_VERSION).await.map_err(|e| format!("migration failed: {e:?}"))?;
     println!("schema version {before} -> {}", trent::store::POSTGRES_SCHEMA_VERSION);
+    Ok(())
+}
+
+async fn root_key(command: RootKeyCommand) -> Result<(), String> {
+    match command {
+        RootKeyCommand::Init { to, create_hsm_key, passphrases } => {
+            to.prepare(create_hsm_key)?;
+            let key = trent_crypto::root::RootKey::generate().map_err(|e| format!("cannot generate a root key: {e:?}"))?;
+            to.seal(&key, &passphrases.passphrases()).await?;
+            println!("root key {} written to {}", key.id(), to.path().display());
+        }
+        RootKeyCommand::Convert { from, to, passphrases } => {
+            let passphrases = passphrases.passphrases();
+            let key = from.open(&passphrases).await?;
+            to.seal(&key, &passphrases).await?;
+            println!(
+                "root key {} written to {}; {} is left as it was: destroy it once the new form works",
+                key.id(),
+                to.path().display(),
+                from.path().display()
+            );
+        }
+        RootKeyCommand::Rotate { store, to, batch, new_root_key_passphrase_file } => {
+            let mut settings = store.settings();
+            settings.passphrases.new_file = new_root_key_passphrase_file;
+            let config = settings.load_config()?;
+            let (data_dir, url) = settings.store_location(&config);
+            // The default root key is the data directory's, which must exist by now.
+            let from = trent::root_key::configured(settings.root_key.as_ref(), &config)?
+                .unwrap_or_else(|| RootKeyUri::File(data_dir.join(trent::root_key::ROOT_KEY_FILE)));
+            let from = from.open(&settings.passphrases).await?;
+            let store = trent::open_store(url.as_deref(), &data_dir).await?;
+            let mut progress = |line: String| {
+                println!("{line}");
+                use std::io::Write as _;
+                std::io::stdout().flush().ok();
+            };
+            trent::root_key::rotate::rotate(store.as_ref(), from, &to, &settings.passphrases, batch.max(1), &mut progress).await?;
+        }
+    }
     Ok(())
 }
 

@@ -79,6 +79,8 @@ pub struct TrailInner {
     /// ARNs of the keys the request named and found (or created), each once.
     pub keys: Vec<String>,
     pub decisions: Vec<Decided>,
+    /// The custody parties that took part in a threshold signature.
+    pub custody_signers: Vec<String>,
 }
 
 /// One authorization decision: an action (`kms:Encrypt`) on a resource (a key ARN, an alias ARN or
@@ -132,6 +134,13 @@ impl Trail {
         if let Ok(mut inner) = self.inner.lock() {
             let action = action();
             inner.decisions.push(Decided { action, resource: resource.to_owned(), decision });
+        }
+    }
+
+    /// Notes the parties that made a threshold signature.
+    pub fn signed_by(&self, parties: &[String]) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.custody_signers = parties.to_vec();
         }
     }
 

@@ -235,7 +235,7 @@ impl<'a> Scope<'a> {
 
 /// The shape of an AWS region name (`us-east-1`, `eu-central-2`, `us-gov-west-1`, `us-isob-east-1`):
 /// any such name is served, since keys are kept per region.
-fn is_region(region: &str) -> bool {
+pub fn is_region(region: &str) -> bool {
     let Some((area, rest)) = region.split_once('-') else { return false };
     let Some((middle, number)) = rest.rsplit_once('-') else { return false };
     region.len() <= 32

@@ -107,7 +107,7 @@ fn alias_not_found(caller: &Caller, name: &str) -> KmsError {
     kms_error!(NotFoundException, "Alias {} is not found.", caller.alias_arn(name))
 }
 
-fn check_alias_name(name: &str) -> Result<(), KmsError> {
+pub fn check_alias_name(name: &str) -> Result<(), KmsError> {
     let Some(rest) = name.strip_prefix("alias/") else {
         return Err(kms_error!(
             ValidationException,

@@ -1,7 +1,7 @@
 //! GetPublicKey, Sign, Verify, DeriveSharedSecret.
 
 use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
-use super::{current_material, dry_run, key_specs, public_key, refuse_recipient, require_enabled, require_usage, run_crypto, Caller, Ctx};
+use super::{current_material, dry_run, key_specs, public_key, refuse_recipient, require_enabled, require_usage, run_crypto, unwrap_material, Caller, Ctx};
 use trent_crypto::asymmetric;
 use trent_model::*;
 
@@ -40,11 +40,45 @@ pub async fn sign(ctx: &Ctx, caller: &Caller, input: SignRequest) -> Result<Sign
         grant_tokens: input.grant_tokens.as_deref(),
     };
     let key = signing_key(ctx, caller, request, "Sign").await?;
+    if let Some(custody) = &key.custody {
+        let signature = threshold_sign(ctx, caller, &key, custody, input.signing_algorithm, message_type, input.message).await?;
+        dry_run(input.dry_run)?;
+        return Ok(SignResponse { key_id: Some(key.arn.clone()), signature: Some(Blob::public(signature)), signing_algorithm: Some(input.signing_algorithm) });
+    }
     let private = current_material(ctx, &key)?;
     let (spec, algorithm, message) = (key.key_spec, input.signing_algorithm, input.message);
     let signature = run_crypto(key_specs::is_slow(spec), move || asymmetric::sign(spec, &private, algorithm, message_type, &message)).await?;
     dry_run(input.dry_run)?;
     Ok(SignResponse { key_id: Some(key.arn.clone()), signature: Some(Blob::public(signature)), signing_algorithm: Some(input.signing_algorithm) })
+}
+
+/// A signature by the quorum of a threshold key; each party's policy decides on the caller, key,
+/// algorithm and message.
+async fn threshold_sign(
+    ctx: &Ctx,
+    caller: &Caller,
+    key: &AuthorizedKey,
+    custody: &crate::custody::KeyCustody,
+    algorithm: SigningAlgorithmSpec,
+    message_type: MessageType,
+    message: Blob,
+) -> Result<Vec<u8>, KmsError> {
+    if message_type != MessageType::Raw {
+        return Err(kms_error!(ValidationException, "A threshold key signs RAW messages only; {algorithm} over a DIGEST is not available."));
+    }
+    let trent_share = match key.current_material() {
+        Some((version, _)) => Some(unwrap_material(ctx, key, version)?),
+        None => None,
+    };
+    let request = trent_custody::wire::SignatureRequest {
+        caller: caller.principal.arn.clone(),
+        algorithm: algorithm.as_str().to_owned(),
+        message: trent_custody::wire::Bytes(message.to_vec()),
+        signers: Vec::new(),
+    };
+    let (signature, signers) = ctx.custody.sign(&key.arn, custody, trent_share.as_ref().map(|s| s.as_bytes()), request).await?;
+    caller.trail.signed_by(&signers);
+    Ok(signature)
 }
 
 pub async fn verify(ctx: &Ctx, caller: &Caller, input: VerifyRequest) -> Result<VerifyResponse, KmsError> {

@@ -471,7 +471,7 @@ pub fn alias_arn(scope: &Scope, alias_name: &str) -> String {
 }
 
 /// A UUID, or a multi-Region key ID (`mrk-` and 32 hex digits).
-fn is_key_id(id: &str) -> bool {
+pub fn is_key_id(id: &str) -> bool {
     if let Some(rest) = id.strip_prefix("mrk-") {
         return rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit());
     }

@@ -1,7 +1,10 @@
 //! Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom.
 
 use super::authorize::{authorize_account, authorize_key, AuthorizedKey, Conditions, KeyIdForms, StoredKey};
-use super::{current_material, dry_run, key_specs, public_key, refuse_recipient, require_enabled, require_usage, run_crypto, unwrap_material, Caller, Ctx};
+use super::{
+    current_material, dry_run, key_specs, public_key, refuse_recipient, require_enabled, require_usage, run_crypto, shown_material_id, unwrap_material, Caller,
+    Ctx,
+};
 use std::collections::BTreeMap;
 use trent_crypto::{asymmetric, symmetric, KeyMaterial};
 use trent_model::*;
@@ -28,7 +31,7 @@ pub async fn decrypt(ctx: &Ctx, caller: &Caller, input: DecryptRequest) -> Resul
         key_id: Some(opened.key.arn.clone()),
         plaintext: Some(Blob::new(opened.plaintext.into_vec())),
         encryption_algorithm: Some(opened.algorithm),
-        key_material_id: Some(opened.material_id),
+        key_material_id: opened.material_id,
         ciphertext_for_recipient: None,
     })
 }
@@ -52,8 +55,8 @@ pub async fn re_encrypt(ctx: &Ctx, caller: &Caller, input: ReEncryptRequest) -> 
         key_id: Some(destination.arn.clone()),
         source_encryption_algorithm: Some(opened.algorithm),
         destination_encryption_algorithm: Some(algorithm),
-        source_key_material_id: Some(opened.material_id),
-        destination_key_material_id: destination.current_material().map(|(_, m)| m.id.clone()),
+        source_key_material_id: opened.material_id,
+        destination_key_material_id: shown_material_id(&destination),
     })
 }
 
@@ -187,7 +190,8 @@ struct Sealed<'a> {
 struct Opened {
     key: AuthorizedKey,
     algorithm: EncryptionAlgorithmSpec,
-    material_id: String,
+    /// The `KeyMaterialId` the response shows: symmetric keys only.
+    material_id: Option<String>,
     plaintext: KeyMaterial,
 }
 
@@ -203,8 +207,8 @@ async fn open(ctx: &Ctx, caller: &Caller, sealed: Sealed<'_>, operation: &str, g
         encryption_algorithm(&key, Some(algorithm), "Decrypt")?;
         let (spec, private, ciphertext) = (key.key_spec, current_material(ctx, &key)?, sealed.blob.to_vec());
         let plaintext = run_crypto(key_specs::is_slow(spec), move || asymmetric::decrypt(spec, &private, algorithm, &ciphertext)).await?;
-        let material_id = key.current_material().map(|(_, m)| m.id.clone()).unwrap_or_default();
-        return Ok(Opened { key, algorithm, material_id, plaintext });
+        // Asymmetric keys have no KeyMaterialId in AWS's responses.
+        return Ok(Opened { key, algorithm, material_id: None, plaintext });
     }
     let header = symmetric::parse_header(sealed.blob)?;
     let key = match sealed.key_id {
@@ -214,12 +218,14 @@ async fn open(ctx: &Ctx, caller: &Caller, sealed: Sealed<'_>, operation: &str, g
             _ => e,
         })?,
     };
-    encryption_algorithm(&key, Some(algorithm), "Decrypt")?;
+    // AWS answers a KeyId other than the ciphertext's with IncorrectKeyException before any check
+    // of the named key's usage (an HMAC or signing key included).
     if key.key_id != header.key_id {
         return Err(kms_error!(IncorrectKeyException, "The key ID in the request does not identify a CMK that can perform this operation."));
     }
+    encryption_algorithm(&key, Some(algorithm), "Decrypt")?;
     let material = unwrap_material(ctx, &key, header.material_version)?;
-    let material_id = key.materials[header.material_version as usize].id.clone();
+    let material_id = Some(key.materials[header.material_version as usize].id.clone());
     let plaintext = symmetric::open(&material, sealed.blob, sealed.context)?;
     Ok(Opened { key, algorithm, material_id, plaintext })
 }

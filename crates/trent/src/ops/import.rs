@@ -17,6 +17,7 @@ use super::authorize::{authorize_key, Conditions, KeyIdForms, StoredKey};
 use super::{invalid_state, modify_key, run_crypto, wrap_material, Caller, Ctx};
 use crate::audit::{BackgroundEvent, BackgroundWork};
 use crate::store::{Import, KeyRecord, Material, PendingMaterial, Scope};
+use trent_crypto::root::RootKeyring;
 use trent_crypto::{asymmetric, KeyMaterial};
 use trent_model::*;
 
@@ -60,14 +61,9 @@ pub async fn import_key_material(ctx: &Ctx, caller: &Caller, input: ImportKeyMat
     let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly, "ImportKeyMaterial", &conditions).await?;
     require_external(&key)?;
     require_importable(&key.arn, &key)?;
-    let (header, wrapping_key) = TokenHeader::open(ctx, &key.scope, &key.key_id, &input.import_token)?;
-    if now.0 > header.issued_ms + TOKEN_VALID_MS {
-        return Err(kms_error!(ExpiredImportTokenException, "The import token has expired. Call GetParametersForImport for a new one."));
-    }
-    let material = trent_crypto::import::unwrap(header.spec, &wrapping_key, header.algorithm, &input.encrypted_key_material)?;
-    check_material(key.key_spec, &material)?;
+    let material = imported_material(&ctx.root, &key.scope, &key.key_id, key.key_spec, &input.import_token, &input.encrypted_key_material, now)?;
     let import = key.import.as_ref().ok_or_else(|| kms_error!(KMSInternalException, "The request could not be completed due to an internal error."))?;
-    let material_id = material_id(ctx, &key, import, &material)?;
+    let material_id = material_id(ctx, &key.scope, &key.key_id, import, &material)?;
     if input.key_material_id.as_ref().is_some_and(|id| *id != material_id) {
         return Err(incorrect_material());
     }
@@ -178,6 +174,27 @@ fn delete_material(key: &mut KeyRecord) {
     }
 }
 
+/// The material of an ImportKeyMaterial request for the key `key_id` of spec `spec`: its import
+/// token opened (a token of this key, unexpired at `now`), the caller's `encrypted` material
+/// unwrapped with the token's wrapping key, and checked against the key spec.
+pub fn imported_material(
+    root: &RootKeyring,
+    scope: &Scope,
+    key_id: &str,
+    spec: KeySpec,
+    token: &[u8],
+    encrypted: &[u8],
+    now: Timestamp,
+) -> Result<KeyMaterial, KmsError> {
+    let (header, wrapping_key) = TokenHeader::open(root, scope, key_id, token)?;
+    if now.0 > header.issued_ms.saturating_add(TOKEN_VALID_MS) {
+        return Err(kms_error!(ExpiredImportTokenException, "The import token has expired. Call GetParametersForImport for a new one."));
+    }
+    let material = trent_crypto::import::unwrap(header.spec, &wrapping_key, header.algorithm, encrypted)?;
+    check_material(spec, &material)?;
+    Ok(material)
+}
+
 /// What a new key of origin EXTERNAL keeps for import: its material-ID secret, wrapped.
 pub fn new_import(ctx: &Ctx, scope: &Scope, key_id: &str) -> Result<Import, KmsError> {
     let secret = trent_crypto::random_bytes(32)?;
@@ -191,13 +208,31 @@ pub fn replica_import(ctx: &Ctx, primary: &StoredKey, scope: &Scope, import: &Im
     Ok(Import { id_key: ctx.root.wrap(&secret, &id_key_context(scope, &primary.key_id))?, valid_to_ms: None, pending: None })
 }
 
-fn id_key_context(scope: &Scope, key_id: &str) -> Vec<u8> {
+pub(super) fn id_key_context(scope: &Scope, key_id: &str) -> Vec<u8> {
     format!("trent/import-id-key/v1/{}/{}/{key_id}", scope.account, scope.region).into_bytes()
 }
 
-/// The `KeyMaterialId` of `material` in this key: 64 hex characters of HMAC-SHA256.
-fn material_id(ctx: &Ctx, key: &StoredKey, import: &Import, material: &KeyMaterial) -> Result<String, KmsError> {
-    let secret = ctx.root.unwrap(&import.id_key, &id_key_context(&key.scope, &key.key_id))?;
+/// The import record and the material of a key created with it (a seeded key of origin
+/// EXTERNAL): checked, named and wrapped as ImportKeyMaterial would, never expiring.
+pub fn import_at_creation(ctx: &Ctx, scope: &Scope, key_id: &str, spec: KeySpec, material: &KeyMaterial, now_ms: i64) -> Result<(Import, Material), KmsError> {
+    check_material(spec, material)?;
+    let import = new_import(ctx, scope, key_id)?;
+    let id = material_id(ctx, scope, key_id, &import, material)?;
+    let wrapped = wrap_material(ctx, scope, key_id, &id, material)?;
+    Ok((import, Material { id, wrapped, created_ms: now_ms, rotation: None, description: None }))
+}
+
+/// Whether `material` has been imported into `key` (deleted since or not): its `KeyMaterialId` is
+/// one of the key's.
+pub fn was_imported(ctx: &Ctx, key: &StoredKey, material: &KeyMaterial) -> Result<bool, KmsError> {
+    let Some(import) = &key.import else { return Ok(false) };
+    let id = material_id(ctx, &key.scope, &key.key_id, import, material)?;
+    Ok(key.materials.iter().any(|m| m.id == id))
+}
+
+/// The `KeyMaterialId` of `material` in the key `key_id`: 64 hex characters of HMAC-SHA256.
+fn material_id(ctx: &Ctx, scope: &Scope, key_id: &str, import: &Import, material: &KeyMaterial) -> Result<String, KmsError> {
+    let secret = ctx.root.unwrap(&import.id_key, &id_key_context(scope, key_id))?;
     let mac = asymmetric::generate_mac(&secret, MacAlgorithmSpec::HmacSha256, material.as_bytes())?;
     Ok(super::keys::hex(&mac))
 }
@@ -240,7 +275,7 @@ fn valid_to(model: ExpirationModelType, valid_to: Option<Timestamp>, now: Timest
 
 /// Checks that imported material has the form the key spec needs: 32 bytes for SYMMETRIC_DEFAULT,
 /// AWS's length range for HMAC, a PKCS#8 private key of the spec for asymmetric keys.
-fn check_material(spec: KeySpec, material: &KeyMaterial) -> Result<(), KmsError> {
+pub fn check_material(spec: KeySpec, material: &KeyMaterial) -> Result<(), KmsError> {
     let len = material.as_bytes().len();
     let fits = match spec {
         KeySpec::SymmetricDefault => len == trent_crypto::symmetric::KEY_LEN,
@@ -295,10 +330,10 @@ impl TokenHeader {
     }
 
     /// The header and wrapping private key of a token of this key, or InvalidImportTokenException.
-    fn open(ctx: &Ctx, scope: &Scope, key_id: &str, token: &[u8]) -> Result<(TokenHeader, KeyMaterial), KmsError> {
+    fn open(root: &RootKeyring, scope: &Scope, key_id: &str, token: &[u8]) -> Result<(TokenHeader, KeyMaterial), KmsError> {
         let (header_bytes, sealed) = token.split_at_checked(HEADER_LEN).ok_or_else(invalid_token)?;
         let header = TokenHeader::decode(header_bytes).ok_or_else(invalid_token)?;
-        let private = ctx.root.unwrap(sealed, &token_context(scope, key_id, header_bytes)).map_err(|_| invalid_token())?;
+        let private = root.unwrap(sealed, &token_context(scope, key_id, header_bytes)).map_err(|_| invalid_token())?;
         Ok((header, private))
     }
 }

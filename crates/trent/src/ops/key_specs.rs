@@ -44,6 +44,11 @@ pub fn allowed_usages(spec: KeySpec) -> &'static [Usage] {
     }
 }
 
+/// Whether a key's material is a private key (PKCS#8) rather than secret bytes (symmetric, HMAC).
+pub fn is_asymmetric(spec: KeySpec) -> bool {
+    spec != KeySpec::SymmetricDefault && mac_algorithms(spec).is_empty()
+}
+
 pub fn encryption_algorithms(spec: KeySpec, usage: Usage) -> &'static [Enc] {
     if usage != Usage::EncryptDecrypt {
         return &[];

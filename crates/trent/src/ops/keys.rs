@@ -9,9 +9,26 @@ use super::policies::{check_policy, default_policy};
 use super::tags::check_new_tags;
 use super::{invalid_state, modify_key, page_limit, require_not_pending, run_crypto, wrap_material, Caller, Ctx, Page};
 use crate::store::{Deletion, KeyRecord, Material, MultiRegion, StoredTag};
+use trent_crypto::KeyMaterial;
 use trent_model::*;
 
 pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> Result<CreateKeyResponse, KmsError> {
+    let key = new_key_record(ctx, caller, input, None).await?;
+    ctx.store.insert_key(&caller.scope, &key).await?;
+    let key = StoredKey::new(caller.scope.clone(), key);
+    caller.trail.key(&key.arn);
+    Ok(CreateKeyResponse { key_metadata: Some(key_metadata(&key, &[])) })
+}
+
+/// What a key the config file seeds (`crate::seed`) has that a CreateKey request cannot give: its
+/// key ID, and the material it is created with (imported: the request's origin is EXTERNAL).
+pub struct Seeded<'a> {
+    pub key_id: String,
+    pub material: Option<&'a KeyMaterial>,
+}
+
+/// The key spec and usage a CreateKey request asks for, with AWS's defaults and checks.
+pub fn requested_spec_and_usage(input: &CreateKeyRequest) -> Result<(KeySpec, KeyUsageType), KmsError> {
     let key_spec = match (input.key_spec, input.customer_master_key_spec) {
         (Some(_), Some(_)) => {
             return Err(kms_error!(
@@ -31,6 +48,14 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
     if !key_specs::allowed_usages(key_spec).contains(&key_usage) {
         return Err(kms_error!(ValidationException, "KeyUsage {key_usage} is not compatible with KeySpec {key_spec}"));
     }
+    Ok((key_spec, key_usage))
+}
+
+/// The record CreateKey stores for `input`, checked and authorized as AWS does, with new key
+/// material (none for origin EXTERNAL). A `seeded` key gets its ID, and its imported material, from
+/// the seed.
+pub async fn new_key_record(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest, seeded: Option<Seeded<'_>>) -> Result<KeyRecord, KmsError> {
+    let (key_spec, key_usage) = requested_spec_and_usage(&input)?;
     if input.custom_key_store_id.is_some() {
         return Err(kms_error!(CustomKeyStoreNotFoundException, "Custom key store does not exist"));
     }
@@ -51,26 +76,57 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
     };
     authorize_account(caller, "CreateKey", &conditions)?;
     check_new_tags(&[], &tags)?;
-    let key_id = new_key_id(multi_region)?;
+    let custody = crate::custody::requested(&tags, key_spec, key_usage, origin, multi_region)?;
+    if custody.is_some() && seeded.is_some() {
+        return Err(kms_error!(UnsupportedOperationException, "A seeded key cannot be a threshold key: its parties make it, with CreateKey."));
+    }
+    let (key_id, imported) = match seeded {
+        Some(Seeded { key_id, material }) => (key_id, material),
+        None => (new_key_id(multi_region)?, None),
+    };
     let policy = match input.policy {
         Some(policy) => check_policy(caller, policy, &caller.key_arn(&key_id), input.bypass_policy_lockout_safety_check)?,
         None => default_policy(&caller.scope.account),
     };
 
     let now_ms = ctx.clock.now_ms();
-    // A key for imported material starts without any, pending import.
-    let (state, materials, import) = if origin == OriginType::External {
-        (KeyState::PendingImport, Vec::new(), Some(import::new_import(ctx, &caller.scope, &key_id)?))
-    } else {
-        let material_id = new_material_id()?;
-        let material = match key_spec {
-            KeySpec::SymmetricDefault => trent_crypto::random_bytes(trent_crypto::symmetric::KEY_LEN)?,
-            asymmetric_or_hmac => run_crypto(key_specs::is_slow(asymmetric_or_hmac), move || trent_crypto::asymmetric::generate(asymmetric_or_hmac)).await?,
-        };
-        let wrapped = wrap_material(ctx, &caller.scope, &key_id, &material_id, &material)?;
-        (KeyState::Enabled, vec![Material { id: material_id, wrapped, created_ms: now_ms, rotation: None, description: None }], None)
+    // A key for imported material starts without any, pending import, unless it is seeded with it.
+    let (state, materials, import) = match (origin, imported) {
+        (OriginType::External, Some(material)) => {
+            let (import, material) = import::import_at_creation(ctx, &caller.scope, &key_id, key_spec, material, now_ms)?;
+            (KeyState::Enabled, vec![material], Some(import))
+        }
+        (OriginType::External, None) => (KeyState::PendingImport, Vec::new(), Some(import::new_import(ctx, &caller.scope, &key_id)?)),
+        (_, Some(_)) => return Err(kms_error!(ValidationException, "Key material can be given only to a key of origin EXTERNAL.")),
+        (_, None) if custody.is_some() => (KeyState::Enabled, Vec::new(), None),
+        (_, None) => {
+            let material_id = new_material_id()?;
+            let material = match key_spec {
+                KeySpec::SymmetricDefault => trent_crypto::random_bytes(trent_crypto::symmetric::KEY_LEN)?,
+                asymmetric_or_hmac => {
+                    run_crypto(key_specs::is_slow(asymmetric_or_hmac), move || trent_crypto::asymmetric::generate(asymmetric_or_hmac)).await?
+                }
+            };
+            let wrapped = wrap_material(ctx, &caller.scope, &key_id, &material_id, &material)?;
+            (KeyState::Enabled, vec![Material { id: material_id, wrapped, created_ms: now_ms, rotation: None, description: None }], None)
+        }
     };
-    let key = KeyRecord {
+    // A threshold key: its parties generate it together; Trent keeps its own share, if it is one
+    // of them, as the key's material.
+    let (materials, custody) = match custody {
+        Some((scheme, quorum)) => {
+            let generated = ctx.custody.generate(&caller.key_arn(&key_id), scheme, &quorum).await?;
+            let mut materials = materials;
+            if let Some(share) = generated.trent_share {
+                let material_id = new_material_id()?;
+                let wrapped = wrap_material(ctx, &caller.scope, &key_id, &material_id, &KeyMaterial::new(share.to_vec()))?;
+                materials.push(Material { id: material_id, wrapped, created_ms: now_ms, rotation: None, description: None });
+            }
+            (materials, Some(crate::custody::KeyCustody { scheme, quorum, public_key_package: generated.public_key_package }))
+        }
+        None => (materials, None),
+    };
+    Ok(KeyRecord {
         key_id,
         revision: 0,
         created_ms: now_ms,
@@ -89,11 +145,8 @@ pub async fn create_key(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest) -> 
         multi_region: multi_region.then(|| MultiRegion { primary_region: caller.scope.region.clone(), replica_regions: Vec::new() }),
         last_use: None,
         tracking_start_ms: Some(now_ms),
-    };
-    ctx.store.insert_key(&caller.scope, &key).await?;
-    let key = StoredKey::new(caller.scope.clone(), key);
-    caller.trail.key(&key.arn);
-    Ok(CreateKeyResponse { key_metadata: Some(key_metadata(&key, &[])) })
+        custody,
+    })
 }
 
 pub async fn describe_key(ctx: &Ctx, caller: &Caller, input: DescribeKeyRequest) -> Result<DescribeKeyResponse, KmsError> {
@@ -229,12 +282,13 @@ pub fn key_metadata(key: &StoredKey, replica_regions: &[String]) -> KeyMetadata 
         key_agreement_algorithms: lists.key_agreement,
         multi_region: Some(key.multi_region.is_some()),
         multi_region_configuration: configuration(key, replica_regions),
-        current_key_material_id: key.current_material().map(|(_, m)| m.id.clone()),
+        current_key_material_id: super::shown_material_id(key),
         expiration_model: imported_material.map(|import| match import.valid_to_ms {
             Some(_) => ExpirationModelType::KeyMaterialExpires,
             None => ExpirationModelType::KeyMaterialDoesNotExpire,
         }),
         valid_to: imported_material.and_then(|import| import.valid_to_ms.map(Timestamp)),
+        custody: key.custody.as_ref().map(crate::custody::KeyCustody::metadata),
         ..KeyMetadata::default()
     }
 }

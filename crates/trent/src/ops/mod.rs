@@ -17,6 +17,20 @@ mod rotation;
 mod tags;
 mod usage;
 
+/// What the config file's seeded keys (`crate::seed`) are made and checked with: CreateKey's,
+/// CreateAlias's and ImportKeyMaterial's own code.
+pub mod seeding {
+    pub use super::aliases::check_alias_name;
+    pub use super::import::{check_material, was_imported};
+    pub use super::key_specs::is_asymmetric;
+    pub use super::keys::{new_key_record, requested_spec_and_usage, Seeded};
+}
+
+/// ImportKeyMaterial's reading of the caller's import token and material, for the fuzz targets
+/// (`fuzz/`), which cannot reach it through a server.
+#[cfg(feature = "fuzzing")]
+pub use import::imported_material;
+
 use crate::audit::{BackgroundEvent, BackgroundWork};
 use crate::clock::Clock;
 use crate::config::{Identities, Principal};
@@ -27,13 +41,16 @@ use serde::Serialize;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
-use trent_crypto::{root::RootKey, KeyMaterial};
+use trent_crypto::root::{wrapping_key_id, RootKey, RootKeyring};
+use trent_crypto::KeyMaterial;
 use trent_model::{kms_error, KeyLastUsageTrackingOperation, KeyState, KmsError, Operation};
 
 /// Everything an operation may use; built once at start and shared.
 pub struct Ctx {
     pub store: Arc<dyn Store>,
-    pub root: Arc<dyn RootKey>,
+    pub root: Arc<RootKeyring>,
+    /// Threshold keys' parties and their coordinator.
+    pub custody: Arc<crate::custody::Custody>,
     /// Who may sign requests (access keys → principals with their identity policies).
     pub identities: Identities,
     /// The time every time rule reads (see `clock.rs`).
@@ -109,11 +126,23 @@ impl<V: Clone> DerivedCache<V> {
 }
 
 impl Ctx {
-    pub fn new(store: Arc<dyn Store>, root: Arc<dyn RootKey>, identities: Identities) -> Ctx {
+    pub fn new(store: Arc<dyn Store>, root: Arc<RootKeyring>, identities: Identities) -> Ctx {
         let key_locks = (0..KEY_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
         let clock = Clock::default();
         let usage = usage::UsageLog::new(clock.now_ms());
-        Ctx { store, root, identities, clock, test_admin: false, key_policies: DerivedCache::default(), public_keys: DerivedCache::default(), usage, key_locks }
+        let custody = Arc::default();
+        Ctx {
+            store,
+            root,
+            custody,
+            identities,
+            clock,
+            test_admin: false,
+            key_policies: DerivedCache::default(),
+            public_keys: DerivedCache::default(),
+            usage,
+            key_locks,
+        }
     }
 
     /// Serves the test-only admin endpoints too (`--test-admin`).
@@ -295,6 +324,12 @@ pub fn require_usage(key: &StoredKey, usage: trent_model::KeyUsageType, operatio
     Err(kms_error!(InvalidKeyUsageException, "{} key usage is {} which is not valid for {operation}.", key.arn, key.key_usage))
 }
 
+/// The key's `CurrentKeyMaterialId` as responses show it: symmetric encryption keys only, as the
+/// model documents (HMAC and asymmetric keys have none).
+pub fn shown_material_id(key: &StoredKey) -> Option<String> {
+    (key.key_spec == trent_model::KeySpec::SymmetricDefault).then(|| key.current_material().map(|(_, m)| m.id.clone())).flatten()
+}
+
 /// The key's current material, unwrapped.
 pub fn current_material(ctx: &Ctx, key: &StoredKey) -> Result<KeyMaterial, KmsError> {
     let (version, _) = key.current_material().ok_or_else(|| kms_error!(KMSInvalidStateException, "{} has no key material.", key.arn))?;
@@ -305,6 +340,10 @@ pub fn current_material(ctx: &Ctx, key: &StoredKey) -> Result<KeyMaterial, KmsEr
 /// then kept: Verify and GetPublicKey need no private key per request. It is derived from the
 /// material the root key authenticates, never read from the store, which could substitute one.
 pub fn public_key(ctx: &Ctx, key: &StoredKey) -> Result<Arc<[u8]>, KmsError> {
+    if let Some(custody) = &key.custody {
+        // A threshold key: the group's key, which no material of Trent's gives.
+        return Ok(Arc::from(crate::custody::public_key_der(custody)?));
+    }
     let (version, material) = key.current_material().ok_or_else(|| kms_error!(KMSInvalidStateException, "{} has no key material.", key.arn))?;
     ctx.public_keys.get_or_derive(&key.arn, &key.record, &material.wrapped, || {
         let private = unwrap_material(ctx, key, version)?;
@@ -423,6 +462,46 @@ pub fn wrap_material(ctx: &Ctx, scope: &Scope, key_id: &str, material_id: &str, 
     Ok(ctx.root.wrap(material, &material_context(scope, key_id, material_id))?)
 }
 
+/// Every value of `key` wrapped under the root key, with the context it is bound to.
+fn wrapped_values<'a>(scope: &Scope, key: &'a mut KeyRecord) -> Vec<(&'a mut Vec<u8>, Vec<u8>)> {
+    let KeyRecord { key_id, materials, import, .. } = key;
+    let mut values: Vec<_> = materials
+        .iter_mut()
+        .filter(|material| !material.is_deleted())
+        .map(|material| {
+            let context = material_context(scope, key_id, &material.id);
+            (&mut material.wrapped, context)
+        })
+        .collect();
+    if let Some(import) = import {
+        values.push((&mut import.id_key, import::id_key_context(scope, key_id)));
+        if let Some(pending) = &mut import.pending {
+            let context = material_context(scope, key_id, &pending.material.id);
+            values.push((&mut pending.material.wrapped, context));
+        }
+    }
+    values
+}
+
+/// Whether every wrapped value of `key` unwraps under `ring`.
+pub fn opens_key(ring: &RootKeyring, scope: &Scope, key: &KeyRecord) -> bool {
+    let mut key = key.clone();
+    wrapped_values(scope, &mut key).into_iter().all(|(wrapped, context)| ring.unwrap(wrapped, &context).is_ok())
+}
+
+/// Wraps every wrapped value of `key` again under `to` (a root-key rotation); false if all were
+/// wrapped under it already.
+pub fn rewrap_key(ring: &RootKeyring, to: &RootKey, scope: &Scope, key: &mut KeyRecord) -> Result<bool, trent_crypto::CryptoError> {
+    let mut changed = false;
+    for (wrapped, context) in wrapped_values(scope, key) {
+        if wrapping_key_id(wrapped) != Some(to.id()) {
+            *wrapped = to.wrap(&ring.unwrap(wrapped, &context)?, &context)?;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
 /// A page of a list: the items, and the marker of the next page if there is one.
 pub struct Page<T> {
     pub items: Vec<T>,
@@ -495,13 +574,18 @@ async fn delete_due_keys(ctx: &Ctx, events: &mut Vec<BackgroundEvent>) -> Result
         // A replica leaves its primary's list first: should the deletion then fail, it is
         // retried at the next run, while the other order could leave the primary listing a
         // replica that is gone, and waiting for it forever.
-        if let Some(record) = ctx.store.get_key(&scope, &key_id).await? {
-            multi_region::forget_replica(ctx, &scope, &record).await?;
+        let record = ctx.store.get_key(&scope, &key_id).await?;
+        if let Some(record) = &record {
+            multi_region::forget_replica(ctx, &scope, record).await?;
         }
         // Nodes sharing the store may race here; the one whose delete removed the key reports it.
         if ctx.store.delete_key(&scope, &key_id).await? {
             tracing::info!(account = %scope.account, region = %scope.region, %key_id, "key deleted after its waiting period");
             events.push(background_event(ctx, BackgroundWork::KeyDeleted, &scope, &key_id));
+            if record.is_some_and(|r| r.custody.is_some()) {
+                // Every party deletes its share (one offline now does when it next connects).
+                ctx.custody.forget(vec![authorize::key_arn(&scope, &key_id)]).await;
+            }
         }
     }
     Ok(())

@@ -77,6 +77,7 @@ pub async fn replicate_key(ctx: &Ctx, caller: &Caller, input: ReplicateKeyReques
         multi_region: Some(MultiRegion { primary_region: primary.scope.region.clone(), replica_regions: Vec::new() }),
         last_use: None,
         tracking_start_ms: Some(now_ms),
+        custody: None,
     };
     ctx.store.insert_key(&scope, &replica).await.map_err(|e| match e {
         StoreError::Conflict => already_exists(&replica_arn),

@@ -11,6 +11,9 @@ const MAX_TAGS: usize = 50;
 
 pub async fn tag_resource(ctx: &Ctx, caller: &Caller, input: TagResourceRequest) -> Result<(), KmsError> {
     let new: Vec<StoredTag> = input.tags.into_iter().map(StoredTag::from).collect();
+    if new.iter().any(|t| crate::custody::is_reserved(&t.key)) {
+        return Err(custody_tag());
+    }
     let conditions = Conditions { request_tags: new.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect(), ..Conditions::default() };
     let key = authorize_key(ctx, caller, &input.key_id, KeyIdForms::KeyOnly, "TagResource", &conditions).await?;
     let arn = key.arn.clone();
@@ -32,6 +35,9 @@ pub async fn tag_resource(ctx: &Ctx, caller: &Caller, input: TagResourceRequest)
 pub async fn untag_resource(ctx: &Ctx, caller: &Caller, input: UntagResourceRequest) -> Result<(), KmsError> {
     if input.tag_keys.iter().any(|k| is_reserved(k)) {
         return Err(reserved());
+    }
+    if input.tag_keys.iter().any(|k| crate::custody::is_reserved(k)) {
+        return Err(custody_tag());
     }
     let mut conditions = Conditions::default();
     for tag_key in &input.tag_keys {
@@ -83,6 +89,11 @@ pub fn check_new_tags(existing: &[StoredTag], new: &[StoredTag]) -> Result<(), K
 
 fn is_reserved(tag_key: &str) -> bool {
     tag_key.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("aws:"))
+}
+
+/// The custody tag is given once, by CreateKey, and never changed.
+fn custody_tag() -> KmsError {
+    kms_error!(TagException, "The tag {} is set only by CreateKey and cannot be added, changed or removed.", crate::custody::TAG)
 }
 
 fn reserved() -> KmsError {

@@ -8,7 +8,7 @@
 //! Grants are not cached: they are read only when the key policy alone does not allow a request,
 //! and a revoked grant must stop working on every node at once.
 
-use super::{AliasRecord, ChangeKey, Due, Exported, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError};
+use super::{AliasRecord, ChangeKey, Due, Exported, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Setting, Store, StoreError};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -123,6 +123,10 @@ impl Store for CachedStore {
         self.inner.keys_due(what, now_ms).await
     }
 
+    async fn scan_keys(&self, after: Option<&(Scope, String)>, limit: usize) -> Result<Vec<(Scope, KeyRecord)>, StoreError> {
+        self.inner.scan_keys(after, limit).await
+    }
+
     async fn reset(&self) -> Result<(), StoreError> {
         let result = self.inner.reset().await;
         self.forget_all();
@@ -176,6 +180,14 @@ impl Store for CachedStore {
 
     async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool, StoreError> {
         self.inner.delete_grant(scope, key_id, grant_id).await
+    }
+
+    async fn setting(&self, setting: Setting) -> Result<Option<String>, StoreError> {
+        self.inner.setting(setting).await
+    }
+
+    async fn swap_setting(&self, setting: Setting, expected: Option<&str>, value: Option<&str>) -> Result<bool, StoreError> {
+        self.inner.swap_setting(setting, expected, value).await
     }
 
     async fn export(&self) -> Result<Vec<Exported>, StoreError> {

@@ -7,6 +7,7 @@
 
 mod cache;
 mod postgres;
+mod postgres_tls;
 mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -72,6 +73,10 @@ pub struct KeyRecord {
     /// existed, the first batch written for it. (`None` until then.)
     #[serde(default)]
     pub tracking_start_ms: Option<i64>,
+    /// Set for a threshold key: its scheme, quorum and group public key. Its material, if any, is
+    /// Trent's own share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custody: Option<crate::custody::KeyCustody>,
 }
 
 /// A multi-Region key's set: the same key ID, spec and material in several regions of an account.
@@ -343,6 +348,25 @@ impl Due {
     }
 }
 
+/// A named value of the store itself (table `settings`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setting {
+    /// The ID of the root key the store's key material is wrapped under (the new one as soon as a
+    /// rotation begins): a node given another root key is refused at start.
+    RootKey,
+    /// A root-key rotation under way (`root_key::rotate::Rotation`, as JSON).
+    RootKeyRotation,
+}
+
+impl Setting {
+    pub fn name(self) -> &'static str {
+        match self {
+            Setting::RootKey => "root_key",
+            Setting::RootKeyRotation => "root_key_rotation",
+        }
+    }
+}
+
 /// Whether a store holds anything; `load` refuses a store that does.
 const HOLDS_ANYTHING: &str = "SELECT EXISTS (SELECT 1 FROM keys) OR EXISTS (SELECT 1 FROM aliases) OR EXISTS (SELECT 1 FROM grants)";
 
@@ -386,6 +410,9 @@ pub trait Store: Send + Sync {
     async fn delete_key(&self, scope: &Scope, key_id: &str) -> Result<bool, StoreError>;
     /// Keys, in any scope, whose date for `what` is at or before `now_ms`.
     async fn keys_due(&self, what: Due, now_ms: i64) -> Result<Vec<(Scope, String)>, StoreError>;
+    /// Keys of every scope in (account, region, key ID) order, starting after `after`: for a
+    /// pass over the whole store (root-key rotation).
+    async fn scan_keys(&self, after: Option<&(Scope, String)>, limit: usize) -> Result<Vec<(Scope, KeyRecord)>, StoreError>;
     /// Deletes everything: keys, aliases, grants (the test-admin reset; never used otherwise).
     async fn reset(&self) -> Result<(), StoreError>;
 
@@ -423,6 +450,10 @@ pub trait Store: Send + Sync {
     /// Deletes one grant; false if there was none.
     async fn delete_grant(&self, scope: &Scope, key_id: &str, grant_id: &str) -> Result<bool, StoreError>;
 
+    async fn setting(&self, setting: Setting) -> Result<Option<String>, StoreError>;
+    /// Sets `setting` to `value` (`None` removes it) if it is still `expected`; false if it is not.
+    async fn swap_setting(&self, setting: Setting, expected: Option<&str>, value: Option<&str>) -> Result<bool, StoreError>;
+
     /// Everything, in every scope, as of one instant (one read transaction): keys, then aliases,
     /// then grants. Key material stays wrapped, as stored. For `trent backup`, which holds it all
     /// in memory: fine up to millions of keys; a larger store would need it streamed.
@@ -433,7 +464,7 @@ pub trait Store: Send + Sync {
     async fn load(&self, records: Vec<Exported>) -> Result<(), StoreError>;
 }
 
-mod base64_bytes {
+pub(crate) mod base64_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

@@ -5,14 +5,15 @@
 //! has a deadline, so an unreachable database answers `Unavailable` instead of hanging, and the
 //! pool replaces broken connections by itself once the database is back.
 
-use super::{AliasRecord, ChangeKey, Due, Exported, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError, HOLDS_ANYTHING};
+use super::postgres_tls::PostgresTls;
+use super::{AliasRecord, ChangeKey, Due, Exported, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Setting, Store, StoreError, HOLDS_ANYTHING};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use serde::{de::DeserializeOwned, Serialize};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_postgres::{IsolationLevel, NoTls, Row};
+use tokio_postgres::{IsolationLevel, Row};
 
 /// How long one store call may take, connection included, before the request gets
 /// `DependencyTimeoutException`.
@@ -63,6 +64,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX grants_retiring ON grants (account, region, retiring_principal, key_id, grant_id)
         WHERE retiring_principal IS NOT NULL;"#,
+    // 4: the store's own settings (its root key, a root-key rotation under way).
+    r#"CREATE TABLE settings (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        value TEXT NOT NULL
+    );"#,
 ];
 
 /// The schema version this Trent writes.
@@ -70,6 +76,8 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 /// Any number; it names the advisory lock that serialises migrations of nodes starting together.
 const MIGRATION_LOCK: i64 = 0x7472_656e_7400;
+/// Another, serialising changes of the store's settings.
+const SETTINGS_LOCK: i64 = 0x7472_656e_7401;
 
 pub struct PostgresStore {
     pool: Pool,
@@ -84,11 +92,17 @@ impl PostgresStore {
         Ok(store)
     }
 
-    /// A pool for `url`, without touching the database yet.
+    /// A pool for `url`, without touching the database yet. Its `sslmode` and `sslrootcert` say
+    /// how connections use TLS (see `postgres_tls.rs`).
     pub fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        let invalid = |e: String| StoreError::Backend(format!("invalid PostgreSQL URL: {e}"));
+        let tls = PostgresTls::from_url(url).map_err(invalid)?;
+        let mut config: tokio_postgres::Config = tls.url.parse().map_err(|e: tokio_postgres::Error| invalid(e.to_string()))?;
+        if let Some(mode) = tls.ssl_mode {
+            config.ssl_mode(mode);
+        }
         config.connect_timeout(DEADLINE).application_name("trent");
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(config, tls.connector, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
@@ -181,7 +195,17 @@ fn backend(error: tokio_postgres::Error) -> StoreError {
                 StoreError::Backend(message)
             }
         }
-        None => StoreError::Unavailable(error.to_string()),
+        // The causes too: "error performing TLS handshake" alone would not say that the
+        // certificate was refused, nor why.
+        None => {
+            let mut message = error.to_string();
+            let mut cause = std::error::Error::source(&error);
+            while let Some(inner) = cause {
+                message = format!("{message}: {inner}");
+                cause = inner.source();
+            }
+            StoreError::Unavailable(message)
+        }
     }
 }
 
@@ -362,6 +386,23 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn scan_keys(&self, after: Option<&(Scope, String)>, count: usize) -> Result<Vec<(Scope, KeyRecord)>, StoreError> {
+        let (scope, key_id) = after.cloned().unwrap_or_else(|| (Scope { account: String::new(), region: String::new() }, String::new()));
+        timed(async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT record, revision, account, region FROM keys WHERE (account, region, key_id) > ($1, $2, $3)
+                     ORDER BY account, region, key_id LIMIT $4",
+                )
+                .await
+                .map_err(backend)?;
+            let rows = client.query(&stmt, &[&scope.account, &scope.region, &key_id, &limit(count)]).await.map_err(backend)?;
+            rows.iter().map(|row| Ok((scope_at(row, 2), key_row(row)?))).collect()
+        })
+        .await
+    }
+
     async fn reset(&self) -> Result<(), StoreError> {
         timed(async {
             let client = self.client().await?;
@@ -491,6 +532,43 @@ impl Store for PostgresStore {
 
     // Export and load have no deadline: they take as long as the store is large, and only
     // `trent backup` and `trent restore` call them.
+
+    async fn setting(&self, setting: Setting) -> Result<Option<String>, StoreError> {
+        timed(async {
+            let client = self.client().await?;
+            let row = client.query_opt("SELECT value FROM settings WHERE name = $1", &[&setting.name()]).await.map_err(backend)?;
+            Ok(row.map(|row| row.get(0)))
+        })
+        .await
+    }
+
+    async fn swap_setting(&self, setting: Setting, expected: Option<&str>, value: Option<&str>) -> Result<bool, StoreError> {
+        timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(backend)?;
+            // The row may not exist yet: a transaction-scoped advisory lock orders the swaps instead.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SETTINGS_LOCK]).await.map_err(backend)?;
+            let current: Option<String> =
+                tx.query_opt("SELECT value FROM settings WHERE name = $1", &[&setting.name()]).await.map_err(backend)?.map(|row| row.get(0));
+            if current.as_deref() != expected {
+                return Ok(false);
+            }
+            match value {
+                Some(value) => {
+                    tx.execute(
+                        "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                        &[&setting.name(), &value],
+                    )
+                    .await
+                }
+                None => tx.execute("DELETE FROM settings WHERE name = $1", &[&setting.name()]).await,
+            }
+            .map_err(backend)?;
+            tx.commit().await.map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
 
     async fn export(&self) -> Result<Vec<Exported>, StoreError> {
         let mut client = self.client().await?;

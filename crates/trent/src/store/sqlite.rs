@@ -1,7 +1,7 @@
 //! The embedded store: SQLite in WAL mode with `synchronous=FULL`, so a write is on disk before the
 //! response. One connection writes; one reads, so reads are not queued behind an fsync.
 
-use super::{due_dates, AliasRecord, Due, Exported, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Store, StoreError, HOLDS_ANYTHING};
+use super::{due_dates, AliasRecord, Due, Exported, GrantFilter, GrantInsert, GrantRecord, KeyRecord, Scope, Setting, Store, StoreError, HOLDS_ANYTHING};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{de::DeserializeOwned, Serialize};
@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS grants (
 );
 CREATE INDEX IF NOT EXISTS grants_retiring ON grants (account, region, retiring_principal, key_id, grant_id)
     WHERE retiring_principal IS NOT NULL;
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 ";
 
 impl SqliteStore {
@@ -256,6 +260,27 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn scan_keys(&self, after: Option<&(Scope, String)>, limit: usize) -> Result<Vec<(Scope, KeyRecord)>, StoreError> {
+        let (scope, key_id) = after.cloned().unwrap_or_else(|| (Scope { account: String::new(), region: String::new() }, String::new()));
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT account, region, record, revision FROM keys WHERE (account, region, key_id) > (?1, ?2, ?3)
+                     ORDER BY account, region, key_id LIMIT ?4",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![scope.account, scope.region, key_id, limit as i64], |r| Ok((scope_at(r, 0)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?)))
+                .map_err(backend)?;
+            rows.map(|row| {
+                let (scope, record, revision) = row.map_err(backend)?;
+                Ok((scope, decode_key((record, revision))?))
+            })
+            .collect()
+        })
+        .await
+    }
+
     async fn reset(&self) -> Result<(), StoreError> {
         self.write(|conn| {
             let tx = conn.transaction().map_err(backend)?;
@@ -407,6 +432,35 @@ impl Store for SqliteStore {
             )
             .map(|n| n > 0)
             .map_err(backend)
+        })
+        .await
+    }
+
+    async fn setting(&self, setting: Setting) -> Result<Option<String>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT value FROM settings WHERE name = ?1")
+                .and_then(|mut stmt| stmt.query_row([setting.name()], |r| r.get(0)).optional())
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn swap_setting(&self, setting: Setting, expected: Option<&str>, value: Option<&str>) -> Result<bool, StoreError> {
+        let (expected, value) = (expected.map(str::to_owned), value.map(str::to_owned));
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let current: Option<String> =
+                tx.query_row("SELECT value FROM settings WHERE name = ?1", [setting.name()], |r| r.get(0)).optional().map_err(backend)?;
+            if current != expected {
+                return Ok(false);
+            }
+            match value {
+                Some(value) => tx.execute("INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)", params![setting.name(), value]),
+                None => tx.execute("DELETE FROM settings WHERE name = ?1", [setting.name()]),
+            }
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(true)
         })
         .await
     }

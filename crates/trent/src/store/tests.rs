@@ -27,6 +27,7 @@ pub(crate) fn key(id: &str) -> KeyRecord {
         multi_region: None,
         last_use: None,
         tracking_start_ms: Some(1),
+        custody: None,
     }
 }
 
@@ -105,7 +106,35 @@ pub async fn conformance(store: &dyn Store) {
     rotation(store).await;
     expiry(store).await;
     grants(store).await;
+    scan_and_settings(store).await;
     reset(store).await;
+}
+
+async fn scan_and_settings(store: &dyn Store) {
+    let (us, eu) = (scope("us-east-1"), scope("eu-west-1"));
+    store.insert_key(&eu, &key("e")).await.expect("insert");
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.scan_keys(after.as_ref(), 2).await.expect("scan");
+        let Some((scope, last)) = page.last() else { break };
+        after = Some((scope.clone(), last.key_id.clone()));
+        seen.extend(page.iter().map(|(scope, key)| (scope.region.clone(), key.key_id.clone())));
+    }
+    let expected = [("eu-west-1", "e"), ("us-east-1", "a"), ("us-east-1", "b"), ("us-east-1", "k2")];
+    assert_eq!(seen, expected.map(|(region, key_id)| (region.to_owned(), key_id.to_owned())), "every scope, in (account, region, key ID) order");
+    store.delete_key(&eu, "e").await.expect("delete");
+    assert!(store.get_key(&us, "a").await.expect("get").is_some());
+
+    assert_eq!(store.setting(Setting::RootKey).await.expect("setting"), None);
+    assert!(!store.swap_setting(Setting::RootKey, Some("x"), Some("y")).await.expect("swap"), "not there yet");
+    assert!(store.swap_setting(Setting::RootKey, None, Some("x")).await.expect("swap"));
+    assert!(!store.swap_setting(Setting::RootKey, None, Some("y")).await.expect("swap"), "set already");
+    assert!(store.swap_setting(Setting::RootKey, Some("x"), Some("y")).await.expect("swap"));
+    assert_eq!(store.setting(Setting::RootKey).await.expect("setting").as_deref(), Some("y"));
+    assert_eq!(store.setting(Setting::RootKeyRotation).await.expect("setting"), None, "settings are separate");
+    assert!(store.swap_setting(Setting::RootKey, Some("y"), None).await.expect("swap"));
+    assert_eq!(store.setting(Setting::RootKey).await.expect("setting"), None);
 }
 
 async fn expiry(store: &dyn Store) {

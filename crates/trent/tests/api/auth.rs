@@ -1,14 +1,16 @@
 //! Authentication: every `POST /` must carry a valid SigV4 signature (service `kms`) by a known
 //! access key; `GET /health` needs none. Codes and messages are those of `src/sigv4.rs`, which
-//! follow AWS. Each rejection is checked through raw HTTP (exact headers, so also tampering after
-//! signing) and, where a client can make the mistake, through `aws-sdk-kms`. `Server::post` checks
-//! `x-amzn-RequestId` on every answer and `Reply::error` the HTTP 400.
+//! follow AWS. Every way of forging or breaking a signature is one row of one table, sent through
+//! raw HTTP (exact headers, so also tampering after signing) and, where a client can make the
+//! mistake, through `aws-sdk-kms`. `Server::post` checks `x-amzn-RequestId` on every answer and
+//! `Reply::error` the HTTP 400.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_kms::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_kms::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_kms::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_kms::types::KeyState;
 use aws_sdk_kms::Client;
 use serde_json::json;
 
@@ -19,29 +21,33 @@ const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not m
      Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
 
-const ENCRYPT: &str = "TrentService.Encrypt";
+const ADMIN_KEY: &str = "AKIDAUTHADMIN";
+const ADMIN_SECRET: &str = "auth-admin-secret";
+/// Temporary credentials: a role's access key, which is valid only with its session token.
+const ROLE_KEY: &str = "ASIAAUTHROLE";
+const ROLE_SECRET: &str = "auth-role-secret";
+const ROLE_TOKEN: &str = "auth-role-session-token";
 
-/// Asserts the rejection `code` with exactly `message`.
-#[track_caller]
-fn assert_rejected(reply: &Reply, code: &str, message: &str) {
-    assert_eq!(reply.error(&[code]), message, "{reply:?}");
-}
+const DISABLE_KEY: &str = "TrentService.DisableKey";
+const DESCRIBE_KEY: &str = "TrentService.DescribeKey";
 
-/// A rejected request leaves the server serving signed calls.
-async fn assert_still_serves(server: &Server) {
-    server.call(REGION, "ListKeys", &json!({})).await.ok();
-}
+fn config_toml() -> String {
+    format!(
+        r#"
+[[accounts]]
+id = "{ACCOUNT}"
 
-/// A client of the default identity's access key with another secret.
-fn client_with(server: &Server, access_key: &str, secret: &str) -> Client {
-    Client::from_conf(server.sdk_config(REGION, access_key, secret).build())
-}
+[[accounts.users]]
+name = "admin"
+access_keys = [{{ id = "{ADMIN_KEY}", secret = "{ADMIN_SECRET}" }}]
+policies = [{{ name = "all", document = '{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"kms:*","Resource":"*"}}]}}' }}]
 
-/// An Encrypt request body for a key that exists, so that only authentication can refuse it.
-async fn encrypt_body(server: &Server, plaintext: &str) -> Vec<u8> {
-    let key =
-        server.call(REGION, "CreateKey", &json!({})).await.ok()["KeyMetadata"]["KeyId"].clone();
-    serde_json::to_vec(&json!({"KeyId": key, "Plaintext": plaintext})).expect("JSON")
+[[accounts.roles]]
+name = "app"
+access_keys = [{{ id = "{ROLE_KEY}", secret = "{ROLE_SECRET}", session_token = "{ROLE_TOKEN}" }}]
+policies = [{{ name = "describe", document = '{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"kms:DescribeKey","Resource":"*"}}]}}' }}]
+"#
+    )
 }
 
 /// The value of header `name` in a list of signed headers.
@@ -64,276 +70,84 @@ fn with_header(headers: &[(String, String)], name: &str, value: &str) -> Vec<(St
     changed
 }
 
-#[tokio::test]
-async fn health_needs_no_signature() {
-    let server = Server::start();
-    assert_eq!(server.http("GET", "/health", &[], b"").await.status, 200);
+/// `headers` without `name`.
+fn without_header(headers: &[(String, String)], name: &str) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case(name))
+        .cloned()
+        .collect()
 }
 
-#[tokio::test]
-async fn unsigned_requests_are_rejected() {
-    let server = Server::start();
-    let reply = server
-        .unsigned(Some("TrentService.ListKeys"), JSON_1_1, b"{}")
-        .await;
-    assert_rejected(&reply, "MissingAuthenticationTokenException", MISSING_TOKEN);
-    // Authentication comes before the operation is even looked up.
-    let reply = server.unsigned(None, JSON_1_1, b"{}").await;
-    assert_rejected(&reply, "MissingAuthenticationTokenException", MISSING_TOKEN);
-    assert_still_serves(&server).await;
+/// `headers` with `(name, value)` added.
+fn plus_header(headers: &[(String, String)], name: &str, value: &str) -> Vec<(String, String)> {
+    let mut added = headers.to_vec();
+    added.push((name.to_owned(), value.to_owned()));
+    added
 }
 
-#[tokio::test]
-async fn a_wrong_secret_is_a_signature_mismatch() {
-    let server = Server::start();
-    let signer = Signer {
-        secret: "not-the-secret",
-        ..Signer::test(REGION)
-    };
-    let headers = kms_headers(Some("TrentService.ListKeys"), JSON_1_1);
-    let reply = server
-        .post(&signer.sign(server.url(), &headers, b"{}"), b"{}")
-        .await;
-    assert_rejected(&reply, "InvalidSignatureException", SIGNATURE_MISMATCH);
-
-    let kms = client_with(&server, ACCESS_KEY, "not-the-secret");
-    let message = assert_code(kms.list_keys().send().await, "InvalidSignatureException");
-    assert_eq!(message, SIGNATURE_MISMATCH);
-    assert_still_serves(&server).await;
-}
-
-#[tokio::test]
-async fn an_unknown_access_key_is_unrecognized() {
-    let server = Server::start();
-    let signer = Signer {
-        access_key: "AKIAUNKNOWN",
-        ..Signer::test(REGION)
-    };
-    let headers = kms_headers(Some("TrentService.ListKeys"), JSON_1_1);
-    let reply = server
-        .post(&signer.sign(server.url(), &headers, b"{}"), b"{}")
-        .await;
-    assert_rejected(&reply, "UnrecognizedClientException", INVALID_TOKEN);
-
-    let kms = client_with(&server, "AKIAUNKNOWN", SECRET_KEY);
-    let message = assert_code(kms.list_keys().send().await, "UnrecognizedClientException");
-    assert_eq!(message, INVALID_TOKEN);
-    assert_still_serves(&server).await;
-}
-
-#[tokio::test]
-async fn a_body_changed_after_signing_is_a_signature_mismatch() {
-    let server = Server::start();
-    let signed_body = encrypt_body(&server, "aGVsbG8=").await;
-    let sent_body = encrypt_body(&server, "Ynll").await;
-    let headers = Signer::test(REGION).sign(
-        server.url(),
-        &kms_headers(Some(ENCRYPT), JSON_1_1),
-        &signed_body,
-    );
-    assert_rejected(
-        &server.post(&headers, &sent_body).await,
-        "InvalidSignatureException",
-        SIGNATURE_MISMATCH,
-    );
-    // The body it was signed for goes through.
-    assert!(server.post(&headers, &signed_body).await.ok()["CiphertextBlob"].is_string());
-}
-
-#[tokio::test]
-async fn a_replay_with_another_signed_header_is_a_signature_mismatch() {
-    let server = Server::start();
-    let body = encrypt_body(&server, "aGVsbG8=").await;
-    // Signed one second into the current minute, so that the date one second earlier is still the
-    // same day (the credential scope's date must match it, or the error would be another one).
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs();
-    let time = UNIX_EPOCH + Duration::from_secs(since_epoch / 60 * 60 + 1);
-    let signed = Signer {
-        time,
-        ..Signer::test(REGION)
-    }
-    .sign(server.url(), &kms_headers(Some(ENCRYPT), JSON_1_1), &body);
-    // SigV4 does not prevent replays within the allowed clock skew: the same request goes through.
-    assert!(server.post(&signed, &body).await.ok()["CiphertextBlob"].is_string());
-
-    let decrypt = with_header(&signed, "X-Amz-Target", "TrentService.Decrypt");
-    assert_rejected(
-        &server.post(&decrypt, &body).await,
-        "InvalidSignatureException",
-        SIGNATURE_MISMATCH,
-    );
-
-    let date = header(&signed, "X-Amz-Date");
-    let earlier = format!(
-        "{}00Z",
-        date.strip_suffix("01Z").expect("signed at second 01")
-    );
-    let redated = with_header(&signed, "X-Amz-Date", &earlier);
-    assert_rejected(
-        &server.post(&redated, &body).await,
-        "InvalidSignatureException",
-        SIGNATURE_MISMATCH,
-    );
-
-    // The same through the SDK: the target is changed after the client signed the request.
-    let kms = Client::from_conf(
-        server
-            .sdk_config(REGION, ACCESS_KEY, SECRET_KEY)
-            .interceptor(RetargetToDecrypt)
-            .build(),
-    );
-    let key = server.call(REGION, "CreateKey", &json!({})).await.ok()["KeyMetadata"]["KeyId"]
-        .as_str()
-        .expect("KeyId")
-        .to_owned();
-    let encrypt = kms
-        .encrypt()
-        .key_id(key)
-        .plaintext(aws_sdk_kms::primitives::Blob::new(b"hello"))
-        .send()
-        .await;
-    assert_eq!(
-        assert_code(encrypt, "InvalidSignatureException"),
-        SIGNATURE_MISMATCH
-    );
-    assert_still_serves(&server).await;
-}
-
-/// A client that leaves an `x-amz-*` header out of its signature is refused, whatever the header:
-/// an unsigned `X-Amz-Target` would let a request signed as DescribeKey be resent as DisableKey.
-#[tokio::test]
-async fn every_x_amz_header_must_be_signed() {
-    let server = Server::start();
-    let key = server.call(REGION, "CreateKey", &json!({})).await.ok()["KeyMetadata"]["KeyId"]
-        .as_str()
-        .expect("KeyId")
-        .to_owned();
-    let body = serde_json::to_vec(&json!({"KeyId": key})).expect("JSON");
-    let describe = kms_headers(Some("TrentService.DescribeKey"), JSON_1_1);
-    let must_be_signed =
-        |name: &str| format!("'{name}' must be a 'SignedHeader' in the AWS Authorization.");
-
-    let target_unsigned = Signer {
-        unsigned: &["x-amz-target"],
-        ..Signer::test(REGION)
-    }
-    .sign(server.url(), &describe, &body);
-    let disable = with_header(&target_unsigned, "X-Amz-Target", "TrentService.DisableKey");
-    for headers in [&disable, &target_unsigned] {
-        let reply = server.post(headers, &body).await;
-        assert_rejected(
-            &reply,
-            "IncompleteSignatureException",
-            &must_be_signed("x-amz-target"),
-        );
-    }
-    let state = server
-        .call(REGION, "DescribeKey", &json!({"KeyId": key}))
-        .await
-        .ok();
-    assert_eq!(state["KeyMetadata"]["KeyState"], "Enabled");
-
-    let date_unsigned = Signer {
-        unsigned: &["x-amz-date"],
-        ..Signer::test(REGION)
-    }
-    .sign(server.url(), &describe, &body);
-    let reply = server.post(&date_unsigned, &body).await;
-    assert_rejected(
-        &reply,
-        "IncompleteSignatureException",
-        &must_be_signed("x-amz-date"),
-    );
-
-    for (name, value) in [
-        ("x-amz-security-token", "a token"),
-        ("x-amz-user-agent", "a client"),
-    ] {
-        let mut headers = describe.clone();
-        headers.push((name.to_owned(), value.to_owned()));
-        let unsigned = [name];
-        let signer = Signer {
-            unsigned: &unsigned,
-            ..Signer::test(REGION)
-        };
-        let reply = server
-            .post(&signer.sign(server.url(), &headers, &body), &body)
-            .await;
-        assert_rejected(
-            &reply,
-            "IncompleteSignatureException",
-            &must_be_signed(name),
-        );
-    }
-    // Signed, an extra x-amz-* header is no problem.
-    let mut headers = describe.clone();
-    headers.push(("x-amz-user-agent".to_owned(), "a client".to_owned()));
-    let signed = Signer::test(REGION).sign(server.url(), &headers, &body);
-    assert_eq!(
-        server.post(&signed, &body).await.ok()["KeyMetadata"]["KeyId"],
-        key.as_str()
-    );
-}
-
-/// Changes `X-Amz-Target` of a request once it is signed, as a man in the middle would.
-#[derive(Debug)]
-struct RetargetToDecrypt;
-
-impl Intercept for RetargetToDecrypt {
-    fn name(&self) -> &'static str {
-        "RetargetToDecrypt"
-    }
-
-    fn modify_before_transmit(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_kms::error::BoxError> {
-        context
-            .request_mut()
-            .headers_mut()
-            .insert("x-amz-target", "TrentService.Decrypt");
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn a_request_signed_20_minutes_ago_has_expired() {
-    let server = Server::start();
-    let signed_at = SystemTime::now() - Duration::from_secs(20 * 60);
-    let headers = Signer {
-        time: signed_at,
-        ..Signer::test(REGION)
-    }
-    .sign(
-        server.url(),
-        &kms_headers(Some("TrentService.ListKeys"), JSON_1_1),
-        b"{}",
-    );
-    let before = now();
-    let reply = server.post(&headers, b"{}").await;
-    let after = now();
-    let message = reply.error(&["InvalidSignatureException"]);
-    // The message names the server's clock, which is known only to the second it read it in.
-    let signed = header(&headers, "X-Amz-Date");
-    let expected: Vec<String> = (before..=after)
-        .map(|now| {
-            format!(
-                "Signature expired: {signed} is now earlier than {} ({} - 15 min.)",
-                amz_date(now - 15 * 60),
-                amz_date(now)
-            )
-        })
-        .collect();
+/// `headers` with the `Authorization` header's `from` replaced by `to`.
+fn edit_authorization(headers: &[(String, String)], from: &str, to: &str) -> Vec<(String, String)> {
+    let authorization = header(headers, "Authorization");
     assert!(
-        expected.contains(&message),
-        "{message:?} is none of {expected:?}"
+        authorization.contains(from),
+        "{from} not in {authorization}"
     );
-    assert_still_serves(&server).await;
+    with_header(
+        headers,
+        "Authorization",
+        &authorization.replacen(from, to, 1),
+    )
+}
+
+fn must_be_signed(name: &str) -> String {
+    format!("'{name}' must be a 'SignedHeader' in the AWS Authorization.")
+}
+
+/// What the message of a refusal must be.
+enum Says {
+    Exactly(String),
+    /// A request signed at `X-Amz-Date` `signed`, 15 minutes or more before the server's clock.
+    Expired {
+        signed: String,
+    },
+    /// … or after it.
+    NotYetCurrent {
+        signed: String,
+    },
+}
+
+impl Says {
+    /// Asserts `message`, of an answer the server gave between epoch seconds `from` and `to` (its
+    /// clock, which the skew messages name, is known only to the second it read it in).
+    #[track_caller]
+    fn check(&self, what: &str, message: &str, from: i64, to: i64) {
+        let expected: Vec<String> = match self {
+            Says::Exactly(text) => vec![text.clone()],
+            Says::Expired { signed } => (from..=to)
+                .map(|now| {
+                    format!(
+                        "Signature expired: {signed} is now earlier than {} ({} - 15 min.)",
+                        amz_date(now - 15 * 60),
+                        amz_date(now)
+                    )
+                })
+                .collect(),
+            Says::NotYetCurrent { signed } => (from..=to)
+                .map(|now| {
+                    format!(
+                        "Signature not yet current: {signed} is still later than {} ({} + 15 min.)",
+                        amz_date(now + 15 * 60),
+                        amz_date(now)
+                    )
+                })
+                .collect(),
+        };
+        assert!(
+            expected.iter().any(|e| e == message),
+            "{what}: {message:?} is none of {expected:?}"
+        );
+    }
 }
 
 /// Epoch seconds in the `X-Amz-Date` form, `YYYYMMDDTHHMMSSZ`.
@@ -345,28 +159,353 @@ fn amz_date(secs: i64) -> String {
 }
 
 #[tokio::test]
-async fn an_authorization_without_signature_is_incomplete() {
+async fn health_needs_no_signature() {
     let server = Server::start();
-    let headers = Signer::test(REGION).sign(
-        server.url(),
-        &kms_headers(Some("TrentService.ListKeys"), JSON_1_1),
-        b"{}",
+    assert_eq!(server.http("GET", "/health", &[], b"").await.status, 200);
+}
+
+/// Every way of forging or breaking a SigV4 signature, each a DisableKey of one key: each is
+/// refused with AWS's code and message, the key stays enabled, and the genuine request, sent
+/// afterwards, disables it — so that each row would have changed something, had it been accepted.
+#[tokio::test]
+async fn every_forged_or_broken_signature_is_refused_and_changes_nothing() {
+    let server = Server::start_with_config(&config_toml());
+    let admin = server.client_as(REGION, ADMIN_KEY, ADMIN_SECRET);
+    let key = create_key(&admin).await.key_id;
+    let other_key = create_key(&admin).await.key_id;
+    let url = server.url();
+    let body = serde_json::to_vec(&json!({ "KeyId": key })).expect("JSON");
+    let other_body = serde_json::to_vec(&json!({ "KeyId": other_key })).expect("JSON");
+    let disable = kms_headers(Some(DISABLE_KEY), JSON_1_1);
+    let describe_headers = kms_headers(Some(DESCRIBE_KEY), JSON_1_1);
+    let admin_signer = Signer {
+        access_key: ADMIN_KEY,
+        secret: ADMIN_SECRET,
+        ..Signer::test(REGION)
+    };
+    let role_signer = Signer {
+        access_key: ROLE_KEY,
+        secret: ROLE_SECRET,
+        ..admin_signer
+    };
+    let genuine = admin_signer.sign(url, &disable, &body);
+    let exactly = |text: &str| Says::Exactly(text.to_owned());
+
+    let signed_at = |time: SystemTime| {
+        Signer {
+            time,
+            ..admin_signer
+        }
+        .sign(url, &disable, &body)
+    };
+    // Signed at second 1 of the current minute, so that the date one second earlier is the same
+    // day (the credential scope's date must match it, or the error would be another one).
+    let at_second_1 = signed_at(UNIX_EPOCH + Duration::from_secs((now() / 60 * 60 + 1) as u64));
+    let at_second_0 = format!(
+        "{}00Z",
+        header(&at_second_1, "X-Amz-Date")
+            .strip_suffix("01Z")
+            .expect("signed at second 01")
     );
-    let authorization = header(&headers, "Authorization");
-    let (without_signature, _) = authorization
+    let sixteen_minutes = Duration::from_secs(16 * 60);
+    let past = signed_at(SystemTime::now() - sixteen_minutes);
+    let future = signed_at(SystemTime::now() + sixteen_minutes);
+    let date = &header(&genuine, "X-Amz-Date")[..8];
+    let other_day = "20150830";
+    let with_token = plus_header(&disable, "X-Amz-Security-Token", ROLE_TOKEN);
+    let without_signature = header(&genuine, "Authorization")
         .split_once(", Signature=")
-        .expect("a signature");
-    let reply = server
-        .post(
-            &with_header(&headers, "Authorization", without_signature),
-            b"{}",
-        )
-        .await;
-    let expected = format!(
-        "Authorization header requires 'Signature' parameter. Authorization={without_signature}"
+        .expect("a signature")
+        .0
+        .to_owned();
+
+    let forgeries = vec![
+        (
+            "no signature at all",
+            disable.clone(),
+            "MissingAuthenticationTokenException",
+            exactly(MISSING_TOKEN),
+        ),
+        // Authentication comes before the operation is even looked up.
+        (
+            "no signature, no X-Amz-Target",
+            kms_headers(None, JSON_1_1),
+            "MissingAuthenticationTokenException",
+            exactly(MISSING_TOKEN),
+        ),
+        (
+            "a wrong secret",
+            Signer {
+                secret: "not-the-secret",
+                ..admin_signer
+            }
+            .sign(url, &disable, &body),
+            "InvalidSignatureException",
+            exactly(SIGNATURE_MISMATCH),
+        ),
+        (
+            "an unknown access key",
+            Signer {
+                access_key: "AKIDUNKNOWN",
+                ..admin_signer
+            }
+            .sign(url, &disable, &body),
+            "UnrecognizedClientException",
+            exactly(INVALID_TOKEN),
+        ),
+        (
+            "a body changed after signing",
+            admin_signer.sign(url, &disable, &other_body),
+            "InvalidSignatureException",
+            exactly(SIGNATURE_MISMATCH),
+        ),
+        (
+            "X-Amz-Target changed after signing (DescribeKey sent as DisableKey)",
+            with_header(&admin_signer.sign(url, &describe_headers, &body), "X-Amz-Target", DISABLE_KEY),
+            "InvalidSignatureException",
+            exactly(SIGNATURE_MISMATCH),
+        ),
+        (
+            "X-Amz-Date changed after signing",
+            with_header(&at_second_1, "X-Amz-Date", &at_second_0),
+            "InvalidSignatureException",
+            exactly(SIGNATURE_MISMATCH),
+        ),
+        (
+            "signed for another host",
+            admin_signer.sign("http://kms.eu-west-1.amazonaws.com", &disable, &body),
+            "InvalidSignatureException",
+            exactly(SIGNATURE_MISMATCH),
+        ),
+        (
+            "signed 16 minutes ago",
+            past.clone(),
+            "InvalidSignatureException",
+            Says::Expired {
+                signed: header(&past, "X-Amz-Date").to_owned(),
+            },
+        ),
+        (
+            "signed 16 minutes ahead",
+            future.clone(),
+            "InvalidSignatureException",
+            Says::NotYetCurrent {
+                signed: header(&future, "X-Amz-Date").to_owned(),
+            },
+        ),
+        (
+            "a credential scope of another service",
+            edit_authorization(&genuine, "/kms/aws4_request", "/s3/aws4_request"),
+            "InvalidSignatureException",
+            exactly("Credential should be scoped to correct service: 'kms'."),
+        ),
+        (
+            "a credential scope of another region than signed for",
+            edit_authorization(&genuine, "/eu-west-1/", "/us-east-1/"),
+            "InvalidSignatureException",
+            exactly(SIGNATURE_MISMATCH),
+        ),
+        (
+            "a credential scope of no region",
+            Signer {
+                region: "moon",
+                ..admin_signer
+            }
+            .sign(url, &disable, &body),
+            "InvalidSignatureException",
+            exactly("Credential should be scoped to a valid region, not 'moon'."),
+        ),
+        (
+            "a credential scope of another day",
+            edit_authorization(&genuine, &format!("/{date}/"), &format!("/{other_day}/")),
+            "InvalidSignatureException",
+            Says::Exactly(format!(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: \
+                 '{other_day}' != '{date}', from '{}'.",
+                header(&genuine, "X-Amz-Date")
+            )),
+        ),
+        (
+            "a session token for an access key that has none",
+            admin_signer.sign(url, &with_token, &body),
+            "UnrecognizedClientException",
+            exactly(INVALID_TOKEN),
+        ),
+        (
+            "temporary credentials with a wrong session token",
+            role_signer.sign(
+                url,
+                &plus_header(&disable, "X-Amz-Security-Token", "another token"),
+                &body,
+            ),
+            "UnrecognizedClientException",
+            exactly(INVALID_TOKEN),
+        ),
+        (
+            "temporary credentials without their session token",
+            role_signer.sign(url, &disable, &body),
+            "UnrecognizedClientException",
+            exactly(INVALID_TOKEN),
+        ),
+        (
+            "an unsigned session token",
+            Signer {
+                unsigned: &["x-amz-security-token"],
+                ..role_signer
+            }
+            .sign(url, &with_token, &body),
+            "IncompleteSignatureException",
+            Says::Exactly(must_be_signed("x-amz-security-token")),
+        ),
+        // Unsigned, X-Amz-Target would let a request signed as DescribeKey be resent as DisableKey.
+        (
+            "an unsigned X-Amz-Target",
+            Signer {
+                unsigned: &["x-amz-target"],
+                ..admin_signer
+            }
+            .sign(url, &disable, &body),
+            "IncompleteSignatureException",
+            Says::Exactly(must_be_signed("x-amz-target")),
+        ),
+        (
+            "an unsigned X-Amz-Date",
+            Signer {
+                unsigned: &["x-amz-date"],
+                ..admin_signer
+            }
+            .sign(url, &disable, &body),
+            "IncompleteSignatureException",
+            Says::Exactly(must_be_signed("x-amz-date")),
+        ),
+        (
+            "an unsigned x-amz-* header of no meaning",
+            Signer {
+                unsigned: &["x-amz-user-agent"],
+                ..admin_signer
+            }
+            .sign(url, &plus_header(&disable, "x-amz-user-agent", "a client"), &body),
+            "IncompleteSignatureException",
+            Says::Exactly(must_be_signed("x-amz-user-agent")),
+        ),
+        (
+            "an unsigned Host",
+            edit_authorization(&genuine, "SignedHeaders=content-type;host;", "SignedHeaders=content-type;"),
+            "InvalidSignatureException",
+            exactly("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."),
+        ),
+        (
+            "no date",
+            without_header(&genuine, "X-Amz-Date"),
+            "IncompleteSignatureException",
+            Says::Exactly(format!(
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization={}",
+                header(&genuine, "Authorization")
+            )),
+        ),
+        (
+            "an Authorization without its signature",
+            with_header(&genuine, "Authorization", &without_signature),
+            "IncompleteSignatureException",
+            Says::Exactly(format!(
+                "Authorization header requires 'Signature' parameter. Authorization={without_signature}"
+            )),
+        ),
+        (
+            "an x-amz-content-sha256 that is not the body's",
+            admin_signer.sign(url, &plus_header(&disable, "x-amz-content-sha256", &"0".repeat(64)), &body),
+            "InvalidSignatureException",
+            exactly("The provided 'x-amz-content-sha256' header does not match what was computed."),
+        ),
+    ];
+    for (what, headers, code, says) in &forgeries {
+        let before = now();
+        let reply = server.post(headers, &body).await;
+        let message = reply.error(&[code]);
+        says.check(what, &message, before, now());
+    }
+
+    // The mistakes a client can make itself, through the SDK.
+    let sdk_forgeries: [(&str, Client, &str, &str); 4] = [
+        (
+            "a wrong secret",
+            server.client_as(REGION, ADMIN_KEY, "not-the-secret"),
+            "InvalidSignatureException",
+            SIGNATURE_MISMATCH,
+        ),
+        (
+            "an unknown access key",
+            server.client_as(REGION, "AKIDUNKNOWN", ADMIN_SECRET),
+            "UnrecognizedClientException",
+            INVALID_TOKEN,
+        ),
+        (
+            "temporary credentials with a wrong session token",
+            server.client_with_token(REGION, ROLE_KEY, ROLE_SECRET, "another token"),
+            "UnrecognizedClientException",
+            INVALID_TOKEN,
+        ),
+        (
+            "X-Amz-Target changed after the SDK signed (a man in the middle)",
+            Client::from_conf(
+                server
+                    .sdk_config(REGION, ADMIN_KEY, ADMIN_SECRET)
+                    .interceptor(Retarget(DISABLE_KEY))
+                    .build(),
+            ),
+            "InvalidSignatureException",
+            SIGNATURE_MISMATCH,
+        ),
+    ];
+    for (what, kms, code, expected) in sdk_forgeries {
+        let message = match what.starts_with("X-Amz-Target") {
+            true => assert_code(kms.describe_key().key_id(&key).send().await, code),
+            false => assert_code(kms.disable_key().key_id(&key).send().await, code),
+        };
+        assert_eq!(message, expected, "{what}");
+    }
+
+    assert_eq!(
+        describe(&admin, &key).await.key_state(),
+        Some(&KeyState::Enabled)
     );
-    assert_rejected(&reply, "IncompleteSignatureException", &expected);
-    assert_still_serves(&server).await;
+    assert_eq!(
+        describe(&admin, &other_key).await.key_state(),
+        Some(&KeyState::Enabled)
+    );
+    // The genuine requests the rows were made from: accepted, the DisableKey even when replayed
+    // (SigV4 does not prevent replays within the allowed clock skew).
+    let role = server.client_with_token(REGION, ROLE_KEY, ROLE_SECRET, ROLE_TOKEN);
+    assert_eq!(describe(&role, &key).await.key_id(), key);
+    server.post(&at_second_1, &body).await.ok();
+    server.post(&genuine, &body).await.ok();
+    assert_eq!(
+        describe(&admin, &key).await.key_state(),
+        Some(&KeyState::Disabled)
+    );
+}
+
+/// Changes `X-Amz-Target` of a request once it is signed, as a man in the middle would.
+#[derive(Debug)]
+struct Retarget(&'static str);
+
+impl Intercept for Retarget {
+    fn name(&self) -> &'static str {
+        "Retarget"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_kms::error::BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-amz-target", self.0);
+        Ok(())
+    }
 }
 
 /// Without a config file only the well-known test/test credentials exist, so Trent refuses any

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -47,6 +47,8 @@ pub struct Server {
     /// Flags beyond the listen address and data dir (`--config FILE`, `--test-admin`), kept for
     /// restarts.
     extra_args: Vec<String>,
+    /// Environment variables set for the process, beyond the test runner's own.
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -79,7 +81,12 @@ impl Server {
     /// A server started with `--config` on a file holding `config_toml` (accounts, users, roles,
     /// access keys and identity policies; see `crates/trent/src/config.rs`).
     pub fn start_with_config(config_toml: &str) -> Server {
-        let root = unique_temp_dir();
+        Server::start_with_config_in(unique_temp_dir(), config_toml)
+    }
+
+    /// Like [`Server::start_with_config`], in `root` (from [`Server::new_root`]), where the files
+    /// the config names by relative path may be put first: the config file is `root/trent.toml`.
+    pub fn start_with_config_in(root: PathBuf, config_toml: &str) -> Server {
         std::fs::create_dir_all(&root).expect("create the test dir");
         let config = root.join("trent.toml");
         std::fs::write(&config, config_toml).expect("write the config file");
@@ -98,13 +105,14 @@ impl Server {
     /// Starts `trent serve` with `extra_args` in `root` (data dir `root/data`).
     fn spawn_in(root: PathBuf, extra_args: Vec<String>) -> Server {
         std::fs::create_dir_all(root.join("data")).expect("create the data dir");
-        match spawn(&root, &extra_args) {
+        match spawn(&root, &extra_args, &[]) {
             Ok((child, url, admin_url)) => Server {
                 root,
                 child,
                 url,
                 admin_url,
                 extra_args,
+                env: Vec::new(),
             },
             Err(failure) => {
                 let _ = std::fs::remove_dir_all(&root);
@@ -186,6 +194,26 @@ impl Server {
         Client::from_conf(self.sdk_config(region, access_key_id, secret).build())
     }
 
+    /// Like `client_as`, for temporary credentials: an access key that is valid only with its
+    /// session token, sent as `session_token`.
+    pub fn client_with_token(
+        &self,
+        region: &str,
+        access_key_id: &str,
+        secret: &str,
+        session_token: &str,
+    ) -> Client {
+        let credentials = Credentials::new(
+            access_key_id,
+            secret,
+            Some(session_token.to_owned()),
+            None,
+            "test",
+        );
+        let config = self.sdk_config(region, access_key_id, secret);
+        Client::from_conf(config.credentials_provider(credentials).build())
+    }
+
     /// The configuration behind [`Server::client_as`], for further settings.
     pub fn sdk_config(
         &self,
@@ -204,14 +232,22 @@ impl Server {
     /// Stops the server with SIGTERM, expects a clean exit, and starts it again on the same data
     /// dir (on a new port: make new clients afterwards).
     pub fn restart(&mut self) {
-        signal(&self.child, "-TERM");
-        let status = wait_for_exit(&mut self.child);
-        assert!(
-            status.success(),
-            "graceful shutdown on SIGTERM should exit 0, got {status}\n{}",
-            self.log()
-        );
+        self.stop();
         self.respawn();
+    }
+
+    /// Stops the server with SIGTERM and starts it again on the same data and flags, expecting it
+    /// to refuse to start: its log, which says why. It stays stopped until [`Server::respawn`].
+    pub fn restart_refused(&mut self) -> String {
+        self.stop();
+        match spawn(&self.root, &self.extra_args, &self.env) {
+            Ok((mut child, ..)) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("trent started instead of refusing:\n{}", self.log())
+            }
+            Err(failure) => failure,
+        }
     }
 
     /// Kills the server with SIGKILL (no chance to flush anything) and starts it again.
@@ -221,13 +257,85 @@ impl Server {
         self.respawn();
     }
 
-    fn respawn(&mut self) {
+    /// Starts the stopped server again on the same data and flags (on a new port: make new
+    /// clients afterwards).
+    pub fn respawn(&mut self) {
         // On failure the panic leaves `self` to Drop, which keeps the directory for inspection.
-        let (child, url, admin_url) = spawn(&self.root, &self.extra_args)
+        self.try_respawn()
             .unwrap_or_else(|failure| panic!("restart: {failure}"));
+    }
+
+    fn try_respawn(&mut self) -> Result<(), String> {
+        let (child, url, admin_url) = spawn(&self.root, &self.extra_args, &self.env)?;
         self.child = child;
         self.url = url;
         self.admin_url = admin_url;
+        Ok(())
+    }
+
+    /// Stops the server with SIGTERM, expecting a clean exit; nothing if it is not running.
+    pub fn stop(&mut self) {
+        if self.child.try_wait().expect("wait for trent").is_none() {
+            signal(&self.child, "-TERM");
+            let status = wait_for_exit(&mut self.child);
+            assert!(
+                status.success(),
+                "SIGTERM should exit 0, got {status}\n{}",
+                self.log()
+            );
+        }
+    }
+
+    /// Stops the server and starts it again on its directory with `extra_args` and `env` instead
+    /// of its own; the error is the log when it does not start (and it stays stopped).
+    pub fn start_again(
+        &mut self,
+        extra_args: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<(), String> {
+        self.stop();
+        self.extra_args = extra_args.to_vec();
+        self.env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.try_respawn()
+    }
+
+    /// The directory holding the data dir, the log, and what a test puts beside them.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The last line the server printed on stdout (since it was first started) that starts with
+    /// `prefix`, waiting for it a few seconds.
+    pub fn printed(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(self.root.join("stdout.log")).unwrap_or_default();
+            if let Some(line) = text.lines().rev().find(|l| l.starts_with(prefix)) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "trent printed no line starting {prefix:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// How many times the server's log says `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log().matches(needle).count()
+    }
+
+    /// Waits until the server's log says `needle` more than `before` times.
+    pub fn await_log(&self, needle: &str, before: usize) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.log_count(needle) <= before {
+            assert!(Instant::now() < deadline, "the log never said {needle:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn log(&self) -> String {
@@ -242,17 +350,8 @@ impl Server {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Reply {
-        let addr = self
-            .url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-        let request = [head.as_bytes(), body].concat();
+        let addr = self.address();
+        let request = http_request(method, path, &addr, headers, body, false);
         tokio::time::timeout(HTTP_TIMEOUT, exchange(&addr, request))
             .await
             .unwrap_or_else(|_| {
@@ -275,12 +374,7 @@ impl Server {
 
     /// `request` as it is (head and body, any or none) on a fresh connection, and the answer.
     pub async fn send_bytes(&self, request: Vec<u8>) -> Reply {
-        let addr = self
-            .url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
-        tokio::time::timeout(HTTP_TIMEOUT, exchange(&addr, request))
+        tokio::time::timeout(HTTP_TIMEOUT, exchange(&self.address(), request))
             .await
             .unwrap_or_else(|_| panic!("no HTTP response within {HTTP_TIMEOUT:?}"))
     }
@@ -288,18 +382,25 @@ impl Server {
     /// `POST /` with exactly `headers` (besides the Host and Content-Length that `http` adds).
     /// Every API response, error or not, must carry `x-amzn-RequestId`: that is checked here.
     pub async fn post(&self, headers: &[(String, String)], body: &[u8]) -> Reply {
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        let headers = header_refs(headers);
         let reply = self.http("POST", "/", &headers, body).await;
-        assert!(
-            reply
-                .header("x-amzn-RequestId")
-                .is_some_and(|id| !id.is_empty()),
-            "response to {headers:?} has no x-amzn-RequestId: {reply:?}"
-        );
+        assert_request_id(&reply, &headers);
         reply
+    }
+
+    /// A connection kept open for many requests, one after the other.
+    pub async fn connect(&self) -> Connection {
+        let addr = self.address();
+        let stream = TcpStream::connect(&addr).await.expect("connect to trent");
+        Connection { stream, addr }
+    }
+
+    /// `host:port` of the KMS API.
+    fn address(&self) -> String {
+        self.url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     /// A KMS API call (`POST /`) signed by the default identity for `region`, which is the
@@ -314,11 +415,6 @@ impl Server {
         let headers = kms_headers(target, content_type);
         let signed = Signer::test(region).sign(&self.url, &headers, body);
         self.post(&signed, body).await
-    }
-
-    /// A KMS API call without any signature.
-    pub async fn unsigned(&self, target: Option<&str>, content_type: &str, body: &[u8]) -> Reply {
-        self.post(&kms_headers(target, content_type), body).await
     }
 
     /// `raw` for `TrentService.<op>` with the JSON 1.1 content type.
@@ -347,6 +443,11 @@ impl Server {
             unique_temp_dir(),
             extra_args.iter().map(|a| (*a).to_owned()).collect(),
         )
+    }
+
+    /// A server in `root` (prepared beforehand) with `extra_args`, on the store the environment names.
+    pub fn start_on_with(root: PathBuf, extra_args: &[&str]) -> Server {
+        Server::start_in(root, extra_args.iter().map(|a| (*a).to_owned()).collect())
     }
 
     /// A new directory for [`Server::start_on`], to prepare (a restored store, a root key) before
@@ -479,10 +580,16 @@ pub fn test_database() -> Option<String> {
 /// A new empty database on the test PostgreSQL (`TRENT_TEST_POSTGRES`, a base URL
 /// `postgres://USER@HOST:PORT` whose user may create databases; `scripts/postgres` starts one).
 pub fn new_database() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
     let base = std::env::var("TRENT_TEST_POSTGRES").expect(
         "TRENT_TEST_POSTGRES is not set: run scripts/test, which starts a throwaway PostgreSQL",
     );
+    new_database_on(&base, "")
+}
+
+/// A new empty database on the PostgreSQL server at `base` (`postgres://USER@HOST:PORT`), made
+/// through psql connecting with `options` (such as `?sslmode=require`): `base/NAME`.
+pub fn new_database_on(base: &str, options: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
     let name = format!(
         "trent_api_{}_{}",
         std::process::id(),
@@ -490,7 +597,7 @@ pub fn new_database() -> String {
     );
     let output = Command::new("psql")
         .args(["--no-psqlrc", "--quiet", "--dbname"])
-        .arg(format!("{base}/postgres"))
+        .arg(format!("{base}/postgres{options}"))
         .args(["--command", &format!("CREATE DATABASE {name}")])
         .output()
         .expect("run psql");
@@ -507,11 +614,7 @@ pub fn new_database() -> String {
 pub fn shared_store_args(root: &Path, url: &str) -> Vec<String> {
     let key_file = root.join("root.key");
     if !key_file.exists() {
-        let mut key = vec![0u8; 32];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut random| std::io::Read::read_exact(&mut random, &mut key))
-            .expect("read /dev/urandom");
-        std::fs::write(&key_file, key).expect("write the root key");
+        std::fs::write(&key_file, random_bytes(32)).expect("write the root key");
         std::fs::set_permissions(
             &key_file,
             std::os::unix::fs::PermissionsExt::from_mode(0o600),
@@ -526,6 +629,15 @@ pub fn shared_store_args(root: &Path, url: &str) -> Vec<String> {
     ]
 }
 
+/// `n` bytes from /dev/urandom.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| std::io::Read::read_exact(&mut random, &mut bytes))
+        .expect("read /dev/urandom");
+    bytes
+}
+
 fn unique_temp_dir() -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now()
@@ -538,7 +650,11 @@ fn unique_temp_dir() -> PathBuf {
 
 /// Starts the binary and waits for its `listening on http://…` lines on stdout: the URLs of the
 /// KMS API and of the admin listener.
-fn spawn(root: &Path, extra_args: &[String]) -> Result<(Child, String, String), String> {
+fn spawn(
+    root: &Path,
+    extra_args: &[String],
+    env: &[(String, String)],
+) -> Result<(Child, String, String), String> {
     let log = OpenOptions::new()
         .create(true)
         .append(true)
@@ -555,6 +671,7 @@ fn spawn(root: &Path, extra_args: &[String]) -> Result<(Child, String, String), 
         .arg("--data-dir")
         .arg(root.join("data"))
         .args(extra_args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)
@@ -562,11 +679,17 @@ fn spawn(root: &Path, extra_args: &[String]) -> Result<(Child, String, String), 
         .expect("spawn the trent binary");
     let stdout = child.stdout.take().expect("stdout is piped");
     let (tx, rx) = mpsc::channel();
-    // Reads stdout to its end so that the server never blocks on a full pipe.
-    // The KMS API's line comes first, then the admin listener's.
+    // Reads stdout to its end so that the server never blocks on a full pipe, copying it to
+    // `stdout.log` ([`Server::printed`]). The KMS API's line comes first, then the admin listener's.
+    let mut copy = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join("stdout.log"))
+        .expect("open stdout.log");
     std::thread::spawn(move || {
         let mut urls = Vec::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = writeln!(copy, "{line}");
             if let Some((_, rest)) = line.split_once("listening on ") {
                 urls.push(
                     rest.split_whitespace()
@@ -707,6 +830,43 @@ impl Reply {
     }
 }
 
+/// An HTTP/1.1 request to `host`, with a Content-Length; `keep_alive` or not.
+fn http_request(
+    method: &str,
+    path: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    keep_alive: bool,
+) -> Vec<u8> {
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: {connection}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    [head.as_bytes(), body].concat()
+}
+
+fn header_refs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
+}
+
+/// Every API response, error or not, must carry `x-amzn-RequestId`.
+#[track_caller]
+fn assert_request_id(reply: &Reply, headers: &[(&str, &str)]) {
+    assert!(
+        reply
+            .header("x-amzn-RequestId")
+            .is_some_and(|id| !id.is_empty()),
+        "response to {headers:?} has no x-amzn-RequestId: {reply:?}"
+    );
+}
+
 async fn exchange(addr: &str, request: Vec<u8>) -> Reply {
     let stream = TcpStream::connect(addr).await.expect("connect to trent");
     let (mut reader, mut writer) = stream.into_split();
@@ -716,15 +876,22 @@ async fn exchange(addr: &str, request: Vec<u8>) -> Reply {
         let _ = writer.write_all(&request).await;
         writer
     });
+    let reply = read_reply(&mut reader).await;
+    write.abort();
+    reply
+}
+
+/// Reads one response; the connection's end ends a response that has no length.
+async fn read_reply(reader: &mut (impl AsyncReadExt + Unpin)) -> Reply {
     let mut buf = Vec::new();
     let mut chunk = vec![0; 64 * 1024];
-    let reply = loop {
+    loop {
         if let Some(reply) = parse_reply(&buf, false) {
-            break reply;
+            return reply;
         }
         match reader.read(&mut chunk).await {
             Ok(0) | Err(_) => {
-                break parse_reply(&buf, true).unwrap_or_else(|| {
+                return parse_reply(&buf, true).unwrap_or_else(|| {
                     panic!(
                         "incomplete HTTP response: {:?}",
                         String::from_utf8_lossy(&buf)
@@ -733,9 +900,29 @@ async fn exchange(addr: &str, request: Vec<u8>) -> Reply {
             }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
-    };
-    write.abort();
-    reply
+    }
+}
+
+/// An HTTP/1.1 connection to the KMS API kept open across requests (see [`Server::connect`]).
+pub struct Connection {
+    stream: TcpStream,
+    addr: String,
+}
+
+impl Connection {
+    /// Like [`Server::post`], on this connection: the request is written whole, then its answer
+    /// read. The server closing the connection instead fails the test.
+    pub async fn post(&mut self, headers: &[(String, String)], body: &[u8]) -> Reply {
+        let headers = header_refs(headers);
+        let request = http_request("POST", "/", &self.addr, &headers, body, true);
+        self.stream
+            .write_all(&request)
+            .await
+            .expect("write a request on a kept-alive connection");
+        let reply = read_reply(&mut self.stream).await;
+        assert_request_id(&reply, &headers);
+        reply
+    }
 }
 
 fn parse_reply(buf: &[u8], eof: bool) -> Option<Reply> {

@@ -403,3 +403,53 @@ async fn cryptography_with_an_unknown_key_or_alias_is_not_found() {
         "NotFoundException",
     );
 }
+
+/// A KeyId other than the ciphertext's key is IncorrectKeyException — before any check of that
+/// key's usage, so an HMAC or signing key named by mistake gets the same answer (as AWS).
+#[tokio::test]
+async fn decrypt_naming_a_key_of_another_usage_is_incorrect_key() {
+    let server = Server::start();
+    let kms = server.client(REGION);
+    let key_id = create_key(&kms).await.key_id;
+    let blob = encrypt(&kms, &key_id, b"secret").await;
+    for (spec, usage) in [
+        (
+            aws_sdk_kms::types::KeySpec::Hmac256,
+            aws_sdk_kms::types::KeyUsageType::GenerateVerifyMac,
+        ),
+        (
+            aws_sdk_kms::types::KeySpec::EccNistP256,
+            aws_sdk_kms::types::KeyUsageType::SignVerify,
+        ),
+        (
+            aws_sdk_kms::types::KeySpec::SymmetricDefault,
+            aws_sdk_kms::types::KeyUsageType::EncryptDecrypt,
+        ),
+    ] {
+        let other = kms
+            .create_key()
+            .key_spec(spec)
+            .key_usage(usage)
+            .send()
+            .await
+            .unwrap()
+            .key_metadata
+            .unwrap()
+            .key_id;
+        let decrypted = kms
+            .decrypt()
+            .key_id(&other)
+            .ciphertext_blob(blob.clone())
+            .send()
+            .await;
+        assert_code(decrypted, "IncorrectKeyException");
+        let reencrypted = kms
+            .re_encrypt()
+            .source_key_id(&other)
+            .destination_key_id(&key_id)
+            .ciphertext_blob(blob.clone())
+            .send()
+            .await;
+        assert_code(reencrypted, "IncorrectKeyException");
+    }
+}

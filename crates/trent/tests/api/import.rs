@@ -760,69 +760,6 @@ async fn import_operations_refuse_keys_whose_material_kms_generated() {
 }
 
 #[tokio::test]
-async fn imported_material_and_wrapping_keys_never_reach_the_data_directory() {
-    let server = Server::start();
-    let kms = server.client(REGION);
-    let scratch = Scratch::new();
-    let mut secrets = Vec::new();
-    for (spec, usage, len) in [
-        ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", 32),
-        ("HMAC_512", "GENERATE_VERIFY_MAC", 100),
-    ] {
-        let key_id = create_external(&kms, spec, usage).await;
-        let material = scratch.openssl_ok(&["rand", &len.to_string()]);
-        let (token, public) =
-            parameters(&kms, &key_id, "RSA_AES_KEY_WRAP_SHA_256", "RSA_4096").await;
-        import(
-            &kms,
-            &key_id,
-            &token,
-            &wrap(&scratch, &public, "RSA_AES_KEY_WRAP_SHA_256", &material),
-        )
-        .await
-        .expect("import");
-        // Delete and re-import, so every path that writes the key has run.
-        kms.delete_imported_key_material()
-            .key_id(&key_id)
-            .send()
-            .await
-            .expect("delete");
-        import(
-            &kms,
-            &key_id,
-            &token,
-            &wrap(&scratch, &public, "RSA_AES_KEY_WRAP_SHA_256", &material),
-        )
-        .await
-        .expect("re-import");
-        secrets.push(material);
-        // The wrapping private key holds the public modulus: if it were stored in the clear
-        // (in any encoding of the key), these modulus bytes would be too. (The SPKI ends with
-        // the modulus and then the exponent 65537, `02 03 01 00 01`.)
-        secrets.push(public[public.len() - 5 - 64..public.len() - 5].to_vec());
-    }
-    let files = server.stored_files();
-    for path in files {
-        let bytes = std::fs::read(&path).expect("read file");
-        for secret in &secrets {
-            let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-            let forms = [
-                secret.clone(),
-                base64_simd::STANDARD.encode_to_string(secret).into_bytes(),
-                hex.into_bytes(),
-            ];
-            for form in forms {
-                assert!(
-                    find(&bytes, &form[..form.len().min(48)]).is_none(),
-                    "secret bytes found in {}",
-                    path.display()
-                );
-            }
-        }
-    }
-}
-
-#[tokio::test]
 async fn keys_pending_import_are_managed_but_not_enabled() {
     let server = Server::start();
     let kms = server.client(REGION);

@@ -324,6 +324,7 @@ fn the_command_line_has_help_and_a_version() {
         "migrate",
         "backup",
         "restore",
+        "check-config",
         "audit",
         "audit verify",
     ] {
@@ -349,4 +350,70 @@ fn the_command_line_has_help_and_a_version() {
     let wrong = run(&["serve", "--no-such-flag"]);
     assert_eq!(wrong.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("--no-such-flag"));
+}
+
+/// AWS sends no message with some errors (a signature that does not verify, a ciphertext that
+/// does not decrypt): the body is `{"__type": …}` alone, not an empty message. And a
+/// `KeyMaterialId` belongs to symmetric encryption keys only, as the model documents.
+#[tokio::test]
+async fn messageless_errors_and_material_ids_are_as_aws_sends_them() {
+    let server = Server::start();
+    let signer = server
+        .call(
+            REGION,
+            "CreateKey",
+            &serde_json::json!({"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}),
+        )
+        .await
+        .ok();
+    let signer_id = signer["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    assert!(
+        signer["KeyMetadata"].get("CurrentKeyMaterialId").is_none(),
+        "{signer}"
+    );
+    let zeros = base64_simd::STANDARD.encode_to_string([0u8; 64]);
+    let reply = server
+        .call(REGION, "Verify", &serde_json::json!({"KeyId": signer_id, "Message": "bQ==", "SigningAlgorithm": "ECDSA_SHA_256", "Signature": zeros}))
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({"__type": "KMSInvalidSignatureException"})
+    );
+
+    let symmetric = server
+        .call(REGION, "CreateKey", &serde_json::json!({}))
+        .await
+        .ok();
+    assert!(
+        symmetric["KeyMetadata"]["CurrentKeyMaterialId"].is_string(),
+        "{symmetric}"
+    );
+    let rsa = server
+        .call(
+            REGION,
+            "CreateKey",
+            &serde_json::json!({"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"}),
+        )
+        .await
+        .ok();
+    let rsa_id = rsa["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+    assert!(
+        rsa["KeyMetadata"].get("CurrentKeyMaterialId").is_none(),
+        "{rsa}"
+    );
+    let encrypted = server
+        .call(REGION, "Encrypt", &serde_json::json!({"KeyId": rsa_id, "Plaintext": "bQ==", "EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}))
+        .await
+        .ok();
+    let decrypted = server
+        .call(
+            REGION,
+            "Decrypt",
+            &serde_json::json!({"KeyId": rsa_id, "CiphertextBlob": encrypted["CiphertextBlob"], "EncryptionAlgorithm": "RSAES_OAEP_SHA_256"}),
+        )
+        .await
+        .ok();
+    assert_eq!(decrypted["Plaintext"], "bQ==");
+    assert!(decrypted.get("KeyMaterialId").is_none(), "{decrypted}");
 }

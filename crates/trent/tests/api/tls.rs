@@ -13,13 +13,13 @@ use aws_smithy_http_client::tls;
 use crate::common::*;
 
 /// A certificate authority of the test's own, and what it signs.
-struct TestCa {
+pub struct TestCa {
     dir: PathBuf,
     name: String,
 }
 
 impl TestCa {
-    fn new(dir: &Path, name: &str) -> TestCa {
+    pub fn new(dir: &Path, name: &str) -> TestCa {
         let ca = TestCa {
             dir: dir.to_owned(),
             name: name.to_owned(),
@@ -48,7 +48,7 @@ impl TestCa {
         ca
     }
 
-    fn path(&self, file: &str) -> PathBuf {
+    pub fn path(&self, file: &str) -> PathBuf {
         self.dir.join(format!("{}-{file}", self.name))
     }
 
