@@ -12,6 +12,7 @@
 //! under way ([`rotate`]), from which running nodes learn the new key.
 
 mod file;
+#[cfg(feature = "kms-root-key")]
 mod kms;
 mod passphrase;
 mod pkcs11;
@@ -34,6 +35,7 @@ pub enum RootKeyUri {
     File(PathBuf),
     Passphrase(PathBuf),
     Pkcs11(pkcs11::Pkcs11Uri),
+    #[cfg(feature = "kms-root-key")]
     Kms(kms::KmsUri),
 }
 
@@ -53,10 +55,13 @@ impl std::str::FromStr for RootKeyUri {
             "file" => RootKeyUri::File(path),
             "passphrase" => RootKeyUri::Passphrase(path),
             "pkcs11" => RootKeyUri::Pkcs11(pkcs11::Pkcs11Uri::new(path, &parameters)?),
+            #[cfg(feature = "kms-root-key")]
             "kms" => RootKeyUri::Kms(kms::KmsUri::new(path, &parameters)?),
+            #[cfg(not(feature = "kms-root-key"))]
+            "kms" => return Err(format!("root key {text:?}: this build of Trent has no kms: provider (its kms-root-key feature is off)")),
             other => return Err(format!("root key {text:?}: unknown provider {other:?} (file, passphrase, pkcs11 or kms)")),
         };
-        let takes_parameters = matches!(uri, RootKeyUri::Pkcs11(_) | RootKeyUri::Kms(_));
+        let takes_parameters = !matches!(uri, RootKeyUri::File(_) | RootKeyUri::Passphrase(_));
         if !takes_parameters && !query.is_empty() {
             return Err(format!("root key {text:?}: {scheme}: takes no parameters"));
         }
@@ -70,6 +75,7 @@ impl RootKeyUri {
         match self {
             RootKeyUri::File(path) | RootKeyUri::Passphrase(path) => path,
             RootKeyUri::Pkcs11(uri) => &uri.path,
+            #[cfg(feature = "kms-root-key")]
             RootKeyUri::Kms(uri) => &uri.path,
         }
     }
@@ -81,6 +87,7 @@ impl RootKeyUri {
             RootKeyUri::File(path) => file::open(path)?,
             RootKeyUri::Passphrase(path) => passphrase::open(path, passphrases)?,
             RootKeyUri::Pkcs11(uri) => pkcs11::open(uri)?,
+            #[cfg(feature = "kms-root-key")]
             RootKeyUri::Kms(uri) => kms::open(uri).await?,
         };
         lock_in_memory(&key);
@@ -96,6 +103,7 @@ impl RootKeyUri {
             RootKeyUri::File(path) => file::write(path, key),
             RootKeyUri::Passphrase(path) => passphrase::seal(path, key, passphrases),
             RootKeyUri::Pkcs11(uri) => pkcs11::seal(uri, key),
+            #[cfg(feature = "kms-root-key")]
             RootKeyUri::Kms(uri) => kms::seal(uri, key).await,
         }
     }
