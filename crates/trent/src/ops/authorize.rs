@@ -6,7 +6,7 @@
 //! identity policies only. The decisions themselves are [`crate::authz`]'s; this module gathers
 //! their inputs: the policies, the grants and the condition-key values of the request.
 
-use super::{Caller, Ctx};
+use super::{managed_keys, Caller, Ctx};
 use crate::authz::{self, PrincipalInfo, RequestContext};
 use crate::record::Decision;
 use crate::store::{GrantFilter, GrantRecord, KeyRecord, Scope};
@@ -139,8 +139,11 @@ async fn locate<'a>(ctx: &Ctx, caller: &Caller, key_id: &'a str, forms: KeyIdFor
     let (id, alias) = match name {
         KeyName::Id(id) => (Cow::Borrowed(id), None),
         KeyName::Alias(alias) => {
-            let record = ctx.store.get_alias(&scope, alias).await?;
-            let record = record.ok_or_else(|| kms_error!(NotFoundException, "Alias {} is not found.", alias_arn(&scope, alias)))?;
+            let record = match ctx.store.get_alias(&scope, alias).await? {
+                Some(record) => record,
+                None if managed_keys::is_predefined(alias) && scope == caller.scope => managed_keys::alias_on_first_use(ctx, &scope, alias).await?,
+                None => return Err(kms_error!(NotFoundException, "Alias {} is not found.", alias_arn(&scope, alias))),
+            };
             (Cow::Owned(record.key_id), Some(alias))
         }
     };

@@ -146,6 +146,7 @@ pub async fn new_key_record(ctx: &Ctx, caller: &Caller, input: CreateKeyRequest,
         last_use: None,
         tracking_start_ms: Some(now_ms),
         custody,
+        aws_managed: false,
     })
 }
 
@@ -273,7 +274,7 @@ pub fn key_metadata(key: &StoredKey, replica_regions: &[String]) -> KeyMetadata 
         deletion_date: key.deletion.and_then(|d| d.date()).map(Timestamp),
         pending_deletion_window_in_days: key.deletion.map(|d| d.window_days),
         origin: Some(key.origin),
-        key_manager: Some(KeyManagerType::Customer),
+        key_manager: Some(if key.aws_managed { KeyManagerType::Aws } else { KeyManagerType::Customer }),
         customer_master_key_spec: CustomerMasterKeySpec::parse(key.key_spec.as_str()),
         key_spec: Some(key.key_spec),
         encryption_algorithms: lists.encryption,

@@ -11,6 +11,7 @@ mod import;
 mod key_specs;
 mod keys;
 mod mac;
+mod managed_keys;
 mod multi_region;
 mod policies;
 mod rotation;

@@ -78,6 +78,7 @@ pub async fn replicate_key(ctx: &Ctx, caller: &Caller, input: ReplicateKeyReques
         last_use: None,
         tracking_start_ms: Some(now_ms),
         custody: None,
+        aws_managed: false,
     };
     ctx.store.insert_key(&scope, &replica).await.map_err(|e| match e {
         StoreError::Conflict => already_exists(&replica_arn),

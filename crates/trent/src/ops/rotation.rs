@@ -13,7 +13,7 @@ use crate::audit::{BackgroundEvent, BackgroundWork};
 use crate::store::{Material, RotationSchedule};
 use trent_model::*;
 
-const DEFAULT_PERIOD_DAYS: i32 = 365;
+pub(super) const DEFAULT_PERIOD_DAYS: i32 = 365;
 /// AWS's quota, not adjustable.
 const MAX_ON_DEMAND_ROTATIONS: u32 = 25;
 

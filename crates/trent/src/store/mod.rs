@@ -77,6 +77,9 @@ pub struct KeyRecord {
     /// Trent's own share.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custody: Option<crate::custody::KeyCustody>,
+    /// An AWS managed key (`KeyManager` AWS), made on first use of its `alias/aws/…` name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub aws_managed: bool,
 }
 
 /// A multi-Region key's set: the same key ID, spec and material in several regions of an account.

@@ -28,6 +28,7 @@ pub(crate) fn key(id: &str) -> KeyRecord {
         last_use: None,
         tracking_start_ms: Some(1),
         custody: None,
+        aws_managed: false,
     }
 }
 

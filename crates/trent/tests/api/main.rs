@@ -23,6 +23,7 @@ mod encryption;
 mod import;
 mod keys;
 mod mac;
+mod managed_keys;
 mod multi_region;
 mod mutation;
 mod persistence;

@@ -520,7 +520,7 @@ fn check_config_accepts_a_good_file_and_names_each_problem() {
         ("missing-policy", app("policy_file = \"policies/missing.json\""), "policy_file"),
         ("broken-policy", app("policy_file = \"policies/broken.json\""), "MalformedPolicyDocumentException"),
         ("no-prefix", app("aliases = [\"app\"]"), "alias app: ValidationException: Alias must start with the prefix \"alias/\""),
-        ("reserved-alias", app("aliases = [\"alias/aws/app\"]"), "alias alias/aws/app: InvalidAliasNameException"),
+        ("reserved-alias", app("aliases = [\"alias/aws/app\"]"), "alias alias/aws/app: NotAuthorizedException"),
         ("alias-pattern", app("aliases = [\"alias/has space\"]"), "alias alias/has space: ValidationException: 1 validation error detected"),
         ("reserved-tag", app("tags = { \"aws:team\" = \"core\" }"), "TagException: Tags beginning with aws: are reserved"),
         ("unknown-field", app("colour = \"blue\""), "unknown field `colour`"),
