@@ -59,6 +59,21 @@ fn apply_extensions(shapes: &mut BTreeMap<String, Value>, extensions: &Value) {
             assert!(target.insert(member.clone(), spec.clone()).is_none(), "extension member {shape}.{member} exists in the model");
         }
     }
+    // What an enum's validation message lists is AWS's: the model's values only (not Trent's, added
+    // below), in the order AWS prints them where a response of AWS recorded it
+    // (`enum_message_order`), the values that order lacks (newer than the recording) after.
+    let orders = extensions["enum_message_order"].as_object().cloned().unwrap_or_default();
+    for name in orders.keys().filter(|name| !name.starts_with('_')) {
+        assert!(shapes.get(name).is_some_and(|s| s.get("enum").is_some()), "enum_message_order names unknown enum shape {name}");
+    }
+    for (name, shape) in shapes.iter_mut() {
+        let Some(values) = shape.get("enum").and_then(Value::as_array).cloned() else { continue };
+        let mut listed = orders.get(name).and_then(Value::as_array).cloned().unwrap_or_default();
+        assert!(listed.iter().all(|v| values.contains(v)), "enum_message_order of {name} names a value the model does not have");
+        let newer: Vec<Value> = values.into_iter().filter(|v| !listed.contains(v)).collect();
+        listed.extend(newer);
+        shape["messageValues"] = Value::Array(listed);
+    }
     let Some(enums) = extensions["enum_values"].as_object() else { return };
     for (shape, values) in enums {
         let target = shapes.get_mut(shape).and_then(|s| s["enum"].as_array_mut()).unwrap_or_else(|| panic!("extension names unknown enum shape {shape}"));
@@ -136,6 +151,14 @@ fn emit_enum(out: &mut String, name: &str, shape: &Value) {
     writeln!(out, "    /// Every value, in the model's order.").unwrap();
     writeln!(out, "    pub const ALL: &'static [{name}] = &[{}];", variants.iter().map(|v| format!("{name}::{v}")).collect::<Vec<_>>().join(", ")).unwrap();
     writeln!(out, "    pub const VALUES: &'static [&'static str] = &[{}];", values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")).unwrap();
+    let message_values: Vec<&str> = shape["messageValues"].as_array().expect("message values").iter().map(|v| v.as_str().expect("enum value")).collect();
+    writeln!(out, "    /// The values a validation message lists: AWS's, in AWS's order.").unwrap();
+    writeln!(
+        out,
+        "    pub const MESSAGE_VALUES: &'static [&'static str] = &[{}];",
+        message_values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
+    )
+    .unwrap();
     writeln!(out, "    pub fn as_str(self) -> &'static str {{\n        match self {{").unwrap();
     for (value, variant) in values.iter().zip(&variants) {
         writeln!(out, "            {name}::{variant} => {value:?},").unwrap();
@@ -163,7 +186,7 @@ fn emit_enum(out: &mut String, name: &str, shape: &Value) {
     .unwrap();
     writeln!(
         out,
-        "impl FromJson for {name} {{\n    fn from_json(value: &Json, path: &str, cx: &mut Cx) -> Result<Option<Self>, KmsError> {{\n        let text = cx.string(value, path)?;\n        Ok(Self::parse(text).or_else(|| {{ cx.enum_violation(path, text, Self::VALUES); None }}))\n    }}\n}}\n"
+        "impl FromJson for {name} {{\n    fn from_json(value: &Json, path: &str, cx: &mut Cx) -> Result<Option<Self>, KmsError> {{\n        let text = cx.string(value, path)?;\n        Ok(Self::parse(text).or_else(|| {{ cx.enum_violation(path, text, Self::MESSAGE_VALUES); None }}))\n    }}\n}}\n"
     )
     .unwrap();
 }

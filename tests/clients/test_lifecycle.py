@@ -327,7 +327,10 @@ def test_new_material_is_pending_until_rotated_in_on_demand(kms):
     first = os.urandom(32)
     first_id = import_new(kms, key_id, first)
     old_blob = encrypt(kms, key_id, b"first")
-    assert code_of(kms.rotate_key_on_demand, KeyId=key_id) == "UnsupportedOperationException"
+    assert refusal(kms.rotate_key_on_demand, KeyId=key_id) == (
+        "KMSInvalidStateException",
+        f"No available key material pending rotation for the key: {key_arn(key_id)}.",
+    )
 
     token, public, _ = parameters(kms, key_id)
     second = os.urandom(32)

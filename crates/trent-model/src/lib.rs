@@ -204,8 +204,6 @@ pub struct Cx {
     violations: Vec<String>,
 }
 
-const MAX_ECHOED: usize = 256;
-
 impl Cx {
     pub fn child(&self, path: &str, member: &str) -> String {
         if path.is_empty() {
@@ -217,7 +215,8 @@ impl Cx {
 
     fn violation(&mut self, value: Option<&str>, path: &str, constraint: &str) {
         let shown = match value {
-            Some(v) => format!("Value '{}' at", v.chars().take(MAX_ECHOED).collect::<String>()),
+            // Whole, as AWS echoes it (a 257-character tag value with all 257 characters).
+            Some(v) => format!("Value '{v}' at"),
             None => "Value at".to_owned(),
         };
         self.violations.push(format!("{shown} '{path}' failed to satisfy constraint: {constraint}"));
@@ -411,7 +410,22 @@ mod tests {
         assert_eq!(err.code(), ErrorCode::ValidationException);
         assert_eq!(
             err.message(),
-            "1 validation error detected: Value 'RANDOM' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [SIGN_VERIFY, ENCRYPT_DECRYPT, GENERATE_VERIFY_MAC, KEY_AGREEMENT]"
+            "1 validation error detected: Value 'RANDOM' at 'keyUsage' failed to satisfy constraint: Member must satisfy enum value set: [ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC, KEY_AGREEMENT]"
+        );
+        // As recorded from AWS (LocalStack's snapshot of test_invalid_generate_mac).
+        let err = parse_err("GenerateMac", r#"{"KeyId":"k","Message":"bQ==","MacAlgorithm":"INVALID"}"#);
+        assert_eq!(
+            err.message(),
+            "1 validation error detected: Value 'INVALID' at 'macAlgorithm' failed to satisfy constraint: Member must satisfy enum value set: [HMAC_SHA_384, HMAC_SHA_256, HMAC_SHA_224, HMAC_SHA_512]"
+        );
+        // Trent's own values are accepted but not listed: the message is AWS's.
+        assert!(KeySpec::parse("ECC_ED448").is_some());
+        let err = parse_err("CreateKey", r#"{"KeySpec":"HMAC_random"}"#);
+        assert_eq!(
+            err.message(),
+            "1 validation error detected: Value 'HMAC_random' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: \
+             [RSA_2048, ECC_NIST_P384, ECC_NIST_P256, ECC_NIST_P521, HMAC_384, RSA_3072, ECC_SECG_P256K1, RSA_4096, SYMMETRIC_DEFAULT, HMAC_256, HMAC_224, HMAC_512, \
+             SM2, ML_DSA_44, ML_DSA_65, ML_DSA_87, ECC_NIST_EDWARDS25519]"
         );
     }
 
@@ -427,6 +441,16 @@ mod tests {
         assert_eq!(
             err.message(),
             format!("1 validation error detected: Value '{long}' at 'tags.1.member.tagKey' failed to satisfy constraint: Member must have length less than or equal to 128")
+        );
+    }
+
+    #[test]
+    fn offending_values_are_echoed_whole() {
+        let value = "v".repeat(257);
+        let err = parse_err("TagResource", &format!(r#"{{"KeyId":"x","Tags":[{{"TagKey":"k","TagValue":"{value}"}}]}}"#));
+        assert_eq!(
+            err.message(),
+            format!("1 validation error detected: Value '{value}' at 'tags.1.member.tagValue' failed to satisfy constraint: Member must have length less than or equal to 256")
         );
     }
 

@@ -82,6 +82,15 @@ pub async fn import_key_material(ctx: &Ctx, caller: &Caller, input: ImportKeyMat
             Some(existing) => existing.wrapped.clone_from(&imported.wrapped),
             // New material for a later rotation (or the pending one again, replacing it: AWS lets
             // pending material be deleted and other material imported in its place).
+            // As AWS: other material while some is pending is refused (delete the pending first).
+            None if had_material && input.import_type == Some(ImportType::NewKeyMaterial) && pending_id.is_some_and(|p| p != material_id) => {
+                let pending = pending_id.unwrap_or_default();
+                return Err(kms_error!(
+                    KMSInvalidStateException,
+                    "New key material (id: {material_id}) cannot be imported into KMS key {}, because another key material (id: {pending}) is pending rotation.",
+                    key.key_id
+                ));
+            }
             None if had_material && (input.import_type == Some(ImportType::NewKeyMaterial) || pending_id == Some(material_id.as_str())) => {
                 if !symmetric {
                     return Err(kms_error!(UnsupportedOperationException, "{arn} takes no new key material: only symmetric encryption keys do."));

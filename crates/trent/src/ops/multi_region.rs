@@ -16,6 +16,8 @@ use trent_model::*;
 
 pub async fn replicate_key(ctx: &Ctx, caller: &Caller, input: ReplicateKeyRequest) -> Result<ReplicateKeyResponse, KmsError> {
     let region = input.replica_region;
+    // AWS answers with ReplicaTags only when the request gave tags.
+    let tags_given = input.tags.is_some();
     let tags: Vec<StoredTag> = input.tags.unwrap_or_default().into_iter().map(StoredTag::from).collect();
     let request_tags = || tags.iter().map(|t| (t.key.as_str(), t.value.as_str())).collect();
     let conditions = Conditions { request_tags: request_tags(), ..Conditions::default() }.with("kms:ReplicaRegion", &region);
@@ -110,7 +112,7 @@ pub async fn replicate_key(ctx: &Ctx, caller: &Caller, input: ReplicateKeyReques
     Ok(ReplicateKeyResponse {
         replica_key_metadata: Some(key_metadata(&replica, replica_regions)),
         replica_policy: Some(replica.policy.clone()),
-        replica_tags: Some(replica.tags.iter().map(Tag::from).collect()),
+        replica_tags: tags_given.then(|| replica.tags.iter().map(Tag::from).collect()),
     })
 }
 

@@ -90,12 +90,10 @@ pub async fn rotate_key_on_demand(ctx: &Ctx, caller: &Caller, input: RotateKeyOn
         let version = match (&generated, key.import.as_mut()) {
             (Some(version), _) => version.clone(),
             (None, Some(import)) => {
-                let pending = import.pending.take().ok_or_else(|| {
-                    kms_error!(
-                        UnsupportedOperationException,
-                        "{arn} has imported key material: import new key material (ImportType NEW_KEY_MATERIAL) before rotating it on demand."
-                    )
-                })?;
+                let pending = import
+                    .pending
+                    .take()
+                    .ok_or_else(|| kms_error!(KMSInvalidStateException, "No available key material pending rotation for the key: {arn}."))?;
                 import.valid_to_ms = pending.valid_to_ms;
                 Material { created_ms: ctx.clock.now_ms(), ..pending.material }
             }

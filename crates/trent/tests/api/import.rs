@@ -901,9 +901,18 @@ async fn new_material_waits_for_on_demand_rotation_and_every_material_stays_need
     .await;
     let old_blob = encrypt(&kms, &key_id, b"under the first material").await;
 
-    assert_code(
+    // AWS's words, as LocalStack recorded them from AWS
+    // (test_rotate_key_on_demand_raises_for_no_pending_key_material).
+    let message = assert_code(
         kms.rotate_key_on_demand().key_id(&key_id).send().await,
-        "UnsupportedOperationException",
+        "KMSInvalidStateException",
+    );
+    assert_eq!(
+        message,
+        format!(
+            "No available key material pending rotation for the key: {}.",
+            key_arn(REGION, &key_id)
+        )
     );
     assert_code(
         kms.enable_key_rotation().key_id(&key_id).send().await,
@@ -925,6 +934,17 @@ async fn new_material_waits_for_on_demand_rotation_and_every_material_stays_need
         .key_material_id
         .expect("KeyMaterialId");
     assert_ne!(second_id, first_id);
+    // Other material while some is pending: refused, in AWS's words (LocalStack's recording,
+    // test_import_key_material_raises_if_there_is_already_key_material_pending_rotation).
+    let third = scratch.openssl_ok(&["rand", "32"]);
+    let message = assert_code(import_new(third).await, "KMSInvalidStateException");
+    assert!(
+        message.starts_with("New key material (id: ")
+            && message.ends_with(&format!(
+                "cannot be imported into KMS key {key_id}, because another key material (id: {second_id}) is pending rotation."
+            )),
+        "{message}"
+    );
     assert_eq!(
         describe(&kms, &key_id)
             .await
@@ -1041,7 +1061,7 @@ async fn new_material_waits_for_on_demand_rotation_and_every_material_stays_need
     // Nothing pending any more: another rotation needs other material first.
     assert_code(
         kms.rotate_key_on_demand().key_id(&key_id).send().await,
-        "UnsupportedOperationException",
+        "KMSInvalidStateException",
     );
 
     // Both materials are bound to the key now: with one of them missing it stays pending import.

@@ -559,3 +559,21 @@ async fn policies_see_whether_a_key_is_multi_region() {
         }
     }
 }
+
+/// As AWS: `ReplicaTags` only when the request gave tags (the SDK cannot tell an absent member from
+/// an empty list, so the raw answer is read).
+#[tokio::test]
+async fn replicate_key_answers_replica_tags_only_when_tags_were_given() {
+    let server = Server::start();
+    let key_id = create_mrk(&server.client(REGION)).await;
+    let reply = server
+        .call(
+            REGION,
+            "ReplicateKey",
+            &serde_json::json!({"KeyId": key_id, "ReplicaRegion": OTHER}),
+        )
+        .await
+        .ok();
+    assert!(reply.get("ReplicaTags").is_none(), "{reply}");
+    assert!(reply["ReplicaPolicy"].is_string());
+}

@@ -258,6 +258,9 @@ async fn on_demand_rotation_adds_material_and_old_ciphertexts_still_decrypt() {
     );
 }
 
+/// The limit as AWS documents it today: "You can perform on-demand key rotation a maximum of 25
+/// times per KMS key" (AWS KMS Developer Guide, "Perform on-demand key rotation"; the API
+/// reference's older note still says 10). The message is AWS's, as LocalStack recorded it.
 #[tokio::test]
 async fn on_demand_rotations_are_limited_to_25_per_key() {
     let server = Server::start();
