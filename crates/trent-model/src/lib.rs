@@ -55,8 +55,10 @@ impl From<Vec<u8>> for Blob {
 }
 
 impl PartialEq for Blob {
+    /// In constant time over the contents, so that comparing a secret (a MAC, a key) through `==`
+    /// tells nothing by its timing; lengths are not secret.
     fn eq(&self, other: &Blob) -> bool {
-        self.bytes == other.bytes
+        subtle::ConstantTimeEq::ct_eq(self.bytes.as_slice(), other.bytes.as_slice()).into()
     }
 }
 
@@ -474,6 +476,9 @@ mod tests {
         assert!(input.plaintext.secret, "a plaintext is");
         assert!(Blob::new(vec![1]).secret && !Blob::public(vec![1]).secret);
         assert_eq!(Blob::new(vec![1, 2]), Blob::public(vec![1, 2]), "equality is by content");
+        assert_ne!(Blob::new(vec![1, 2]), Blob::new(vec![1, 3]));
+        assert_ne!(Blob::new(vec![1, 2]), Blob::new(vec![1, 2, 0]), "lengths count");
+        assert_eq!(format!("{:?}", Blob::new(b"secret".to_vec())), "Blob(6 bytes)", "never printed");
         let json = serde_json::to_string(&Blob::new(vec![0xfb, 0xff, 0x00])).expect("serializes");
         assert_eq!(json, r#""+/8A""#);
     }
