@@ -571,7 +571,9 @@ impl Drop for Server {
 /// second run), a new empty database for one server on the server at `TRENT_TEST_POSTGRES`.
 pub fn test_database() -> Option<String> {
     match std::env::var("TRENT_TEST_STORE").as_deref() {
-        Ok("postgres") => Some(new_database()),
+        Ok("postgres") => {
+            Some(new_database().expect("TRENT_TEST_STORE=postgres needs TRENT_TEST_POSTGRES"))
+        }
         Ok("embedded") | Err(_) => None,
         Ok(other) => panic!("TRENT_TEST_STORE={other}: expected postgres or embedded"),
     }
@@ -579,11 +581,24 @@ pub fn test_database() -> Option<String> {
 
 /// A new empty database on the test PostgreSQL (`TRENT_TEST_POSTGRES`, a base URL
 /// `postgres://USER@HOST:PORT` whose user may create databases; `scripts/postgres` starts one).
-pub fn new_database() -> String {
-    let base = std::env::var("TRENT_TEST_POSTGRES").expect(
-        "TRENT_TEST_POSTGRES is not set: run scripts/test, which starts a throwaway PostgreSQL",
-    );
-    new_database_on(&base, "")
+/// None, after saying so, on a machine without one: the test that asked is skipped there. Under
+/// `CI=true` every test runs: no PostgreSQL is an error.
+pub fn new_database() -> Option<String> {
+    postgres_base("TRENT_TEST_POSTGRES").map(|base| new_database_on(&base, ""))
+}
+
+/// The value of `var`, which names a test PostgreSQL (see [`new_database`]).
+pub fn postgres_base(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(base) => Some(base),
+        Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{var} is not set, and CI=true runs every test: run scripts/test")
+        }
+        Err(_) => {
+            eprintln!("skipped: {var} is not set (scripts/test starts a throwaway PostgreSQL)");
+            None
+        }
+    }
 }
 
 /// A new empty database on the PostgreSQL server at `base` (`postgres://USER@HOST:PORT`), made
@@ -1271,8 +1286,9 @@ pub struct Cluster {
 impl Cluster {
     /// `n` nodes on a new database of the test PostgreSQL (`TRENT_TEST_POSTGRES`), with the
     /// test-admin endpoints if `test_admin`.
-    pub fn start(n: usize, test_admin: bool) -> Cluster {
-        Cluster::start_on(&new_database(), n, test_admin)
+    /// None (the test is skipped) without a test PostgreSQL, as [`new_database`].
+    pub fn start(n: usize, test_admin: bool) -> Option<Cluster> {
+        Some(Cluster::start_on(&new_database()?, n, test_admin))
     }
 
     /// `n` nodes on the database `url`.

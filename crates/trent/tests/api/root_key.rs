@@ -667,7 +667,9 @@ async fn the_root_key_rotates_while_a_node_serves_and_resumes_after_a_kill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_root_key_rotates_while_two_postgresql_nodes_serve() {
-    let url = new_database();
+    let Some(url) = new_database() else {
+        return;
+    };
     let dir = Server::new_root();
     std::fs::create_dir_all(&dir).unwrap();
     let nodes = (0..2)
