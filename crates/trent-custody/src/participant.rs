@@ -2,10 +2,11 @@
 //! of a key's parties. Secret state between rounds stays in memory, one entry per session, used
 //! once: a replayed, reordered or foreign message finds no session and fails.
 
-use crate::frost::{self, Secret};
+use crate::frost;
 use crate::seal::{seal, SessionKey};
 use crate::session_id;
 use crate::wire::{Bytes, Reply, Request, Round1, Session, SignatureRequest};
+use crate::Secret;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
