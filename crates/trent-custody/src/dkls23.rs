@@ -337,11 +337,14 @@ fn group_key_of<C: Curve>(public_key_package: &[u8]) -> Result<Vec<u8>, String> 
 mod tests {
     use super::*;
 
+    /// Messages by recipient, then by sender.
+    type Inboxes = BTreeMap<u16, BTreeMap<u16, Vec<u8>>>;
+
     /// Runs the DKG among `n` parties in memory: their shares and the public key package.
     pub(crate) fn generate(scheme: Scheme, n: u16, t: u16) -> (BTreeMap<u16, Zeroizing<Vec<u8>>>, Vec<u8>) {
         let id = [7u8; 32];
         let mut secrets: BTreeMap<u16, Secret> = (1..=n).map(|me| (me, dkg_start(scheme, me, n, t, &id).unwrap())).collect();
-        let mut inbox: BTreeMap<u16, BTreeMap<u16, Vec<u8>>> = BTreeMap::new();
+        let mut inbox = Inboxes::new();
         for me in 1..=n {
             let (secret, out) = dkg_fragments(scheme, secrets.remove(&me).unwrap()).unwrap();
             secrets.insert(me, secret);
@@ -349,7 +352,7 @@ mod tests {
                 inbox.entry(to).or_default().insert(me, m.to_vec());
             }
         }
-        let (mut broadcasts, mut inbox2): (BTreeMap<u16, Vec<u8>>, BTreeMap<u16, BTreeMap<u16, Vec<u8>>>) = Default::default();
+        let (mut broadcasts, mut inbox2) = (BTreeMap::new(), Inboxes::new());
         for me in 1..=n {
             let (secret, broadcast, out) = dkg_commit(scheme, secrets.remove(&me).unwrap(), &inbox[&me]).unwrap();
             secrets.insert(me, secret);
@@ -371,7 +374,7 @@ mod tests {
     /// Signs among `signers`: the DER signature.
     pub(crate) fn sign(scheme: Scheme, shares: &BTreeMap<u16, Zeroizing<Vec<u8>>>, signers: &[u16], hash: &[u8], public: &[u8]) -> Result<Vec<u8>, String> {
         let mut secrets = BTreeMap::new();
-        let mut inbox: BTreeMap<u16, BTreeMap<u16, Vec<u8>>> = BTreeMap::new();
+        let mut inbox = Inboxes::new();
         for me in signers {
             let (secret, out) = sign_start(scheme, &shares[me], b"sign", signers, hash)?;
             secrets.insert(*me, secret);
@@ -379,7 +382,7 @@ mod tests {
                 inbox.entry(to).or_default().insert(*me, m.to_vec());
             }
         }
-        let mut inbox2: BTreeMap<u16, BTreeMap<u16, Vec<u8>>> = BTreeMap::new();
+        let mut inbox2 = Inboxes::new();
         for me in signers {
             let (secret, out) = sign_multiply(scheme, secrets.remove(me).unwrap(), &inbox[me])?;
             secrets.insert(*me, secret);
