@@ -48,7 +48,7 @@ impl KeyCustody {
             }),
             threshold: Some(i32::from(self.quorum.threshold)),
             parties: Some(self.quorum.parties.clone()),
-            experimental: Some(self.scheme.is_experimental()),
+            experimental: self.scheme.is_experimental().then_some(true),
         }
     }
 }

@@ -589,19 +589,23 @@ async fn each_party_decides_by_its_own_policy_and_forgets_deleted_keys() {
 
     // Deletion carried out while alice is offline: she deletes her share when she connects.
     parties[0].kill();
-    kms.schedule_key_deletion()
-        .key_id(&key_id)
-        .pending_window_in_days(7)
-        .send()
-        .await
-        .unwrap();
+    for key_id in [&key_id, &ecdsa] {
+        kms.schedule_key_deletion()
+            .key_id(key_id)
+            .pending_window_in_days(7)
+            .send()
+            .await
+            .unwrap();
+    }
     server.advance_clock(8 * 86_400).await;
     let gone = Instant::now() + Duration::from_secs(90);
-    while kms.describe_key().key_id(&key_id).send().await.is_ok() {
-        assert!(Instant::now() < gone, "the key was never deleted");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    for key_id in [&key_id, &ecdsa] {
+        while kms.describe_key().key_id(key_id).send().await.is_ok() {
+            assert!(Instant::now() < gone, "the key was never deleted");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
-    assert_eq!(parties[0].shares().len(), 1);
+    assert_eq!(parties[0].shares().len(), 2);
     parties[0].run(&server, POLICY_ALLOW_ALL);
     let forgotten = Instant::now() + Duration::from_secs(10);
     while !parties[0].shares().is_empty() {
