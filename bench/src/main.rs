@@ -32,13 +32,14 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
+mod custody;
 mod handler;
 mod key_specs;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
 const USAGE: &str = "\
-Usage: trent-bench [--seconds N] [--rounds N] [--only NAMES] [--trent PATH] [--baseline PATH] [--postgres URL | --handler | --audit]
+Usage: trent-bench [--seconds N] [--rounds N] [--only NAMES] [--trent PATH] [--baseline PATH] [--postgres URL | --handler | --audit | --custody]
 
   --seconds N     measured seconds per operation and concurrency (default 5), after a short warm-up
   --rounds N      how many times the whole matrix is measured, interleaved (default 3); each cell
@@ -56,7 +57,10 @@ Usage: trent-bench [--seconds N] [--rounds N] [--only NAMES] [--trent PATH] [--b
   --handler       measure Trent's request handler in this process instead, without sockets or HTTP:
                   SigV4 verification, parsing and the whole handler, µs per request on one core
   --audit         measure Encrypt with the audit log on (unsynced, and with sync = true) against
-                  off instead, three servers of this build in the same rounds";
+                  off instead, three servers of this build in the same rounds
+  --custody       measure threshold custody instead: Trent and two trent-party processes (the
+                  trent-party binary beside --trent's), Sign for FROST Ed25519/Ed448 and DKLs23
+                  secp256k1/P-256 at 2-of-2 and 2-of-3, and CreateKey";
 
 const CONNECTIONS: [usize; 3] = [1, 16, 64];
 /// The store comparison's concurrencies: where the embedded store is near its best, and beyond.
@@ -109,6 +113,8 @@ struct Options {
     baseline: Option<PathBuf>,
     /// Measure the cost of the audit log instead.
     audit: bool,
+    /// Measure threshold custody instead.
+    custody: bool,
 }
 
 fn parse_args(args: Vec<String>) -> Result<Options, String> {
@@ -120,6 +126,7 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
     let mut handler = false;
     let mut baseline = None;
     let mut audit = false;
+    let mut custody = false;
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -137,12 +144,13 @@ fn parse_args(args: Vec<String>) -> Result<Options, String> {
             "--postgres" => postgres = Some(value()?),
             "--handler" => handler = true,
             "--audit" => audit = true,
+            "--custody" => custody = true,
             "--baseline" => baseline = Some(PathBuf::from(value()?)),
             "-h" | "--help" => return Err("Trent load benchmark.".into()),
             other => return Err(format!("unknown option '{other}'")),
         }
     }
-    Ok(Options { seconds, rounds, only, trent, postgres, handler, baseline, audit })
+    Ok(Options { seconds, rounds, only, trent, postgres, handler, baseline, audit, custody })
 }
 
 /// The ceiling: Trent's HTTP stack with a handler that does nothing. Runs until stdin closes, so it
@@ -168,6 +176,9 @@ async fn bench(options: Options) -> Result<(), BoxError> {
     }
     if options.audit {
         return bench_audit(&options).await;
+    }
+    if options.custody {
+        return custody::bench(&options).await;
     }
     let Options { seconds, rounds, only, trent: trent_bin, handler, baseline, .. } = options;
     let wanted = |name: &str| name == CEILING || only.as_deref().is_none_or(|only| only.split(',').any(|prefix| name.starts_with(prefix)));
@@ -777,6 +788,8 @@ struct Server {
     dir: PathBuf,
     /// Stop with SIGTERM (Trent) rather than by closing stdin (the ceiling).
     sigterm: bool,
+    /// What it printed before its `listening on` line.
+    printed: Vec<String>,
 }
 
 impl Server {
@@ -812,13 +825,15 @@ impl Server {
         let mut child = spawned.map_err(|e| format!("cannot start {}: {e}{hint}", program.display()))?;
         let stdout = child.stdout.take().ok_or("stdout is not piped")?;
         let sigterm = matches!(kind, Kind::Trent(_));
-        let mut server = Server { child, addr: String::new(), dir, sigterm };
+        let mut server = Server { child, addr: String::new(), dir, sigterm, printed: Vec::new() };
         let mut lines = BufReader::new(stdout).lines();
+        let printed = &mut server.printed;
         let found = tokio::time::timeout(STARTUP_TIMEOUT, async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some((_, rest)) = line.split_once("listening on http://") {
                     return Some(rest.split_whitespace().next().unwrap_or_default().trim_end_matches('/').to_owned());
                 }
+                printed.push(line);
             }
             None
         })

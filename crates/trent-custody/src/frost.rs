@@ -2,18 +2,14 @@
 //! the packages as bytes anyway. Secret state between two steps of one party stays a typed value
 //! in memory ([`Secret`]), never serialized.
 
-use crate::Scheme;
+use crate::{Scheme, Secret};
 use frost_core::keys::{dkg, KeyPackage, PublicKeyPackage};
 use frost_core::{round1, round2, Ciphersuite, Identifier, SigningPackage};
-use std::any::Any;
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 /// Round-2 packages by recipient: secret until sealed for it.
 pub type Outgoing = BTreeMap<u16, Zeroizing<Vec<u8>>>;
-
-/// A party's secret between two steps (DKG round state, signing nonces), typed by its scheme.
-pub struct Secret(Box<dyn Any + Send>);
 
 /// Runs the generic function `$f` for the scheme's ciphersuite.
 macro_rules! for_scheme {
@@ -21,6 +17,7 @@ macro_rules! for_scheme {
         match $scheme {
             Scheme::FrostEd25519 => $f::<frost_ed25519::Ed25519Sha512>($($arg),*),
             Scheme::FrostEd448 => $f::<frost_ed448::Ed448Shake256>($($arg),*),
+            Scheme::Dkls23Secp256k1 | Scheme::Dkls23P256 => Err(format!("{:?} is not a FROST scheme", $scheme)),
         }
     };
 }
@@ -31,14 +28,6 @@ fn fail(e: impl std::fmt::Display) -> String {
 
 fn id<C: Ciphersuite>(index: u16) -> Result<Identifier<C>, String> {
     Identifier::try_from(index).map_err(fail)
-}
-
-fn take<T: 'static>(secret: Secret) -> Result<T, String> {
-    secret.0.downcast::<T>().map(|b| *b).map_err(|_| "secret state of another scheme or step".to_owned())
-}
-
-fn peek<T: 'static>(secret: &Secret) -> Result<&T, String> {
-    secret.0.downcast_ref::<T>().ok_or_else(|| "secret state of another scheme or step".to_owned())
 }
 
 fn packages<C: Ciphersuite, T>(
@@ -55,7 +44,7 @@ pub fn dkg_part1(scheme: Scheme, me: u16, parties: u16, threshold: u16) -> Resul
 
 fn dkg_part1_of<C: Ciphersuite + 'static>(me: u16, parties: u16, threshold: u16) -> Result<(Secret, Vec<u8>), String> {
     let (secret, package) = dkg::part1::<C, _>(id(me)?, parties, threshold, rand_core::OsRng).map_err(fail)?;
-    Ok((Secret(Box::new(secret)), package.serialize().map_err(fail)?))
+    Ok((Secret::new(secret), package.serialize().map_err(fail)?))
 }
 
 /// DKG round 2: from the others' round-1 packages, one secret package for each other party.
@@ -66,13 +55,13 @@ pub fn dkg_part2(scheme: Scheme, secret: Secret, round1: &BTreeMap<u16, Vec<u8>>
 fn dkg_part2_of<C: Ciphersuite + 'static>(secret: Secret, round1: &BTreeMap<u16, Vec<u8>>) -> Result<(Secret, Outgoing), String> {
     let index_of: BTreeMap<Identifier<C>, u16> = round1.keys().map(|i| Ok((id::<C>(*i)?, *i))).collect::<Result<_, String>>()?;
     let round1 = packages::<C, _>(round1, dkg::round1::Package::deserialize)?;
-    let (secret, outgoing) = dkg::part2(take::<dkg::round1::SecretPackage<C>>(secret)?, &round1).map_err(fail)?;
+    let (secret, outgoing) = dkg::part2(secret.take::<dkg::round1::SecretPackage<C>>()?, &round1).map_err(fail)?;
     let mut packages = BTreeMap::new();
     for (to, package) in outgoing {
         let index = *index_of.get(&to).ok_or("a package for an unknown party")?;
         packages.insert(index, Zeroizing::new(package.serialize().map_err(fail)?));
     }
-    Ok((Secret(Box::new(secret)), packages))
+    Ok((Secret::new(secret), packages))
 }
 
 /// DKG round 3: this party's key share and the group's public key package.
@@ -92,7 +81,7 @@ fn dkg_part3_of<C: Ciphersuite + 'static>(
 ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), String> {
     let round1 = packages::<C, _>(round1, dkg::round1::Package::deserialize)?;
     let round2 = packages::<C, _>(round2, dkg::round2::Package::deserialize)?;
-    let (key_package, public) = dkg::part3(peek::<dkg::round2::SecretPackage<C>>(secret)?, &round1, &round2).map_err(fail)?;
+    let (key_package, public) = dkg::part3(secret.peek::<dkg::round2::SecretPackage<C>>()?, &round1, &round2).map_err(fail)?;
     Ok((Zeroizing::new(key_package.serialize().map_err(fail)?), public.serialize().map_err(fail)?))
 }
 
@@ -104,7 +93,7 @@ pub fn commit(scheme: Scheme, key_package: &[u8]) -> Result<(Secret, Vec<u8>), S
 fn commit_of<C: Ciphersuite + 'static>(key_package: &[u8]) -> Result<(Secret, Vec<u8>), String> {
     let key_package = KeyPackage::<C>::deserialize(key_package).map_err(fail)?;
     let (nonces, commitments) = round1::commit(key_package.signing_share(), &mut rand_core::OsRng);
-    Ok((Secret(Box::new(nonces)), commitments.serialize().map_err(fail)?))
+    Ok((Secret::new(nonces), commitments.serialize().map_err(fail)?))
 }
 
 /// The coordinator's signing package: every signer's commitments and the message.
@@ -140,7 +129,7 @@ fn sign_of<C: Ciphersuite + 'static>(
         return Err("the signing package does not carry this party's commitments".into());
     }
     let key_package = KeyPackage::<C>::deserialize(key_package).map_err(fail)?;
-    let share = round2::sign(&package, &take::<round1::SigningNonces<C>>(nonces)?, &key_package).map_err(fail)?;
+    let share = round2::sign(&package, &nonces.take::<round1::SigningNonces<C>>()?, &key_package).map_err(fail)?;
     Ok(share.serialize())
 }
 

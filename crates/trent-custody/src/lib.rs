@@ -1,14 +1,18 @@
 //! Threshold custody: a signing key generated jointly by parties (FROST's distributed key
-//! generation, RFC 9591), each keeping only its share, and signatures made by a quorum of them.
-//! The private key never exists in one place, not even while it is generated.
+//! generation, RFC 9591, or DKLs23's for ECDSA), each keeping only its share, and signatures made
+//! by a quorum of them. The private key never exists in one place, not even while it is generated.
 //!
-//! - [`frost`]: the schemes (FROST over Ed25519 and Ed448) as byte-in, byte-out steps;
+//! - [`frost`]: the Schnorr schemes (FROST over Ed25519 and Ed448) as byte-in, byte-out steps;
+//! - [`dkls23`]: threshold ECDSA (DKLs23 over secp256k1 and P-256), the same way — experimental:
+//!   the crate under it is unaudited, and the module's functions are all an audited replacement
+//!   would have to offer;
 //! - [`wire`]: the messages between Trent (the coordinator) and a party, and their framing;
 //! - [`participant`]: what a party does with each message — `trent-party`, and Trent itself when it
 //!   is one of the parties;
 //! - [`identity`]: each side's TLS identity, pinned by fingerprint on the other side;
 //! - [`seal`]: the end-to-end encryption of the secret DKG messages, which Trent relays but cannot read.
 
+pub mod dkls23;
 pub mod frost;
 pub mod identity;
 pub mod participant;
@@ -16,6 +20,7 @@ pub mod seal;
 pub mod wire;
 
 use serde::{Deserialize, Serialize};
+use std::any::Any;
 
 /// A threshold signature scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +29,35 @@ pub enum Scheme {
     FrostEd25519,
     /// FROST(Ed448, SHAKE256): signatures that verify as Ed448 (RFC 8032).
     FrostEd448,
+    /// DKLs23 over secp256k1: ECDSA signatures (experimental).
+    Dkls23Secp256k1,
+    /// DKLs23 over NIST P-256: ECDSA signatures (experimental).
+    Dkls23P256,
+}
+
+impl Scheme {
+    /// Threshold ECDSA rests on an unaudited implementation (DKLs23 0.6), so it is marked so.
+    pub fn is_experimental(self) -> bool {
+        matches!(self, Scheme::Dkls23Secp256k1 | Scheme::Dkls23P256)
+    }
+}
+
+/// A party's secret between two steps of a scheme (DKG round state, signing nonces), typed by its
+/// scheme and step, never serialized.
+pub struct Secret(Box<dyn Any + Send>);
+
+impl Secret {
+    fn new<T: Any + Send>(state: T) -> Secret {
+        Secret(Box::new(state))
+    }
+
+    fn take<T: 'static>(self) -> Result<T, String> {
+        self.0.downcast::<T>().map(|b| *b).map_err(|_| "secret state of another scheme or step".to_owned())
+    }
+
+    fn peek<T: 'static>(&self) -> Result<&T, String> {
+        self.0.downcast_ref::<T>().ok_or_else(|| "secret state of another scheme or step".to_owned())
+    }
 }
 
 /// Who holds a key: `threshold` of `parties` must take part in a signature. A party's FROST

@@ -1,11 +1,14 @@
 //! What a party does with each request: `trent-party` runs one, and so does Trent when it is one
 //! of a key's parties. Secret state between rounds stays in memory, one entry per session, used
 //! once: a replayed, reordered or foreign message finds no session and fails.
+//!
+//! FROST has its own requests (three for a key, two for a signature). DKLs23 has more rounds, each
+//! with broadcasts and messages between two parties: after its first request (`DkgStart` or
+//! `SignCommit`, which broadcasts the party's session key) every round is a [`Request::Step`].
 
-use crate::frost::{self, Secret};
 use crate::seal::{seal, SessionKey};
-use crate::session_id;
-use crate::wire::{Bytes, Reply, Request, Round1, Session, SignatureRequest};
+use crate::wire::{Bytes, Inbox, Outbox, Reply, Request, Round1, Session, SignatureRequest};
+use crate::{dkls23, frost, session_id, Scheme, Secret};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -13,6 +16,13 @@ use zeroize::Zeroizing;
 
 /// A session not finished within this is dropped.
 const SESSION_LIFETIME: Duration = Duration::from_secs(60);
+
+/// The steps after `DkgStart` of a DKLs23 key generation: its phase 1, phases 2 and 3, phase 4,
+/// then the echo check of the broadcasts phase 4 took, before the share is kept.
+pub const DKLS23_KEY_GENERATION_STEPS: usize = 4;
+/// The steps after `SignCommit` of a DKLs23 signature: its phases 1, 2 and 3 (the coordinator
+/// makes the signature from the last step's broadcasts).
+pub const DKLS23_SIGNING_STEPS: usize = 3;
 
 /// Where a party keeps its shares.
 pub trait Shares: Send + Sync {
@@ -31,6 +41,39 @@ enum State {
     KeyGeneration { session: Session, me: u16, secret: Secret, key: SessionKey, own: Round1 },
     KeyGenerationShared { session: Session, me: u16, secret: Secret, key: SessionKey, echo: Vec<u8>, others: BTreeMap<u16, Vec<u8>> },
     Signing { session: Session, me: u16, nonces: Secret, commitments: Vec<u8>, request: SignatureRequest },
+    Stepping(Box<Run>, Phase),
+}
+
+/// A DKLs23 key generation or signature between two steps.
+struct Run {
+    session: Session,
+    me: u16,
+    /// The parties taking part, by index: all the key's for a key generation, the signers for a signature.
+    parties: Vec<u16>,
+    /// The steps done: the sealed messages of each are bound to its number.
+    steps: u8,
+    /// Whether this party sent the others sealed messages at the last step (they sent it theirs).
+    sent: bool,
+    key: SessionKey,
+    /// The others' session keys, from the first step's broadcast.
+    peers: BTreeMap<u16, Vec<u8>>,
+    /// This party's broadcast at the last step, which the next must carry unchanged.
+    broadcast: Option<Vec<u8>>,
+    /// The digest of the broadcasts this party received at the last step: every party must echo the same.
+    echo: Option<Vec<u8>>,
+}
+
+enum Phase {
+    KeyGeneration(Secret),
+    /// Held until every party has echoed the same last broadcast.
+    KeyGenerated {
+        share: Zeroizing<Vec<u8>>,
+        public_key_package: Vec<u8>,
+    },
+    Signing {
+        request: SignatureRequest,
+        secret: Option<Secret>,
+    },
 }
 
 pub struct Participant<S, P> {
@@ -47,14 +90,15 @@ fn failed(reason: impl Into<String>) -> Refusal {
     Reply::Failed { reason: reason.into() }
 }
 
-/// The associated data of a sealed round-2 package: the session, its sender and its recipient.
-fn binding(session: &[u8], from: u16, to: u16) -> Vec<u8> {
-    [session, &from.to_be_bytes(), &to.to_be_bytes()].concat()
+/// The associated data of a sealed message: the session, the step it was sent at (FROST's round 2
+/// is step 2), its sender and its recipient.
+fn binding(session: &[u8], step: u8, from: u16, to: u16) -> Vec<u8> {
+    [session, &[step], &from.to_be_bytes(), &to.to_be_bytes()].concat()
 }
 
-/// The digest every party echoes: of the whole round-1 broadcast as it received it.
-fn echo_of(round1: &BTreeMap<u16, Round1>) -> Result<Vec<u8>, Refusal> {
-    let bytes = serde_json::to_vec(round1).map_err(|e| failed(e.to_string()))?;
+/// The digest every party echoes: of the whole broadcast as it received it.
+fn echo_of(broadcast: &impl serde::Serialize) -> Result<Vec<u8>, Refusal> {
+    let bytes = serde_json::to_vec(broadcast).map_err(|e| failed(e.to_string()))?;
     Ok(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes).as_ref().to_vec())
 }
 
@@ -70,6 +114,7 @@ impl<S: Shares, P: Policy> Participant<S, P> {
             Request::DkgFinish { session, echoes, sealed } => self.dkg_finish(&session.0, echoes, sealed),
             Request::SignCommit { session, request } => self.sign_commit(session, request),
             Request::SignShare { session, package } => self.sign_share(&session.0, &package.0),
+            Request::Step { session, inbox } => self.step(&session.0, inbox),
             Request::Forget { key_arns } => key_arns.iter().try_for_each(|arn| self.shares.forget(arn)).map(|()| Reply::Forgotten).map_err(failed),
         };
         result.unwrap_or_else(|refusal| refusal)
@@ -104,6 +149,10 @@ impl<S: Shares, P: Policy> Participant<S, P> {
     fn dkg_start(&self, session: Session) -> Result<Reply, Refusal> {
         let me = self.check(&session, "CreateKey", &session.quorum.parties, b"")?;
         let parties = u16::try_from(session.quorum.parties.len()).map_err(|_| failed("too many parties"))?;
+        if let Scheme::Dkls23Secp256k1 | Scheme::Dkls23P256 = session.scheme {
+            let secret = dkls23::dkg_start(session.scheme, me, parties, session.quorum.threshold, &session.id.0).map_err(failed)?;
+            return self.begin(session, me, (1..=parties).collect(), Phase::KeyGeneration(secret));
+        }
         let (secret, package) = frost::dkg_part1(session.scheme, me, parties, session.quorum.threshold).map_err(failed)?;
         let key = SessionKey::generate().map_err(failed)?;
         let own = Round1 { package: Bytes(package), session_key: Bytes(key.public().map_err(failed)?) };
@@ -122,7 +171,7 @@ impl<S: Shares, P: Policy> Participant<S, P> {
         let mut sealed = BTreeMap::new();
         for (to, package) in outgoing {
             let recipient = round1.get(&to).ok_or_else(|| failed("a package for an unknown party"))?;
-            sealed.insert(to, Bytes(seal(&recipient.session_key.0, &package, &binding(id, me, to)).map_err(failed)?));
+            sealed.insert(to, Bytes(seal(&recipient.session_key.0, &package, &binding(id, 2, me, to)).map_err(failed)?));
         }
         self.put(id.to_vec(), State::KeyGenerationShared { session, me, secret, key, echo: echo.clone(), others })?;
         Ok(Reply::DkgShared { echo: Bytes(echo), sealed })
@@ -137,7 +186,7 @@ impl<S: Shares, P: Policy> Participant<S, P> {
         let mut round2 = BTreeMap::new();
         for from in others.keys() {
             let package = sealed.get(from).ok_or_else(|| failed("a round-2 package is missing"))?;
-            round2.insert(*from, key.open(&package.0, &binding(id, *from, me)).map_err(failed)?.to_vec());
+            round2.insert(*from, key.open(&package.0, &binding(id, 2, *from, me)).map_err(failed)?.to_vec());
         }
         let (key_package, public) = frost::dkg_part3(session.scheme, &secret, &others, &round2).map_err(failed)?;
         self.shares.store(&session.key_arn, &key_package).map_err(failed)?;
@@ -151,6 +200,14 @@ impl<S: Shares, P: Policy> Participant<S, P> {
         }
         let key_package =
             self.shares.load(&session.key_arn).map_err(failed)?.ok_or_else(|| failed(format!("party {} holds no share of {}", self.name, session.key_arn)))?;
+        if let Scheme::Dkls23Secp256k1 | Scheme::Dkls23P256 = session.scheme {
+            let signers = request
+                .signers
+                .iter()
+                .map(|s| session.quorum.index_of(s).ok_or_else(|| failed(format!("signer {s} is not one of the key's parties"))))
+                .collect::<Result<_, _>>()?;
+            return self.begin(session, me, signers, Phase::Signing { request, secret: None });
+        }
         let (nonces, commitments) = frost::commit(session.scheme, &key_package).map_err(failed)?;
         self.put(session.id.0.clone(), State::Signing { session, me, nonces, commitments: commitments.clone(), request })?;
         Ok(Reply::Committed { commitments: Bytes(commitments) })
@@ -163,13 +220,105 @@ impl<S: Shares, P: Policy> Participant<S, P> {
         self.policy.signed(&session.key_arn, &request, id);
         Ok(Reply::Shared { share: Bytes(share) })
     }
+
+    /// The first DKLs23 step: a session key, broadcast, for the messages the others seal for this party.
+    fn begin(&self, session: Session, me: u16, parties: Vec<u16>, phase: Phase) -> Result<Reply, Refusal> {
+        let key = SessionKey::generate().map_err(failed)?;
+        let public = key.public().map_err(failed)?;
+        let id = session.id.0.clone();
+        let run = Run { session, me, parties, steps: 0, sent: false, key, peers: BTreeMap::new(), broadcast: Some(public.clone()), echo: None };
+        self.put(id, State::Stepping(Box::new(run), phase))?;
+        Ok(Reply::Stepped(Outbox { broadcast: Bytes(public), ..Outbox::default() }))
+    }
+
+    /// One DKLs23 step: the checks every step makes, then the scheme's own.
+    fn step(&self, id: &[u8], inbox: Inbox) -> Result<Reply, Refusal> {
+        let State::Stepping(mut run, phase) = self.take(id)? else { return Err(failed("not at this step")) };
+        // The broadcast echo check: every party saw the same broadcasts at the last step.
+        if let Some(echo) = run.echo.take() {
+            if inbox.echoes.len() != run.parties.len() || inbox.echoes.values().any(|e| e.0 != echo) {
+                return Err(failed("the parties received different broadcasts: aborted"));
+            }
+        }
+        if let Some(own) = run.broadcast.take() {
+            if inbox.broadcasts.get(&run.me).map(|b| &b.0) != Some(&own) || !inbox.broadcasts.keys().eq(run.parties.iter()) {
+                return Err(failed("the broadcast does not carry this party's own message unchanged, or not every party's"));
+            }
+            run.echo = Some(echo_of(&inbox.broadcasts)?);
+        }
+        if run.steps == 0 {
+            run.peers = inbox.broadcasts.iter().filter(|(i, _)| **i != run.me).map(|(i, b)| (*i, b.0.clone())).collect();
+        }
+        let received = self.open(&run, &inbox.sealed)?;
+        let broadcasts: BTreeMap<u16, Vec<u8>> = inbox.broadcasts.into_iter().map(|(i, b)| (i, b.0)).collect();
+        run.steps += 1;
+        let (step, scheme, key_arn) = (run.steps, run.session.scheme, run.session.key_arn.clone());
+        let (phase, broadcast, outgoing) = match phase {
+            Phase::KeyGeneration(secret) if step == 1 => {
+                let (secret, fragments) = dkls23::dkg_fragments(scheme, secret).map_err(failed)?;
+                (Phase::KeyGeneration(secret), Vec::new(), fragments)
+            }
+            Phase::KeyGeneration(secret) if step == 2 => {
+                let (secret, broadcast, messages) = dkls23::dkg_commit(scheme, secret, &received).map_err(failed)?;
+                (Phase::KeyGeneration(secret), broadcast, messages)
+            }
+            Phase::KeyGeneration(secret) => {
+                let (share, public_key_package) = dkls23::dkg_finish(scheme, secret, &broadcasts, &received).map_err(failed)?;
+                (Phase::KeyGenerated { share, public_key_package }, Vec::new(), BTreeMap::new())
+            }
+            Phase::KeyGenerated { share, public_key_package } => {
+                self.shares.store(&key_arn, &share).map_err(failed)?;
+                return Ok(Reply::DkgFinished { public_key_package: Bytes(public_key_package) });
+            }
+            Phase::Signing { request, secret: None } => {
+                let share = self.shares.load(&key_arn).map_err(failed)?.ok_or_else(|| failed("the share is gone"))?;
+                let (secret, messages) = dkls23::sign_start(scheme, &share, id, &run.parties, &request.message.0).map_err(failed)?;
+                (Phase::Signing { request, secret: Some(secret) }, Vec::new(), messages)
+            }
+            Phase::Signing { request, secret: Some(secret) } if step == 2 => {
+                let (secret, messages) = dkls23::sign_multiply(scheme, secret, &received).map_err(failed)?;
+                (Phase::Signing { request, secret: Some(secret) }, Vec::new(), messages)
+            }
+            Phase::Signing { request, secret: Some(secret) } => {
+                let reveal = dkls23::sign_reveal(scheme, secret, &received).map_err(failed)?;
+                self.policy.signed(&key_arn, &request, id);
+                return Ok(Reply::Stepped(Outbox { broadcast: Bytes(reveal), ..Outbox::default() }));
+            }
+        };
+        let mut sealed = BTreeMap::new();
+        for (to, message) in outgoing {
+            let recipient = run.peers.get(&to).ok_or_else(|| failed("a message for an unknown party"))?;
+            sealed.insert(to, Bytes(seal(recipient, &message, &binding(id, step, run.me, to)).map_err(failed)?));
+        }
+        let echo = Bytes(run.echo.clone().unwrap_or_default());
+        run.sent = !sealed.is_empty();
+        run.broadcast = (!broadcast.is_empty()).then(|| broadcast.clone());
+        self.put(id.to_vec(), State::Stepping(run, phase))?;
+        Ok(Reply::Stepped(Outbox { broadcast: Bytes(broadcast), sealed, echo }))
+    }
+
+    /// The messages sealed for this party at the last step: one from each other party when this
+    /// one sent each a message then (every party sends at the same steps), else none.
+    fn open(&self, run: &Run, sealed: &BTreeMap<u16, Bytes>) -> Result<BTreeMap<u16, Vec<u8>>, Refusal> {
+        if !run.sent {
+            return if sealed.is_empty() { Ok(BTreeMap::new()) } else { Err(failed("sealed messages at a step that takes none")) };
+        }
+        let others: Vec<u16> = run.parties.iter().copied().filter(|i| *i != run.me).collect();
+        if !sealed.keys().eq(others.iter()) {
+            return Err(failed("the sealed messages are not one from each other party"));
+        }
+        sealed
+            .iter()
+            .map(|(from, bytes)| Ok((*from, run.key.open(&bytes.0, &binding(&run.session.id.0, run.steps, *from, run.me)).map_err(failed)?.to_vec())))
+            .collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wire::SignatureRequest;
-    use crate::{Quorum, Scheme};
+    use crate::Quorum;
 
     #[derive(Default)]
     struct Memory(Mutex<HashMap<String, Vec<u8>>>);
@@ -205,9 +354,13 @@ mod tests {
     }
 
     fn session(operation: &str, quorum: &Quorum, signers: &[String], message: &[u8]) -> Session {
+        session_of(Scheme::FrostEd25519, operation, quorum, signers, message)
+    }
+
+    fn session_of(scheme: Scheme, operation: &str, quorum: &Quorum, signers: &[String], message: &[u8]) -> Session {
         let nonce = crate::nonce().unwrap();
         let id = session_id(operation, ARN, signers, message, &nonce);
-        Session { id: Bytes(id.to_vec()), key_arn: ARN.into(), scheme: Scheme::FrostEd25519, quorum: quorum.clone(), nonce }
+        Session { id: Bytes(id.to_vec()), key_arn: ARN.into(), scheme, quorum: quorum.clone(), nonce }
     }
 
     fn failure(reply: Reply) -> String {
@@ -296,5 +449,106 @@ mod tests {
             failure(parties[1].handle(Request::SignShare { session: signing.id.clone(), package: Bytes(package) })).contains("no such session"),
             "a replay signs nothing"
         );
+    }
+
+    fn outboxes(replies: impl IntoIterator<Item = Reply>) -> BTreeMap<u16, Outbox> {
+        replies
+            .into_iter()
+            .enumerate()
+            .map(|(i, reply)| match reply {
+                Reply::Stepped(outbox) => (i as u16 + 1, outbox),
+                other => panic!("expected a step, got {other:?}"),
+            })
+            .collect()
+    }
+
+    /// `count` DKLs23 steps among both parties, as Trent relays them: the last replies.
+    fn steps(parties: &[Participant<Memory, Allow>], id: &Bytes, first: Vec<Reply>, count: usize) -> Vec<Reply> {
+        let mut replies = first;
+        for _ in 0..count {
+            let outboxes = outboxes(replies);
+            replies = parties
+                .iter()
+                .enumerate()
+                .map(|(i, p)| p.handle(Request::Step { session: id.clone(), inbox: Inbox::for_party(&outboxes, i as u16 + 1) }))
+                .collect();
+        }
+        replies
+    }
+
+    const ECDSA: Scheme = Scheme::Dkls23Secp256k1;
+
+    fn ecdsa_request(quorum: &Quorum, hash: &[u8]) -> SignatureRequest {
+        SignatureRequest { caller: "c".into(), algorithm: "ECDSA_SHA_256".into(), message: Bytes(hash.to_vec()), signers: quorum.parties.clone() }
+    }
+
+    /// A DKLs23 key generation between the two: the public key package.
+    fn generate_ecdsa(quorum: &Quorum, parties: &[Participant<Memory, Allow>]) -> Vec<u8> {
+        let dkg = session_of(ECDSA, "CreateKey", quorum, &quorum.parties, b"");
+        let first = parties.iter().map(|p| p.handle(Request::DkgStart { session: dkg.clone() })).collect();
+        let finished = steps(parties, &dkg.id, first, DKLS23_KEY_GENERATION_STEPS);
+        let Reply::DkgFinished { public_key_package } = &finished[0] else { panic!("{finished:?}") };
+        public_key_package.0.clone()
+    }
+
+    #[test]
+    fn ecdsa_parties_generate_and_sign_and_each_keeps_only_its_share() {
+        let (quorum, parties) = parties();
+        let public = generate_ecdsa(&quorum, &parties);
+        let shares: Vec<_> = parties.iter().map(|p| p.shares.load(ARN).unwrap().expect("a share each")).collect();
+        assert_ne!(shares[0], shares[1]);
+        let hash = [9u8; 32];
+        let signing = session_of(ECDSA, "Sign", &quorum, &quorum.parties, &hash);
+        let first = parties.iter().map(|p| p.handle(Request::SignCommit { session: signing.clone(), request: ecdsa_request(&quorum, &hash) })).collect();
+        let reveals = outboxes(steps(&parties, &signing.id, first, DKLS23_SIGNING_STEPS)).into_iter().map(|(i, o)| (i, o.broadcast.0)).collect();
+        dkls23::signature(ECDSA, &reveals, &hash, &public).expect("a signature under the group key");
+    }
+
+    #[test]
+    fn ecdsa_key_generation_with_broadcasts_that_differ_between_parties_keeps_nothing() {
+        let (quorum, parties) = parties();
+        let dkg = session_of(ECDSA, "CreateKey", &quorum, &quorum.parties, b"");
+        let first = parties.iter().map(|p| p.handle(Request::DkgStart { session: dkg.clone() })).collect();
+        // Up to phase 4, as Trent relays, but b is given a's broadcast with another byte (which
+        // DKLs23's decoding ignores): both finish phase 4, and their echoes differ.
+        let outboxes = outboxes(steps(&parties, &dkg.id, first, 2));
+        let mut for_b = Inbox::for_party(&outboxes, 2);
+        for_b.broadcasts.get_mut(&1).unwrap().0.push(0);
+        let finished = [Inbox::for_party(&outboxes, 1), for_b];
+        let echoes = self::outboxes(parties.iter().zip(finished).map(|(p, inbox)| p.handle(Request::Step { session: dkg.id.clone(), inbox })));
+        for (i, p) in parties.iter().enumerate() {
+            let reason = failure(p.handle(Request::Step { session: dkg.id.clone(), inbox: Inbox::for_party(&echoes, i as u16 + 1) }));
+            assert!(reason.contains("different broadcasts"), "{reason}");
+        }
+        assert!(parties.iter().all(|p| p.shares.load(ARN).unwrap().is_none()), "nothing half-made is kept");
+    }
+
+    #[test]
+    fn ecdsa_steps_replayed_reordered_or_tampered_sign_nothing() {
+        let (quorum, parties) = parties();
+        let public = generate_ecdsa(&quorum, &parties);
+        let hash = [5u8; 32];
+        let signing = session_of(ECDSA, "Sign", &quorum, &quorum.parties, &hash);
+        let step = |p: &Participant<Memory, Allow>, inbox: Inbox| p.handle(Request::Step { session: signing.id.clone(), inbox });
+        // A step before the signature begins: out of order.
+        assert!(failure(step(&parties[0], Inbox::default())).contains("no such session"));
+        let first: Vec<Reply> =
+            parties.iter().map(|p| p.handle(Request::SignCommit { session: signing.clone(), request: ecdsa_request(&quorum, &hash) })).collect();
+        let keys = outboxes(first);
+        let after_1 = outboxes(parties.iter().enumerate().map(|(i, p)| step(p, Inbox::for_party(&keys, i as u16 + 1))));
+        // Step 1's inbox again at step 2: refused.
+        failure(step(&parties[0], Inbox::for_party(&keys, 1)));
+        let mut tampered = Inbox::for_party(&after_1, 2);
+        tampered.sealed.get_mut(&1).unwrap().0[40] ^= 1;
+        assert!(failure(step(&parties[1], tampered)).contains("does not open"));
+        // A refusal ends the session: neither can go on, no reveal, no signature.
+        for (i, p) in parties.iter().enumerate() {
+            assert!(failure(step(p, Inbox::for_party(&after_1, i as u16 + 1))).contains("no such session"));
+        }
+        // A whole run afterwards, with a fresh session, signs.
+        let again = session_of(ECDSA, "Sign", &quorum, &quorum.parties, &hash);
+        let first = parties.iter().map(|p| p.handle(Request::SignCommit { session: again.clone(), request: ecdsa_request(&quorum, &hash) })).collect();
+        let reveals = outboxes(steps(&parties, &again.id, first, DKLS23_SIGNING_STEPS)).into_iter().map(|(i, o)| (i, o.broadcast.0)).collect();
+        dkls23::signature(ECDSA, &reveals, &hash, &public).expect("a signature");
     }
 }

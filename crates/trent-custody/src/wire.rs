@@ -65,11 +65,42 @@ pub struct SignatureRequest {
     pub signers: Vec<String>,
 }
 
-/// A party's round-1 broadcast: its FROST commitment and its X25519 key for this session.
+/// A party's FROST round-1 broadcast: its commitment and its X25519 key for this session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Round1 {
     pub package: Bytes,
     pub session_key: Bytes,
+}
+
+/// What a party receives at one step of a protocol of several rounds (DKLs23's): every party's
+/// broadcast of the step before, the messages sealed for this party then, and every party's echo
+/// of the broadcasts it received then.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Inbox {
+    pub broadcasts: BTreeMap<u16, Bytes>,
+    pub sealed: BTreeMap<u16, Bytes>,
+    pub echoes: BTreeMap<u16, Bytes>,
+}
+
+impl Inbox {
+    /// What the coordinator relays to party `to` from every party's outbox of the last step.
+    pub fn for_party(outboxes: &BTreeMap<u16, Outbox>, to: u16) -> Inbox {
+        let present = |bytes: &Bytes| !bytes.0.is_empty();
+        Inbox {
+            broadcasts: outboxes.iter().filter(|(_, o)| present(&o.broadcast)).map(|(from, o)| (*from, o.broadcast.clone())).collect(),
+            sealed: outboxes.iter().filter_map(|(from, o)| o.sealed.get(&to).map(|m| (*from, m.clone()))).collect(),
+            echoes: outboxes.iter().filter(|(_, o)| present(&o.echo)).map(|(from, o)| (*from, o.echo.clone())).collect(),
+        }
+    }
+}
+
+/// What a party sends at one step: its broadcast, a sealed message for each other party, and the
+/// digest of the broadcasts it received at this step (empty when there were none).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Outbox {
+    pub broadcast: Bytes,
+    pub sealed: BTreeMap<u16, Bytes>,
+    pub echo: Bytes,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -96,6 +127,11 @@ pub enum Request {
         session: Bytes,
         package: Bytes,
     },
+    /// The next step of a DKLs23 key generation or signature (begun by `DkgStart` or `SignCommit`).
+    Step {
+        session: Bytes,
+        inbox: Inbox,
+    },
     /// Keys deleted: their shares go.
     Forget {
         key_arns: Vec<String>,
@@ -119,6 +155,8 @@ pub enum Reply {
     Shared {
         share: Bytes,
     },
+    /// A DKLs23 step done; its first carries the party's X25519 key for the session as broadcast.
+    Stepped(Outbox),
     Forgotten,
     /// The party's own policy said no.
     Refused {

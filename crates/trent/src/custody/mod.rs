@@ -13,9 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use trent_custody::participant::{Participant, Policy, Shares};
-use trent_custody::wire::{Bytes, Reply, Request, Round1, Session, SignatureRequest};
-use trent_custody::{frost, session_id, Quorum, Scheme};
+use trent_custody::participant::{Participant, Policy, Shares, DKLS23_KEY_GENERATION_STEPS, DKLS23_SIGNING_STEPS};
+use trent_custody::wire::{Bytes, Inbox, Reply, Request, Round1, Session, SignatureRequest};
+use trent_custody::{dkls23, frost, session_id, Quorum, Scheme};
 use trent_model::{kms_error, KeySpec, KeyUsageType, KmsError, OriginType};
 use zeroize::Zeroizing;
 
@@ -43,9 +43,12 @@ impl KeyCustody {
             scheme: Some(match self.scheme {
                 Scheme::FrostEd25519 => trent_model::CustodySchemeType::FrostEd25519,
                 Scheme::FrostEd448 => trent_model::CustodySchemeType::FrostEd448,
+                Scheme::Dkls23Secp256k1 => trent_model::CustodySchemeType::Dkls23Secp256k1,
+                Scheme::Dkls23P256 => trent_model::CustodySchemeType::Dkls23P256,
             }),
             threshold: Some(i32::from(self.quorum.threshold)),
             parties: Some(self.quorum.parties.clone()),
+            experimental: self.scheme.is_experimental().then_some(true),
         }
     }
 }
@@ -64,9 +67,8 @@ pub fn requested(
     let scheme = match key_spec {
         KeySpec::EccNistEdwards25519 => Scheme::FrostEd25519,
         KeySpec::EccEd448 => Scheme::FrostEd448,
-        KeySpec::EccNistP256 | KeySpec::EccSecgP256k1 => {
-            return Err(kms_error!(UnsupportedOperationException, "Threshold custody of {key_spec} keys (threshold ECDSA) is not available in this Trent yet."))
-        }
+        KeySpec::EccSecgP256k1 => Scheme::Dkls23Secp256k1,
+        KeySpec::EccNistP256 => Scheme::Dkls23P256,
         other => return Err(kms_error!(UnsupportedOperationException, "Threshold custody is not available for {other} keys.")),
     };
     if key_usage != KeyUsageType::SignVerify || origin != OriginType::AwsKms || multi_region {
@@ -214,8 +216,32 @@ impl Custody {
         let id = session_id("CreateKey", key_arn, &quorum.parties, b"", &nonce);
         let session = Session { id: Bytes(id.to_vec()), key_arn: key_arn.to_owned(), scheme, quorum: quorum.clone(), nonce };
         let parties = &quorum.parties;
-        let index = |party: &str| quorum.index_of(party).unwrap_or_default();
+        let finished = match scheme {
+            Scheme::FrostEd25519 | Scheme::FrostEd448 => self.generate_frost(&session).await?,
+            Scheme::Dkls23Secp256k1 | Scheme::Dkls23P256 => {
+                let started = self.round(parties, |_| Request::DkgStart { session: session.clone() }).await?;
+                self.steps(&session, parties, started, DKLS23_KEY_GENERATION_STEPS).await?
+            }
+        };
+        let mut public = None;
+        for (party, reply) in parties.iter().zip(finished) {
+            let Reply::DkgFinished { public_key_package } = reply else { return Err(unexpected(party)) };
+            match &public {
+                None => public = Some(public_key_package.0),
+                Some(agreed) if *agreed == public_key_package.0 => {}
+                Some(_) => return Err(internal("the parties disagree on the group key")),
+            }
+        }
+        let public_key_package = public.ok_or_else(|| internal("no party"))?;
+        let trent_share = self.trent.shares.load(key_arn).map_err(internal)?;
+        self.trent.shares.forget(key_arn).map_err(internal)?;
+        Ok(Generated { trent_share, public_key_package })
+    }
 
+    /// FROST's key generation: its three rounds, the last one's replies.
+    async fn generate_frost(&self, session: &Session) -> Result<Vec<Reply>, KmsError> {
+        let parties = &session.quorum.parties;
+        let index = |party: &str| session.quorum.index_of(party).unwrap_or_default();
         let mut round1 = BTreeMap::<u16, Round1>::new();
         for (party, reply) in parties.iter().zip(self.round(parties, |_| Request::DkgStart { session: session.clone() }).await?) {
             let Reply::DkgStarted(package) = reply else { return Err(unexpected(party)) };
@@ -233,19 +259,22 @@ impl Custody {
             sealed_from.iter().filter_map(|(from, sealed)| sealed.get(&to).map(|package| (*from, package.clone()))).collect()
         };
         let finish = |party: &str| Request::DkgFinish { session: session.id.clone(), echoes: echoes.clone(), sealed: for_party(party) };
-        let mut public = None;
-        for (party, reply) in parties.iter().zip(self.round(parties, finish).await?) {
-            let Reply::DkgFinished { public_key_package } = reply else { return Err(unexpected(party)) };
-            match &public {
-                None => public = Some(public_key_package.0),
-                Some(agreed) if *agreed == public_key_package.0 => {}
-                Some(_) => return Err(internal("the parties disagree on the group key")),
+        self.round(parties, finish).await
+    }
+
+    /// DKLs23's steps after its first request: the replies of the last.
+    async fn steps(&self, session: &Session, parties: &[String], first: Vec<Reply>, count: usize) -> Result<Vec<Reply>, KmsError> {
+        let index = |party: &str| session.quorum.index_of(party).unwrap_or_default();
+        let mut replies = first;
+        for _ in 0..count {
+            let mut outboxes = BTreeMap::new();
+            for (party, reply) in parties.iter().zip(replies) {
+                let Reply::Stepped(outbox) = reply else { return Err(unexpected(party)) };
+                outboxes.insert(index(party), outbox);
             }
+            replies = self.round(parties, |party| Request::Step { session: session.id.clone(), inbox: Inbox::for_party(&outboxes, index(party)) }).await?;
         }
-        let public_key_package = public.ok_or_else(|| internal("no party"))?;
-        let trent_share = self.trent.shares.load(key_arn).map_err(internal)?;
-        self.trent.shares.forget(key_arn).map_err(internal)?;
-        Ok(Generated { trent_share, public_key_package })
+        Ok(replies)
     }
 
     /// A signature by a quorum of the key's parties (Trent first when it is one, then the others
@@ -283,8 +312,17 @@ impl Custody {
 
     async fn sign_with(&self, session: &Session, signers: &[String], request: SignatureRequest, public_key_package: &[u8]) -> Result<Vec<u8>, KmsError> {
         let message = request.message.0.clone();
-        let mut commitments = BTreeMap::new();
         let commit = |_: &str| Request::SignCommit { session: session.clone(), request: request.clone() };
+        if let Scheme::Dkls23Secp256k1 | Scheme::Dkls23P256 = session.scheme {
+            let started = self.round(signers, commit).await?;
+            let mut reveals = BTreeMap::new();
+            for (party, reply) in signers.iter().zip(self.steps(session, signers, started, DKLS23_SIGNING_STEPS).await?) {
+                let Reply::Stepped(outbox) = reply else { return Err(unexpected(party)) };
+                reveals.insert(session.quorum.index_of(party).unwrap_or_default(), outbox.broadcast.0);
+            }
+            return dkls23::signature(session.scheme, &reveals, &message, public_key_package).map_err(internal);
+        }
+        let mut commitments = BTreeMap::new();
         for (party, reply) in signers.iter().zip(self.round(signers, commit).await?) {
             let Reply::Committed { commitments: c } = reply else { return Err(unexpected(party)) };
             commitments.insert(session.quorum.index_of(party).unwrap_or_default(), c.0);
@@ -331,11 +369,23 @@ fn internal(why: impl std::fmt::Display) -> KmsError {
 
 /// The SubjectPublicKeyInfo (DER) of a group key, as GetPublicKey returns it.
 pub fn public_key_der(custody: &KeyCustody) -> Result<Vec<u8>, KmsError> {
-    let raw = frost::group_key(custody.scheme, &custody.public_key_package).map_err(internal)?;
-    // The fixed DER prefix of an RFC 8410 SubjectPublicKeyInfo for each curve.
+    let raw = match custody.scheme {
+        Scheme::FrostEd25519 | Scheme::FrostEd448 => frost::group_key(custody.scheme, &custody.public_key_package),
+        Scheme::Dkls23Secp256k1 | Scheme::Dkls23P256 => dkls23::group_key(custody.scheme, &custody.public_key_package),
+    }
+    .map_err(internal)?;
+    // The fixed DER prefix of a SubjectPublicKeyInfo for each curve: RFC 8410's for Edwards
+    // curves, RFC 5480's (id-ecPublicKey, the curve's OID, an uncompressed point) for ECDSA.
     let prefix: &[u8] = match custody.scheme {
         Scheme::FrostEd25519 => &[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00],
         Scheme::FrostEd448 => &[0x30, 0x43, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x71, 0x03, 0x3a, 0x00],
+        Scheme::Dkls23Secp256k1 => {
+            &[0x30, 0x56, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a, 0x03, 0x42, 0x00]
+        }
+        Scheme::Dkls23P256 => &[
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03,
+            0x42, 0x00,
+        ],
     };
     Ok([prefix, &raw].concat())
 }

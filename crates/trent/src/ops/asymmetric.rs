@@ -3,6 +3,7 @@
 use super::authorize::{authorize_key, AuthorizedKey, Conditions, KeyIdForms};
 use super::{current_material, dry_run, key_specs, public_key, refuse_recipient, require_enabled, require_usage, run_crypto, unwrap_material, Caller, Ctx};
 use trent_crypto::asymmetric;
+use trent_custody::Scheme;
 use trent_model::*;
 
 pub async fn get_public_key(ctx: &Ctx, caller: &Caller, input: GetPublicKeyRequest) -> Result<GetPublicKeyResponse, KmsError> {
@@ -63,9 +64,15 @@ async fn threshold_sign(
     message_type: MessageType,
     message: Blob,
 ) -> Result<Vec<u8>, KmsError> {
-    if message_type != MessageType::Raw {
-        return Err(kms_error!(ValidationException, "A threshold key signs RAW messages only; {algorithm} over a DIGEST is not available."));
-    }
+    // Threshold ECDSA signs a SHA-256 digest (a DIGEST as given, already checked to be 32 bytes);
+    // FROST signs the message itself.
+    let message = match (custody.scheme, message_type) {
+        (Scheme::Dkls23Secp256k1 | Scheme::Dkls23P256, MessageType::Raw) => aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &message).as_ref().to_vec(),
+        (Scheme::Dkls23Secp256k1 | Scheme::Dkls23P256, MessageType::Digest) | (Scheme::FrostEd25519 | Scheme::FrostEd448, MessageType::Raw) => message.to_vec(),
+        _ => {
+            return Err(kms_error!(ValidationException, "A threshold key of this spec cannot sign a {message_type} message with {algorithm}."));
+        }
+    };
     let trent_share = match key.current_material() {
         Some((version, _)) => Some(unwrap_material(ctx, key, version)?),
         None => None,
@@ -73,7 +80,7 @@ async fn threshold_sign(
     let request = trent_custody::wire::SignatureRequest {
         caller: caller.principal.arn.clone(),
         algorithm: algorithm.as_str().to_owned(),
-        message: trent_custody::wire::Bytes(message.to_vec()),
+        message: trent_custody::wire::Bytes(message),
         signers: Vec::new(),
     };
     let (signature, signers) = ctx.custody.sign(&key.arn, custody, trent_share.as_ref().map(|s| s.as_bytes()), request).await?;

@@ -10,6 +10,8 @@ use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
 use aws_sdk_kms::Client;
 
+use k256::elliptic_curve::sec1::ToSec1Point as _;
+
 use crate::asymmetric::Scratch;
 use crate::common::*;
 
@@ -163,10 +165,20 @@ async fn sign(
     algorithm: SigningAlgorithmSpec,
     message: &[u8],
 ) -> Result<Vec<u8>, String> {
+    sign_as(kms, key_id, algorithm, MessageType::Raw, message).await
+}
+
+async fn sign_as(
+    kms: &Client,
+    key_id: &str,
+    algorithm: SigningAlgorithmSpec,
+    message_type: MessageType,
+    message: &[u8],
+) -> Result<Vec<u8>, String> {
     kms.sign()
         .key_id(key_id)
         .message(Blob::new(message))
-        .message_type(MessageType::Raw)
+        .message_type(message_type)
         .signing_algorithm(algorithm)
         .send()
         .await
@@ -180,17 +192,20 @@ async fn sign(
         })
 }
 
-/// OpenSSL, independently, verifies `signature` over `message` with the key's public key.
-async fn openssl_verifies(kms: &Client, key_id: &str, message: &[u8], signature: &[u8]) -> bool {
-    let public = kms
-        .get_public_key()
+async fn public_key(kms: &Client, key_id: &str) -> Vec<u8> {
+    kms.get_public_key()
         .key_id(key_id)
         .send()
         .await
         .expect("GetPublicKey")
         .public_key
         .expect("PublicKey")
-        .into_inner();
+        .into_inner()
+}
+
+/// OpenSSL, independently, verifies `signature` over `message` with the key's public key.
+async fn openssl_verifies(kms: &Client, key_id: &str, message: &[u8], signature: &[u8]) -> bool {
+    let public = public_key(kms, key_id).await;
     let scratch = Scratch::new();
     let (public, message, signature) = (
         scratch.write("pub.der", &public),
@@ -202,6 +217,35 @@ async fn openssl_verifies(kms: &Client, key_id: &str, message: &[u8], signature:
         &message, "-sigfile", &signature,
     ]);
     ok && String::from_utf8_lossy(&stdout).contains("Verified Successfully")
+}
+
+/// OpenSSL, independently, verifies an ECDSA `signature` over SHA-256 of `message` with the
+/// key's public key.
+async fn openssl_verifies_ecdsa(
+    kms: &Client,
+    key_id: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    let public = public_key(kms, key_id).await;
+    let scratch = Scratch::new();
+    let (public, message, signature) = (
+        scratch.write("pub.der", &public),
+        scratch.write("msg", message),
+        scratch.write("sig", signature),
+    );
+    let (ok, stdout, _) = scratch.openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        &public,
+        "-keyform",
+        "DER",
+        "-signature",
+        &signature,
+        &message,
+    ]);
+    ok && String::from_utf8_lossy(&stdout).contains("Verified OK")
 }
 
 use aws_sdk_kms::error::ProvideErrorMetadata as _;
@@ -487,14 +531,24 @@ async fn each_party_decides_by_its_own_policy_and_forgets_deleted_keys() {
         .send()
         .await;
     assert_code(untag, "TagException");
-    let ecdsa = kms
+    let p384 = kms
         .create_key()
-        .key_spec(KeySpec::EccNistP256)
+        .key_spec(KeySpec::EccNistP384)
         .key_usage(KeyUsageType::SignVerify)
         .tags(tag("trent:custody", "threshold:2-of-2:trent/alice"))
         .send()
         .await;
-    assert_code(ecdsa, "UnsupportedOperationException");
+    assert_code(p384, "UnsupportedOperationException");
+    // Threshold ECDSA asks alice's policy too.
+    let ecdsa =
+        create_threshold_key(&kms, KeySpec::EccSecgP256K1, "threshold:2-of-2:trent/alice").await;
+    let refused = sign(&kms, &ecdsa, SigningAlgorithmSpec::EcdsaSha256, b"no")
+        .await
+        .expect_err("alice refuses");
+    assert!(
+        refused.starts_with("AccessDeniedException") && refused.contains("alice"),
+        "{refused}"
+    );
     let digest = kms
         .sign()
         .key_id(&key_id)
@@ -535,19 +589,23 @@ async fn each_party_decides_by_its_own_policy_and_forgets_deleted_keys() {
 
     // Deletion carried out while alice is offline: she deletes her share when she connects.
     parties[0].kill();
-    kms.schedule_key_deletion()
-        .key_id(&key_id)
-        .pending_window_in_days(7)
-        .send()
-        .await
-        .unwrap();
+    for key_id in [&key_id, &ecdsa] {
+        kms.schedule_key_deletion()
+            .key_id(key_id)
+            .pending_window_in_days(7)
+            .send()
+            .await
+            .unwrap();
+    }
     server.advance_clock(8 * 86_400).await;
     let gone = Instant::now() + Duration::from_secs(90);
-    while kms.describe_key().key_id(&key_id).send().await.is_ok() {
-        assert!(Instant::now() < gone, "the key was never deleted");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    for key_id in [&key_id, &ecdsa] {
+        while kms.describe_key().key_id(key_id).send().await.is_ok() {
+            assert!(Instant::now() < gone, "the key was never deleted");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
-    assert_eq!(parties[0].shares().len(), 1);
+    assert_eq!(parties[0].shares().len(), 2);
     parties[0].run(&server, POLICY_ALLOW_ALL);
     let forgotten = Instant::now() + Duration::from_secs(10);
     while !parties[0].shares().is_empty() {
@@ -632,4 +690,129 @@ async fn a_party_lost_mid_protocol_leaves_nothing_half_made_and_a_retry_works() 
     .await
     .expect("Sign after Trent's crash");
     assert!(openssl_verifies(&kms, &signer, b"after a crash", &signature).await);
+}
+
+/// Threshold ECDSA (DKLs23, experimental): a 2-of-2 key of each curve signs RAW and DIGEST
+/// messages, OpenSSL verifies, and so does Verify; a 2-of-3 secp256k1 key signs with a party
+/// down, and its parties' shares combined by the test alone are a key found nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threshold_ecdsa_keys_sign_raw_and_digest_and_their_whole_key_is_nowhere() {
+    let (server, mut parties) = deployment(&["alice", "bob"]);
+    for party in &mut parties {
+        party.run(&server, POLICY_ALLOW_ALL);
+    }
+    let kms = server.client(REGION);
+    let message = b"signed by trent and alice";
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, message);
+    for (spec, scheme) in [
+        (KeySpec::EccSecgP256K1, "DKLS23_SECP256K1"),
+        (KeySpec::EccNistP256, "DKLS23_P256"),
+    ] {
+        let key_id = create_threshold_key(&kms, spec.clone(), "threshold:2-of-2:trent/alice").await;
+        let raw = server
+            .call(REGION, "DescribeKey", &serde_json::json!({"KeyId": key_id}))
+            .await
+            .ok();
+        assert_eq!(
+            raw["KeyMetadata"]["Custody"],
+            serde_json::json!({"Scheme": scheme, "Threshold": 2, "Parties": ["trent", "alice"], "Experimental": true}),
+        );
+        let algorithm = SigningAlgorithmSpec::EcdsaSha256;
+        let signatures = [
+            sign(&kms, &key_id, algorithm.clone(), message)
+                .await
+                .expect("Sign RAW"),
+            sign_as(
+                &kms,
+                &key_id,
+                algorithm.clone(),
+                MessageType::Digest,
+                digest.as_ref(),
+            )
+            .await
+            .expect("Sign DIGEST"),
+        ];
+        for signature in signatures {
+            assert!(
+                openssl_verifies_ecdsa(&kms, &key_id, message, &signature).await,
+                "OpenSSL verifies the {spec:?} threshold signature"
+            );
+            let verified = kms
+                .verify()
+                .key_id(&key_id)
+                .message(Blob::new(message.as_slice()))
+                .message_type(MessageType::Raw)
+                .signing_algorithm(algorithm.clone())
+                .signature(Blob::new(signature))
+                .send()
+                .await
+                .expect("Verify");
+            assert!(verified.signature_valid);
+        }
+        let sha384 = sign(&kms, &key_id, SigningAlgorithmSpec::EcdsaSha384, message).await;
+        assert!(
+            sha384
+                .as_ref()
+                .is_err_and(|e| e.starts_with("InvalidKeyUsageException")),
+            "{sha384:?}"
+        );
+    }
+
+    let key_id = create_threshold_key(
+        &kms,
+        KeySpec::EccSecgP256K1,
+        "threshold:2-of-3:trent/alice/bob",
+    )
+    .await;
+    let arn = key_arn(REGION, &key_id);
+    let spki = public_key(&kms, &key_id).await;
+    let group_key = &spki[spki.len() - 65..];
+    let mut shares = Vec::new();
+    for party in &parties {
+        let share = party
+            .share(&arn, party)
+            .expect("the share opens under its party's root key");
+        let share: dkls23::secp256k1::Party = postcard::from_bytes(&share).expect("a DKLs23 party");
+        let image = (k256::ProjectivePoint::GENERATOR * share.poly_point).to_affine();
+        assert_ne!(
+            image.to_sec1_point(false).as_bytes(),
+            group_key,
+            "a share is not the group key"
+        );
+        assert_eq!(share.pk.to_sec1_point(false).as_bytes(), group_key);
+        shares.push(share);
+    }
+    // The test alone combines alice's (index 2) and bob's (index 3) shares: Lagrange at 0.
+    let (alice, bob) = (shares[0].poly_point, shares[1].poly_point);
+    let secret = alice * k256::Scalar::from(3u64) - bob * k256::Scalar::from(2u64);
+    let combined = (k256::ProjectivePoint::GENERATOR * secret).to_affine();
+    assert_eq!(
+        combined.to_sec1_point(false).as_bytes(),
+        group_key,
+        "the combined shares are the key"
+    );
+    let secret = secret.to_bytes().to_vec();
+    let mut reversed = secret.clone();
+    reversed.reverse();
+    for form in [secret, reversed] {
+        for dir in [
+            server.data_dir(),
+            parties[0].dir.clone(),
+            parties[1].dir.clone(),
+        ] {
+            assert_not_under(&dir, &form);
+        }
+        assert_not_in_file(&server.log_file(), &form);
+    }
+
+    parties[1].kill();
+    let signature = sign(
+        &kms,
+        &key_id,
+        SigningAlgorithmSpec::EcdsaSha256,
+        b"bob is down",
+    )
+    .await
+    .expect("2-of-3 with one down");
+    assert!(openssl_verifies_ecdsa(&kms, &key_id, b"bob is down", &signature).await);
 }
