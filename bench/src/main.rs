@@ -9,6 +9,8 @@
 //! With `--postgres URL` it compares the stores instead: the embedded store, one node on
 //! PostgreSQL and three nodes on one PostgreSQL database, for the read path and for writes.
 
+#![forbid(unsafe_code)]
+
 use std::error::Error;
 use std::path::PathBuf;
 use std::process::Stdio;

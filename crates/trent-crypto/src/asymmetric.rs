@@ -7,7 +7,7 @@
 //! DIGEST or μ of the wrong length, which the ops layer rejects first with AWS's message.
 //!
 //! AWS-LC covers RSA, ECC, Ed25519, ML-DSA and HMAC (Ed25519ph and ML-DSA external μ through its
-//! C API, in `aws_lc_ffi`, as aws-lc-rs lacks them); SM2 and Ed448 (which it lacks) come from
+//! C API, in the `trent-aws-lc-ffi` crate, as aws-lc-rs lacks them); SM2 and Ed448 (which it lacks) come from
 //! RustCrypto crates.
 
 use crate::{ec, ed448, edwards, hmac, pq, rsa, sm2, CryptoError, KeyMaterial};

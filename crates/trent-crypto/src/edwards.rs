@@ -4,10 +4,10 @@
 //! Ed25519ph, so that goes through `aws_lc_ffi`. A digest of the wrong length is refused to sign
 //! (`Unsupported`) and does not verify.
 
-use crate::aws_lc_ffi::{self, ED25519PH_DIGEST_LEN, ED25519_PUBLIC_KEY_LEN, ED25519_SIGNATURE_LEN};
 use crate::{CryptoError, KeyMaterial};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{self, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+use trent_aws_lc_ffi::{self as aws_lc_ffi, ED25519PH_DIGEST_LEN, ED25519_PUBLIC_KEY_LEN, ED25519_SIGNATURE_LEN};
 use trent_model::{MessageType, SigningAlgorithmSpec};
 
 pub(crate) fn generate() -> Result<KeyMaterial, CryptoError> {

@@ -30,3 +30,9 @@ impl From<CryptoError> for KmsError {
         }
     }
 }
+
+impl From<trent_aws_lc_ffi::InvalidKey> for CryptoError {
+    fn from(_: trent_aws_lc_ffi::InvalidKey) -> CryptoError {
+        CryptoError::InvalidKey
+    }
+}

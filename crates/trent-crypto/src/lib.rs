@@ -1,8 +1,9 @@
 //! Trent's cryptography, free of I/O: key material, the symmetric ciphertext blob, and wrapping of
 //! key material under the root key. One module per key family.
 
+#![forbid(unsafe_code)]
+
 pub mod asymmetric;
-mod aws_lc_ffi;
 mod ec;
 pub mod ed448;
 mod edwards;

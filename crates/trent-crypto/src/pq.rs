@@ -9,10 +9,10 @@
 //!
 //! The private key is PKCS#8 DER holding the 32-byte seed.
 
-use crate::aws_lc_ffi::{self, ML_DSA_MU_LEN};
 use crate::{CryptoError, KeyMaterial};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{self, KeyPair as _, PqdsaKeyPair, PqdsaSigningAlgorithm, PqdsaVerificationAlgorithm, UnparsedPublicKey};
+use trent_aws_lc_ffi::{self as aws_lc_ffi, ML_DSA_MU_LEN};
 use trent_model::{MessageType, SigningAlgorithmSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ pub(crate) fn sign(
     if message_type == MessageType::ExternalMu {
         let mu: &[u8; ML_DSA_MU_LEN] = message.try_into().map_err(|_| CryptoError::Unsupported)?;
         // The length check inside rejects material of another parameter set.
-        return aws_lc_ffi::ml_dsa_sign_mu(private.as_bytes(), signature_len, mu);
+        return Ok(aws_lc_ffi::ml_dsa_sign_mu(private.as_bytes(), signature_len, mu)?);
     }
     let pair = key_pair(level, private)?;
     let mut signature = vec![0u8; signature_len];
@@ -97,7 +97,7 @@ pub(crate) fn verify(
     check(algorithm, message_type)?;
     if message_type == MessageType::ExternalMu {
         let Ok(mu) = <&[u8; ML_DSA_MU_LEN]>::try_from(message) else { return Ok(false) };
-        return aws_lc_ffi::ml_dsa_verify_mu(public_key, mu, signature);
+        return Ok(aws_lc_ffi::ml_dsa_verify_mu(public_key, mu, signature)?);
     }
     Ok(UnparsedPublicKey::new(level.verification(), public_key).verify(message, signature).is_ok())
 }

@@ -12,6 +12,8 @@
 //! - [`identity`]: each side's TLS identity, pinned by fingerprint on the other side;
 //! - [`seal`]: the end-to-end encryption of the secret DKG messages, which Trent relays but cannot read.
 
+#![forbid(unsafe_code)]
+
 pub mod dkls23;
 pub mod frost;
 pub mod identity;

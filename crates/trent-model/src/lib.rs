@@ -3,6 +3,8 @@
 //! `Operation` parser and the `ErrorCode` table. Hand-written here: the few runtime pieces the
 //! generated code calls (`Cx`), `Blob`, `Timestamp` and `KmsError`.
 
+#![forbid(unsafe_code)]
+
 mod error;
 
 pub use error::KmsError;

@@ -5,6 +5,8 @@
 //! (one function per operation, each authorizing through [`ops::authorize`] and [`authz`]) →
 //! [`trent_crypto`] and [`store`] → a JSON response or an AWS error.
 
+#![forbid(unsafe_code)]
+
 pub mod admin;
 pub mod audit;
 pub mod authz;

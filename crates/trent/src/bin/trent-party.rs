@@ -1,5 +1,7 @@
 //! `trent-party`: a threshold-custody party (see `trent::party`).
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};

@@ -15,20 +15,20 @@
 //! are zeroized. A failure may leave entries on AWS-LC's thread-local error queue, which is a
 //! bounded ring that aws-lc-rs does not read either.
 //!
-//! The functions are safe; edwards.rs and pq.rs route to them.
+//! The functions are safe; trent-crypto's edwards.rs and pq.rs route to them. This crate is the
+//! one place `unsafe` is allowed: every other crate of the workspace forbids it.
 
 #![allow(unsafe_code)]
 
-use crate::CryptoError;
 use aws_lc_sys as sys;
 use std::os::raw::c_int;
 use std::ptr;
 use zeroize::Zeroizing;
 
 /// The SHA-512 digest Ed25519ph signs (PH(M) of RFC 8032 §5.1).
-pub(crate) const ED25519PH_DIGEST_LEN: usize = sys::SHA512_DIGEST_LENGTH as usize;
-pub(crate) const ED25519_PUBLIC_KEY_LEN: usize = sys::ED25519_PUBLIC_KEY_LEN as usize;
-pub(crate) const ED25519_SIGNATURE_LEN: usize = sys::ED25519_SIGNATURE_LEN as usize;
+pub const ED25519PH_DIGEST_LEN: usize = sys::SHA512_DIGEST_LENGTH as usize;
+pub const ED25519_PUBLIC_KEY_LEN: usize = sys::ED25519_PUBLIC_KEY_LEN as usize;
+pub const ED25519_SIGNATURE_LEN: usize = sys::ED25519_SIGNATURE_LEN as usize;
 /// The raw private key `EVP_PKEY_get_raw_private_key` gives for Ed25519, which is the seed
 /// `ED25519_keypair_from_seed` takes.
 const ED25519_SEED_LEN: usize = sys::ED25519_PRIVATE_KEY_SEED_LEN as usize;
@@ -38,7 +38,11 @@ const ED25519_PRIVATE_KEY_LEN: usize = sys::ED25519_PRIVATE_KEY_LEN as usize;
 /// μ is 64 bytes for every ML-DSA parameter set (FIPS 204 §6.2, Algorithm 7 line 6). AWS-LC's
 /// constant for it (`MLDSA*_EXTMU_BYTES`) is internal, not in aws-lc-sys; AWS-LC rejects any
 /// other length itself (`EVP_R_INVALID_BUFFER_SIZE`).
-pub(crate) const ML_DSA_MU_LEN: usize = 64;
+pub const ML_DSA_MU_LEN: usize = 64;
+
+/// What every failure is: AWS-LC refused the key (or the input given with it).
+#[derive(Debug)]
+pub struct InvalidKey;
 
 /// AWS-LC's success return value.
 const OK: c_int = 1;
@@ -66,11 +70,11 @@ impl Drop for PkeyCtx {
 }
 
 impl PkeyCtx {
-    fn new(pkey: &Pkey) -> Result<PkeyCtx, CryptoError> {
+    fn new(pkey: &Pkey) -> Result<PkeyCtx, InvalidKey> {
         // SAFETY: `pkey` is a live EVP_PKEY; EVP_PKEY_CTX_new takes its own reference to it
         // (so the context stays valid whatever the drop order), and a null engine is allowed.
         let ctx = unsafe { sys::EVP_PKEY_CTX_new(pkey.0.as_ptr(), ptr::null_mut()) };
-        ptr::NonNull::new(ctx).map(PkeyCtx).ok_or(CryptoError::InvalidKey)
+        ptr::NonNull::new(ctx).map(PkeyCtx).ok_or(InvalidKey)
     }
 }
 
@@ -82,7 +86,7 @@ enum Der {
 }
 
 /// Parses a whole DER key (no trailing bytes) and checks its AWS-LC key type.
-fn parse(der: &[u8], form: Der, expected_type: c_int) -> Result<Pkey, CryptoError> {
+fn parse(der: &[u8], form: Der, expected_type: c_int) -> Result<Pkey, InvalidKey> {
     // SAFETY: CBS is a plain {pointer, length} struct, for which all-zero bytes are a valid
     // value; CBS_init then points it at `der`, which outlives every use of `cbs` in this
     // function. EVP_parse_* only reads through it and returns a new, caller-owned EVP_PKEY or
@@ -97,18 +101,18 @@ fn parse(der: &[u8], form: Der, expected_type: c_int) -> Result<Pkey, CryptoErro
         (pkey, sys::CBS_len(&cbs))
     };
     // Owned from here, so freed on every path below.
-    let pkey = Pkey(ptr::NonNull::new(pkey).ok_or(CryptoError::InvalidKey)?);
+    let pkey = Pkey(ptr::NonNull::new(pkey).ok_or(InvalidKey)?);
     // SAFETY: `pkey` is a live EVP_PKEY.
     let key_type = unsafe { sys::EVP_PKEY_id(pkey.0.as_ptr()) };
     if rest != 0 || key_type != expected_type {
-        return Err(CryptoError::InvalidKey);
+        return Err(InvalidKey);
     }
     Ok(pkey)
 }
 
 /// Ed25519ph signature, with an empty context, of `digest` = SHA-512(M); the key is the PKCS#8
 /// Ed25519 private key. Deterministic, as Ed25519 is.
-pub(crate) fn ed25519ph_sign_digest(pkcs8: &[u8], digest: &[u8; ED25519PH_DIGEST_LEN]) -> Result<[u8; ED25519_SIGNATURE_LEN], CryptoError> {
+pub fn ed25519ph_sign_digest(pkcs8: &[u8], digest: &[u8; ED25519PH_DIGEST_LEN]) -> Result<[u8; ED25519_SIGNATURE_LEN], InvalidKey> {
     let pkey = parse(pkcs8, Der::Private, sys::EVP_PKEY_ED25519)?;
     let mut seed = Zeroizing::new([0u8; ED25519_SEED_LEN]);
     let mut seed_len = seed.len();
@@ -116,7 +120,7 @@ pub(crate) fn ed25519ph_sign_digest(pkcs8: &[u8], digest: &[u8; ED25519PH_DIGEST
     // then sets to the number written; `pkey` is a live EVP_PKEY.
     let rc = unsafe { sys::EVP_PKEY_get_raw_private_key(pkey.0.as_ptr(), seed.as_mut_ptr(), &mut seed_len) };
     if rc != OK || seed_len != ED25519_SEED_LEN {
-        return Err(CryptoError::InvalidKey);
+        return Err(InvalidKey);
     }
     // Expand the seed to seed ‖ public key ourselves rather than trust a stored public key.
     let mut public = [0u8; ED25519_PUBLIC_KEY_LEN];
@@ -130,14 +134,14 @@ pub(crate) fn ed25519ph_sign_digest(pkcs8: &[u8], digest: &[u8; ED25519PH_DIGEST
     // context of length 0 is the empty context, which AWS-LC accepts.
     let rc = unsafe { sys::ED25519ph_sign_digest(signature.as_mut_ptr(), digest.as_ptr(), private.as_ptr(), ptr::null(), 0) };
     if rc != OK {
-        return Err(CryptoError::InvalidKey);
+        return Err(InvalidKey);
     }
     Ok(signature)
 }
 
 /// Whether `signature` is a valid Ed25519ph signature (empty context) by `public_key` of
 /// `digest` = SHA-512(M).
-pub(crate) fn ed25519ph_verify_digest(
+pub fn ed25519ph_verify_digest(
     public_key: &[u8; ED25519_PUBLIC_KEY_LEN],
     digest: &[u8; ED25519PH_DIGEST_LEN],
     signature: &[u8; ED25519_SIGNATURE_LEN],
@@ -152,37 +156,37 @@ pub(crate) fn ed25519ph_verify_digest(
 /// ML-DSA signature of a caller's μ (FIPS 204 Algorithm 7 from line 7 on; hedged, as AWS-LC
 /// signs); the key is the PKCS#8 ML-DSA private key. `signature_len` is the parameter set's
 /// signature length: material of another parameter set answers `InvalidKey`.
-pub(crate) fn ml_dsa_sign_mu(pkcs8: &[u8], signature_len: usize, mu: &[u8; ML_DSA_MU_LEN]) -> Result<Vec<u8>, CryptoError> {
+pub fn ml_dsa_sign_mu(pkcs8: &[u8], signature_len: usize, mu: &[u8; ML_DSA_MU_LEN]) -> Result<Vec<u8>, InvalidKey> {
     let pkey = parse(pkcs8, Der::Private, sys::EVP_PKEY_PQDSA)?;
     let ctx = PkeyCtx::new(&pkey)?;
     // SAFETY: `ctx` is a live context.
     if unsafe { sys::EVP_PKEY_sign_init(ctx.0.as_ptr()) } != OK {
-        return Err(CryptoError::InvalidKey);
+        return Err(InvalidKey);
     }
     // Length query: with a null output AWS-LC only writes the key's signature length to `len`.
     let mut len = 0usize;
     // SAFETY: `ctx` is live and sign-initialised, `len` is writable, `mu` is readable for
     // `mu.len()` bytes; the output pointer is null, which asks for the length only.
     if unsafe { sys::EVP_PKEY_sign(ctx.0.as_ptr(), ptr::null_mut(), &mut len, mu.as_ptr(), mu.len()) } != OK || len != signature_len {
-        return Err(CryptoError::InvalidKey);
+        return Err(InvalidKey);
     }
     let mut signature = vec![0u8; len];
     // SAFETY: `signature` is writable for `len` bytes, the length AWS-LC just asked for, and
     // AWS-LC checks `len` against it before writing; `mu` is readable for `mu.len()` bytes.
     if unsafe { sys::EVP_PKEY_sign(ctx.0.as_ptr(), signature.as_mut_ptr(), &mut len, mu.as_ptr(), mu.len()) } != OK || len != signature_len {
-        return Err(CryptoError::InvalidKey);
+        return Err(InvalidKey);
     }
     Ok(signature)
 }
 
 /// Whether `signature` is a valid ML-DSA signature of μ by the key in `spki` (DER
 /// SubjectPublicKeyInfo). A malformed key is `InvalidKey`; a malformed signature is `false`.
-pub(crate) fn ml_dsa_verify_mu(spki: &[u8], mu: &[u8; ML_DSA_MU_LEN], signature: &[u8]) -> Result<bool, CryptoError> {
+pub fn ml_dsa_verify_mu(spki: &[u8], mu: &[u8; ML_DSA_MU_LEN], signature: &[u8]) -> Result<bool, InvalidKey> {
     let pkey = parse(spki, Der::Public, sys::EVP_PKEY_PQDSA)?;
     let ctx = PkeyCtx::new(&pkey)?;
     // SAFETY: `ctx` is a live context.
     if unsafe { sys::EVP_PKEY_verify_init(ctx.0.as_ptr()) } != OK {
-        return Err(CryptoError::InvalidKey);
+        return Err(InvalidKey);
     }
     // SAFETY: `ctx` is live and verify-initialised; `signature` and `mu` are readable for their
     // lengths (AWS-LC rejects a signature of the wrong length without reading past it).
