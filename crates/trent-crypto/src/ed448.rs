@@ -55,7 +55,7 @@ mod tests {
     use crate::scratch::Scratch;
 
     fn hex(text: &str) -> Vec<u8> {
-        (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex")).collect()
+        hex::decode(text).expect("hex")
     }
 
     #[test]

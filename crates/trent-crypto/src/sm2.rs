@@ -166,7 +166,7 @@ mod tests {
     }
 
     fn hex(text: &str) -> Vec<u8> {
-        (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex")).collect()
+        hex::decode(text).expect("hex")
     }
 
     /// The DER of the curve OID 1.2.156.10197.1.301.

@@ -383,7 +383,7 @@ fn ed25519_sign_verify() {
 }
 
 fn hex(text: &str) -> Vec<u8> {
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex")).collect()
+    hex::decode(text).expect("hex")
 }
 
 /// Ed25519ph (ED25519_PH_SHA_512 on a DIGEST) against RFC 8032 §7.3's test vector. OpenSSL 3.0

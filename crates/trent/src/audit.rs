@@ -263,7 +263,7 @@ impl Writer {
                 line.push(b',');
             }
         }
-        let previous = hex(&self.previous);
+        let previous = hex::encode(self.previous);
         line.extend_from_slice(format!("\"sequence\":{},\"previousLineSha256\":\"{previous}\"}}", self.sequence).as_bytes());
         self.previous = sha256(&line);
         self.sequence += 1;
@@ -358,10 +358,6 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0; 32];
     out.copy_from_slice(digest::digest(&digest::SHA256, bytes).as_ref());
     out
-}
-
-fn hex(bytes: &[u8]) -> String {
-    hex::encode(bytes)
 }
 
 /// CloudTrail's `eventTime`: UTC to the second, `2026-12-04T20:31:45Z`.
@@ -690,7 +686,7 @@ pub fn verify_files(files: &[PathBuf]) -> Result<(), String> {
                     let missing = sequence - before_sequence - 1;
                     return Err(format!("{}: {missing} line(s) missing before it, removed or moved (sequence {sequence} after {before_sequence})", at()));
                 }
-                if hash != hex(&sha256(before)) {
+                if hash != hex::encode(sha256(before)) {
                     return Err(format!("{}: the line before it was changed (its hash does not match)", at()));
                 }
             }

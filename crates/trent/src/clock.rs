@@ -31,6 +31,15 @@ impl Clock {
     }
 }
 
+/// Days from 1970-01-01 to the proleptic Gregorian date `year-month-day`; None if there is no
+/// such date (month 13, February 30th, a year beyond ±9999). The one piece of calendar maths of
+/// the request path (SigV4's dates, policy date conditions), from the `time` crate.
+pub fn epoch_days(year: i64, month: i64, day: i64) -> Option<i64> {
+    let month = time::Month::try_from(u8::try_from(month).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?).ok()?;
+    Some((date - time::OffsetDateTime::UNIX_EPOCH.date()).whole_days())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +51,16 @@ mod tests {
         assert_eq!(clock.advance(86_400_000), 86_400_000);
         assert_eq!(clock.advance(1_000), 86_401_000);
         assert!(clock.now_ms() >= before + 86_401_000);
+    }
+
+    #[test]
+    fn epoch_days_counts_the_gregorian_calendar() {
+        assert_eq!(epoch_days(1970, 1, 1), Some(0));
+        assert_eq!(epoch_days(1969, 12, 31), Some(-1));
+        assert_eq!(epoch_days(2024, 2, 29), Some(19_782));
+        assert_eq!(epoch_days(2000, 2, 29), Some(11_016));
+        for (year, month, day) in [(2023, 2, 29), (1900, 2, 29), (2024, 13, 1), (2024, 4, 31), (2024, 1, 0), (99_999, 1, 1)] {
+            assert_eq!(epoch_days(year, month, day), None, "{year}-{month}-{day}");
+        }
     }
 }

@@ -2,7 +2,6 @@
 //! authorization needs of them (constraints, tokens).
 
 use super::authorize::{authorize_account, authorize_grant_retirement, authorize_key, Conditions, KeyIdForms, StoredKey};
-use super::keys::hex;
 use super::{dry_run, page_limit, require_not_pending, Caller, Ctx, Page};
 use crate::store::{GrantConstraintsRecord, GrantFilter, GrantInsert, GrantRecord, Scope};
 use std::collections::BTreeMap;
@@ -62,7 +61,7 @@ pub async fn create_grant(ctx: &Ctx, caller: &Caller, input: CreateGrantRequest)
 
     let operations: Vec<String> = input.operations.iter().map(|op| op.as_str().to_owned()).collect();
     let grant = GrantRecord {
-        grant_id: hex(trent_crypto::random_bytes(32)?.as_bytes()),
+        grant_id: hex::encode(trent_crypto::random_bytes(32)?.as_bytes()),
         key_id: key.key_id.clone(),
         name: input.name,
         grantee_principal: input.grantee_principal,
@@ -189,7 +188,7 @@ const TOKEN_PREFIX: &str = "trent-grant-v1";
 
 fn new_token(scope: &Scope, key_id: &str, grant_id: &str) -> Result<String, KmsError> {
     // A fresh nonce per token, as AWS returns a distinct token for every CreateGrant.
-    let nonce = hex(trent_crypto::random_bytes(16)?.as_bytes());
+    let nonce = hex::encode(trent_crypto::random_bytes(16)?.as_bytes());
     let text = format!("{TOKEN_PREFIX}/{}/{}/{key_id}/{grant_id}/{nonce}", scope.account, scope.region);
     Ok(base64_simd::URL_SAFE_NO_PAD.encode_to_string(text))
 }

@@ -243,7 +243,7 @@ pub fn was_imported(ctx: &Ctx, key: &StoredKey, material: &KeyMaterial) -> Resul
 fn material_id(ctx: &Ctx, scope: &Scope, key_id: &str, import: &Import, material: &KeyMaterial) -> Result<String, KmsError> {
     let secret = ctx.root.unwrap(&import.id_key, &id_key_context(scope, key_id))?;
     let mac = asymmetric::generate_mac(&secret, MacAlgorithmSpec::HmacSha256, material.as_bytes())?;
-    Ok(super::keys::hex(&mac))
+    Ok(hex::encode(mac))
 }
 
 fn incorrect_material() -> KmsError {

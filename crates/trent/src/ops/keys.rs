@@ -298,7 +298,7 @@ pub fn key_metadata(key: &StoredKey, replica_regions: &[String]) -> KeyMetadata 
 fn new_key_id(multi_region: bool) -> Result<String, KmsError> {
     let random = trent_crypto::random_bytes(16)?;
     if multi_region {
-        return Ok(format!("mrk-{}", hex(random.as_bytes())));
+        return Ok(format!("mrk-{}", hex::encode(random.as_bytes())));
     }
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(random.as_bytes());
@@ -307,9 +307,5 @@ fn new_key_id(multi_region: bool) -> Result<String, KmsError> {
 
 /// A fresh `KeyMaterialId`: 64 random hex characters, as AWS's.
 pub fn new_material_id() -> Result<String, KmsError> {
-    Ok(hex(trent_crypto::random_bytes(32)?.as_bytes()))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(hex::encode(trent_crypto::random_bytes(32)?.as_bytes()))
 }

@@ -625,10 +625,7 @@ pub fn assert_holds_no_secret(file: &Path, secrets: &[Vec<u8>]) {
 }
 
 fn hex(bytes: &[u8]) -> Vec<u8> {
-    bytes
-        .iter()
-        .flat_map(|b| format!("{b:02x}").into_bytes())
-        .collect()
+    hex::encode(bytes).into_bytes()
 }
 
 fn base64(bytes: &[u8]) -> Vec<u8> {
