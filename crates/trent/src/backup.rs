@@ -165,6 +165,7 @@ fn explain(error: StoreError) -> String {
         StoreError::NotEmpty => "the store to restore into is not empty: restore into a new data directory or an empty database".into(),
         StoreError::Conflict => "the backup holds the same key, alias or grant twice; nothing was restored".into(),
         StoreError::Backend(message) | StoreError::Unavailable(message) => message,
+        StoreError::Unrepresentable => "the backup holds a NUL character (U+0000), which PostgreSQL cannot store".into(),
     }
 }
 

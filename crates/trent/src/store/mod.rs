@@ -309,6 +309,9 @@ pub enum StoreError {
     Unavailable(String),
     /// `load` found keys, aliases or grants in the store: a restore never merges into a live store.
     NotEmpty,
+    /// A request's value the database cannot hold (PostgreSQL's text has no NUL character), so
+    /// nothing stored can match it either.
+    Unrepresentable,
 }
 
 impl From<StoreError> for KmsError {
@@ -325,6 +328,9 @@ impl From<StoreError> for KmsError {
                 kms_error!(DependencyTimeoutException, "The service cannot complete the request. Try again.")
             }
             StoreError::NotEmpty => KmsError::from(StoreError::Backend("a load into a store that is not empty".into())),
+            StoreError::Unrepresentable => {
+                kms_error!(ValidationException, "A value in the request contains a NUL character (U+0000), which is not valid here.")
+            }
         }
     }
 }

@@ -184,6 +184,8 @@ async fn timed<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<T
 fn backend(error: tokio_postgres::Error) -> StoreError {
     use tokio_postgres::error::SqlState;
     match error.as_db_error() {
+        // Only a NUL can be "not in the repertoire" of UTF-8 text, as Rust strings are UTF-8.
+        Some(db) if db.code() == &SqlState::CHARACTER_NOT_IN_REPERTOIRE => StoreError::Unrepresentable,
         Some(db) => {
             let code = db.code();
             let message = format!("{}: {}", code.code(), db.message());
